@@ -1,0 +1,63 @@
+"""Units of measure, through pint.
+
+Declared units are checked when a definition loads; values that arrive in another
+unit of the same dimension are converted. Conversions between two units are affine
+(``y = a*x + b``, e.g. degF to degC), so each pair is resolved once with pint and
+then applied as two floating-point operations on the ingestion path.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+__all__ = ["UnitError", "check_unit", "conversion", "registry", "same_unit"]
+
+
+class UnitError(ValueError):
+    pass
+
+
+@cache
+def registry() -> Any:
+    import pint  # imported on first use: it takes a moment to build its tables
+
+    ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    return ureg
+
+
+def _unit(text: str | None) -> Any:
+    ureg = registry()
+    if text is None or text.strip() in ("", "1", "dimensionless"):
+        return ureg.dimensionless
+    try:
+        return ureg.Unit(text)
+    except Exception as exc:  # pint raises several unrelated types for bad strings
+        raise UnitError(f"unknown unit {text!r} ({exc.__class__.__name__})") from None
+
+
+@cache
+def check_unit(text: str | None) -> str:
+    """Return the unit's canonical name, or raise :class:`UnitError` naming the problem."""
+    return str(_unit(text))
+
+
+@cache
+def conversion(from_unit: str | None, to_unit: str | None) -> tuple[float, float]:
+    """``(a, b)`` such that a value ``x`` in ``from_unit`` is ``a*x + b`` in ``to_unit``."""
+    src, dst = _unit(from_unit), _unit(to_unit)
+    if src == dst:
+        return (1.0, 0.0)
+    if src.dimensionality != dst.dimensionality:
+        raise UnitError(
+            f"cannot convert {from_unit or 'a unitless value'} to {to_unit or 'a unitless value'}: "
+            f"different dimensions"
+        )
+    q = registry().Quantity
+    b = float(q(0.0, src).to(dst).magnitude)
+    a = float(q(1.0, src).to(dst).magnitude) - b
+    return (a, b)
+
+
+def same_unit(a: str | None, b: str | None) -> bool:
+    return conversion(a, b) == (1.0, 0.0)

@@ -99,9 +99,6 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     target, rest = argv[0], argv[1:]
-    if sys.version_info < (3, 11):
-        _log(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
-        return 2
     _ensure_system_packages(target)
     # the test target installs every extra the demo needs as well
     extras = sorted(set(EXTRAS[target]) | set(EXTRAS["demo"]))

@@ -87,9 +87,7 @@ class UnknownSignalError(TwinworksError):
         self.kind = kind
         self.name = name
         choices = ", ".join(sorted(known)) or "none declared"
-        super().__init__(
-            f"twin {twin_id!r} has no {kind} {name!r}; its type declares: {choices}"
-        )
+        super().__init__(f"twin {twin_id!r} has no {kind} {name!r}; its type declares: {choices}")
 
 
 class RejectedValueError(TwinworksError):

@@ -1,1 +1,30 @@
-"""connect"""
+"""Connections (CN): connectors that bring the physical entity's data in and carry commands out.
+
+Each protocol lives in its own module and registers itself; :func:`connector_class`
+finds the class for a connector declared in a twin definition.
+"""
+
+from twinworks.connect import opcua as _opcua  # noqa: F401  (registers the protocol)
+from twinworks.connect.base import (
+    Backoff,
+    Connector,
+    ConnectorStatus,
+    IngestSink,
+    Reading,
+    connector_class,
+    register_connector,
+)
+from twinworks.connect.fake import FakeConnector
+from twinworks.connect.opcua import OpcUaConnector
+
+__all__ = [
+    "Backoff",
+    "Connector",
+    "ConnectorStatus",
+    "FakeConnector",
+    "IngestSink",
+    "OpcUaConnector",
+    "Reading",
+    "connector_class",
+    "register_connector",
+]

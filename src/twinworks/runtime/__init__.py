@@ -1,1 +1,16 @@
-"""runtime"""
+"""The runtime: the asyncio engine that ties connectors, store, state and services together."""
+
+from twinworks.runtime.bus import ChangeBus, Subscription
+from twinworks.runtime.engine import CommandRecord, IngestReport, Rejection, Runtime
+from twinworks.runtime.registry import SignalRule, TwinRegistry
+
+__all__ = [
+    "ChangeBus",
+    "CommandRecord",
+    "IngestReport",
+    "Rejection",
+    "Runtime",
+    "SignalRule",
+    "Subscription",
+    "TwinRegistry",
+]

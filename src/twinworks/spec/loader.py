@@ -36,7 +36,20 @@ Path_ = tuple[str | int, ...]
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps the nodes, so that we can measure and locate them."""
+    """SafeLoader that keeps the nodes, so that we can measure and locate them.
+
+    Booleans follow YAML 1.2: only true/false. Under YAML 1.1 the states ``on``,
+    ``off``, ``yes`` and ``no`` -- common in plants -- would silently become booleans.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], depth: int) -> Iterator[int]:
@@ -190,7 +203,9 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
             line = mark.line + 1 if mark is not None else None
-            raise SpecError(source, [SpecIssue("", f"not valid YAML: {problem}", None, line)]) from None
+            raise SpecError(
+                source, [SpecIssue("", f"not valid YAML: {problem}", None, line)]
+            ) from None
         if node is None:
             raise SpecError(source, [SpecIssue("", "the file is empty", "a twin definition")])
         lines: dict[Path_, int] = {}
@@ -249,7 +264,9 @@ def load_definition(path: str | os.PathLike[str]) -> TwinDefinition:
     try:
         size = file.stat().st_size
     except OSError as exc:
-        raise SpecError(str(file), [SpecIssue("", f"cannot read the file: {exc.strerror}")]) from None
+        raise SpecError(
+            str(file), [SpecIssue("", f"cannot read the file: {exc.strerror}")]
+        ) from None
     if size > LIMITS["max_bytes"]:
         raise SpecError(
             str(file),

@@ -22,7 +22,7 @@ class UnitError(ValueError):
 def registry() -> Any:
     import pint  # imported on first use: it takes a moment to build its tables
 
-    ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    ureg: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     return ureg
 
 

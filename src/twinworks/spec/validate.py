@@ -29,7 +29,7 @@ _BINDING_FOR = {OpcUaConnectorSpec: OpcUaBinding}
 
 def _choices(names: Any) -> str:
     names = sorted(names)
-    return "one of: " + ", ".join(names) if names else "none are declared"
+    return "one of: " + ", ".join(names) if names else "a declared one (none are declared)"
 
 
 def check_value(spec: _Ranged, value: Any) -> str | None:
@@ -78,7 +78,9 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
                 try:
                     check_unit(arg.unit)
                 except UnitError as exc:
-                    problems.append(((*base, "commands", cname, "args", aname, "unit"), str(exc), None))
+                    problems.append(
+                        ((*base, "commands", cname, "args", aname, "unit"), str(exc), None)
+                    )
     for dname, desired in ttype.desired.items():
         if desired.reported_by is not None and desired.reported_by not in ttype.telemetry:
             problems.append(
@@ -116,10 +118,10 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
 def check_definition(definition: TwinDefinition) -> list[Problem]:
     problems: list[Problem] = []
     types = definition.types
-    for tname, ttype in types.items():
-        problems += _check_units(ttype, ("types", tname))
-        for rname, rel in ttype.relationships.items():
-            for target in rel.target:
+    for tname, declared in types.items():
+        problems += _check_units(declared, ("types", tname))
+        for rname, relspec in declared.relationships.items():
+            for target in relspec.target:
                 if target not in types:
                     problems.append(
                         (
@@ -226,18 +228,19 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                         f"a {connector.protocol} binding",
                     )
                 )
-            for group, declared in (
+            groups: tuple[tuple[str, dict[str, Any]], ...] = (
                 ("telemetry", ttype.telemetry),
                 ("desired", ttype.desired),
                 ("commands", ttype.commands),
-            ):
+            )
+            for group, names in groups:
                 for name in getattr(binding, group, {}):
-                    if name not in declared:
+                    if name not in names:
                         problems.append(
                             (
                                 (*bbase, group, name),
                                 f"type {twin.type!r} declares no {group} {name!r}",
-                                _choices(declared),
+                                _choices(names),
                             )
                         )
 

@@ -1,0 +1,157 @@
+"""Request and response bodies of the REST API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Bucket",
+    "CommandCall",
+    "CommandOut",
+    "DesiredWrite",
+    "ErrorBody",
+    "ErrorDetail",
+    "EventOut",
+    "HistoryOut",
+    "IngestIn",
+    "IngestOut",
+    "IngestPoint",
+    "RevisionOut",
+    "SignalValue",
+    "TwinOut",
+    "TwinSummary",
+]
+
+JsonValue = float | int | bool | str
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="machine-readable reason, e.g. unknown_twin, out_of_range")
+    message: str = Field(description="what was wrong, where, and what was expected")
+    where: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(_Out):
+    error: ErrorDetail
+
+
+class SignalValue(_Out):
+    ts: float = Field(description="source time, seconds since the epoch (UTC)")
+    value: JsonValue
+    unit: str | None
+
+
+class TwinSummary(_Out):
+    id: str
+    type: str
+    name: str
+    status: str = Field(
+        description="running, idle, setup, stopped, fault, stale, disconnected, offline, virtual"
+    )
+    parent: str | None
+    last_received: float | None
+    reported: dict[str, SignalValue]
+
+
+class TwinOut(_Out):
+    id: str
+    type: str
+    name: str
+    attributes: dict[str, Any]
+    relationships: dict[str, str | list[str]]
+    connectors: list[str]
+    revision: int
+    status: str | None
+    last_received: float | None
+    reported: dict[str, SignalValue]
+    desired: dict[str, dict[str, Any]]
+    as_of: float | None = Field(description="the past time this view was read at; null for now")
+    children: list[str] = Field(default_factory=list)
+
+
+class RevisionOut(_Out):
+    rev: int
+    ts: float
+    doc: dict[str, Any]
+
+
+class Bucket(_Out):
+    start: float
+    count: int
+    min: float
+    mean: float
+    max: float
+
+
+class HistoryOut(_Out):
+    twin_id: str
+    signal: str
+    unit: str | None
+    start: float | None
+    end: float | None
+    mode: Literal["raw", "buckets"]
+    points: list[tuple[float, JsonValue]] | None = None
+    truncated: bool = False
+    bucket_s: float | None = None
+    buckets: list[Bucket] | None = None
+
+
+class EventOut(_Out):
+    id: int
+    ts: float
+    kind: str
+    twin_id: str | None
+    data: dict[str, Any]
+
+
+class DesiredWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: JsonValue = Field(description="in the unit the twin type declares for this setting")
+
+
+class CommandCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class CommandOut(_Out):
+    id: str
+    twin_id: str
+    name: str
+    kind: Literal["desired", "command"]
+    args: dict[str, Any]
+    status: Literal["pending", "acknowledged", "failed", "rejected"]
+    created: float
+    finished: float | None
+    error: str | None
+    result: Any = None
+
+
+class IngestPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    twin_id: str = Field(max_length=128)
+    signal: str = Field(max_length=128)
+    ts: float | str = Field(description="seconds since the epoch, or ISO 8601")
+    value: Any = Field(description="checked against the signal's dtype and range")
+    unit: str | None = Field(
+        default=None, max_length=64, description="required when the signal declares a unit"
+    )
+
+
+class IngestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: list[IngestPoint] = Field(max_length=100_000)
+
+
+class IngestOut(_Out):
+    accepted: int
+    stored: int
+    duplicates: int
+    rejected: list[dict[str, str]]

@@ -1,0 +1,3 @@
+from twinworks.cli.main import app
+
+app()

@@ -1,0 +1,96 @@
+"""Terminal rendering: the live status lines of the demo and tables of twins."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["STATUS_STYLE", "format_value", "status_line", "status_table"]
+
+STATUS_STYLE = {
+    "running": "bold green",
+    "idle": "cyan",
+    "setup": "yellow",
+    "stopped": "yellow",
+    "fault": "bold red",
+    "alarm": "bold red",
+    "stale": "magenta",
+    "disconnected": "bold magenta",
+    "offline": "dim",
+    "virtual": "blue",
+}
+
+# signals worth a place on a one-line status, in this order, when a twin has them
+_HEADLINE = (
+    "state",
+    "spindle_temperature",
+    "vibration",
+    "spindle_power",
+    "feed_override",
+    "part_count",
+    "belt_speed",
+    "parts_on_belt",
+    "parts_completed",
+    "throughput",
+    "wip",
+)
+
+_SHORT_UNITS = {
+    "degree_Celsius": "°C",
+    "percent": "%",
+    "kilowatt": "kW",
+    "millimeter / second": "mm/s",
+}
+
+
+def format_value(value: Any, unit: str | None = None) -> str:
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    else:
+        text = str(value)
+    if unit:
+        text += " " + _SHORT_UNITS.get(unit, unit).replace("degC", "°C").replace("percent", "%")
+    return text
+
+
+def _signals(twin: dict[str, Any], limit: int = 6) -> str:
+    reported = twin.get("reported", {})
+    names = [n for n in _HEADLINE if n in reported and n != "state"]
+    names += [n for n in sorted(reported) if n not in names and n != "state"]
+    parts = [
+        f"{n}={format_value(reported[n]['value'], reported[n].get('unit'))}" for n in names[:limit]
+    ]
+    return "  ".join(parts)
+
+
+def _age(twin: dict[str, Any], now: float) -> str:
+    last = twin.get("last_received")
+    return "-" if last is None else f"{max(0.0, now - last):.1f}s"
+
+
+def status_line(twin: dict[str, Any], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return f"{twin['id']:<10} {twin['status']:<12} {_signals(twin)}  (data {_age(twin, now)} ago)"
+
+
+def status_table(twins: list[dict[str, Any]], title: str | None = None) -> Table:
+    now = time.time()
+    table = Table(title=title, expand=False, title_justify="left")
+    table.add_column("twin", style="bold")
+    table.add_column("type")
+    table.add_column("status")
+    table.add_column("latest values")
+    table.add_column("age", justify="right")
+    for twin in twins:
+        status = twin["status"]
+        table.add_row(
+            twin["id"],
+            twin["type"],
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            _signals(twin),
+            _age(twin, now),
+        )
+    return table

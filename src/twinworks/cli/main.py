@@ -1,0 +1,328 @@
+"""The ``twinworks`` command line.
+
+Run twins: ``demo``, ``up FILE``. Check a definition: ``validate FILE``.
+Talk to a running server (``--url``, default $TWINWORKS_URL or http://127.0.0.1:8321):
+``twins``, ``history``, ``command``, ``events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
+from twinworks.cli.display import format_value, status_table
+from twinworks.errors import SpecError
+from twinworks.spec.loader import load_definition
+from twinworks.timeutil import format_time, parse_duration, parse_time
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="twinworks",
+    help="Industrial digital twins: connected, consistent, and put to work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[
+    str, typer.Option("--url", help="the twinworks server", envvar="TWINWORKS_URL")
+]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="where the store and logs live", file_okay=False)
+]
+Duration = Annotated[
+    float | None, typer.Option("--duration", help="stop after this many seconds", min=0)
+]
+Headless = Annotated[
+    bool, typer.Option("--headless", help="no live terminal display; print status lines")
+]
+StatusEvery = Annotated[
+    float,
+    typer.Option("--status-every", help="seconds between status prints when headless", min=0.5),
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except SpecError as exc:
+        _fail(str(exc))
+    except (OSError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def demo(
+    duration: Duration = None,
+    headless: Headless = False,
+    port: Annotated[int, typer.Option(help="port of the API", min=0, max=65535)] = 8321,
+    host: Annotated[str, typer.Option(help="interface of the API")] = "127.0.0.1",
+    speed: Annotated[float, typer.Option(help="plant time per wall-clock time", min=0.1)] = 1.0,
+    seed: Annotated[int, typer.Option(help="seed of the simulated plant")] = 42,
+    plant_port: Annotated[int, typer.Option(help="OPC UA port of the plant (0: any free)")] = 0,
+    data_dir: DataDir = Path("twinworks-data"),
+    status_every: StatusEvery = 10.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start a simulated machining cell over OPC UA, its twins, the store and the API."""
+    from twinworks.cli.serve import run_demo
+
+    _logging(verbose)
+    if plant_port == 0:
+        plant_port = _free_port()
+    _run(
+        run_demo(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            duration=duration,
+            headless=headless,
+            status_every=status_every,
+            speed=speed,
+            seed=seed,
+            plant_port=plant_port,
+            console=console,
+        )
+    )
+
+
+@app.command()
+def up(
+    file: Annotated[
+        Path, typer.Argument(help="twin definition (YAML)", exists=True, dir_okay=False)
+    ],
+    duration: Duration = None,
+    headless: Headless = False,
+    port: Annotated[int, typer.Option(help="port of the API", min=0, max=65535)] = 8321,
+    host: Annotated[str, typer.Option(help="interface of the API")] = "127.0.0.1",
+    data_dir: DataDir = Path("twinworks-data"),
+    status_every: StatusEvery = 10.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the twins of a definition file: connect, store, serve the API."""
+    from twinworks.cli.serve import run_up
+
+    _logging(verbose)
+    _run(
+        run_up(
+            file,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            duration=duration,
+            headless=headless,
+            status_every=status_every,
+            console=console,
+        )
+    )
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="twin definition (YAML)")],
+) -> None:
+    """Check a twin definition; list every problem with its line and path."""
+    try:
+        definition = load_definition(file)
+    except SpecError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    bound = sum(1 for t in definition.twins if t.bindings)
+    console.print(
+        f"[green]ok[/] {file}: {len(definition.types)} types, {len(definition.twins)} twins "
+        f"({bound} bound to connectors), {len(definition.connectors)} connectors",
+        highlight=False,
+    )
+
+
+@app.command()
+def twins(url: UrlOption = DEFAULT_URL) -> None:
+    """Table of twins with their status and latest values."""
+    try:
+        items = api_get(url, "/twins")
+    except ApiError as exc:
+        _fail(str(exc))
+    console.print(status_table(items))
+
+
+@app.command()
+def history(
+    twin: Annotated[str, typer.Argument(help="twin id")],
+    signal: Annotated[str, typer.Argument(help="telemetry signal")],
+    since: Annotated[str, typer.Option(help="from: ISO time, epoch s, or an age like 10m")] = "10m",
+    until: Annotated[str | None, typer.Option(help="until (default: now)")] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="downsample: bucket width such as 10s or 1m")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Telemetry of one signal over time, raw or downsampled (min/mean/max per bucket)."""
+    try:
+        start = parse_time(since)
+        end = parse_time(until) if until else None
+        if bucket is not None:
+            parse_duration(bucket)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        data = api_get(
+            url,
+            f"/twins/{twin}/telemetry/{signal}",
+            start=repr(start),
+            end=repr(end) if end is not None else None,
+            bucket=bucket,
+            limit=limit,
+        )
+    except ApiError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    unit = data.get("unit")
+    table = Table(title=f"{twin}.{signal}" + (f" [{unit}]" if unit else ""), title_justify="left")
+    if data["mode"] == "buckets":
+        for col in ("bucket start (UTC)", "count", "min", "mean", "max"):
+            table.add_column(col, justify="right" if col != "bucket start (UTC)" else "left")
+        for b in data["buckets"]:
+            table.add_row(
+                format_time(b["start"]),
+                str(b["count"]),
+                format_value(b["min"]),
+                format_value(b["mean"]),
+                format_value(b["max"]),
+            )
+    else:
+        table.add_column("time (UTC)")
+        table.add_column("value", justify="right")
+        for ts, value in data["points"]:
+            table.add_row(format_time(ts), format_value(value))
+        if data.get("truncated"):
+            table.caption = f"newest {limit} points shown; narrow --since or raise --limit"
+    console.print(table)
+
+
+def _parse_arg(text: str) -> Any:
+    """Command-line values: JSON when it parses (numbers, true/false), else a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@app.command()
+def command(
+    twin: Annotated[str, typer.Argument(help="twin id")],
+    name: Annotated[str, typer.Argument(help="a command, or a desired setting")],
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="command arguments as key=value; for a desired setting: its value"),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Send a command or a desired value.
+
+    Examples: ``command cnc1 change_tool``, ``command cnc1 feed_override 80``.
+    """
+    args = args or []
+    try:
+        ttype = api_get(url, f"/twins/{twin}")["type"]
+        spec = api_get(url, f"/types/{ttype}")
+        if name in spec.get("desired", {}):
+            if len(args) != 1 or "=" in args[0]:
+                _fail(
+                    f"{name} is a desired setting: give exactly one value, "
+                    f"e.g. `command {twin} {name} 80`"
+                )
+            record = api_send(
+                url, "PUT", f"/twins/{twin}/desired/{name}", {"value": _parse_arg(args[0])}
+            )
+        elif name in spec.get("commands", {}):
+            kwargs = {}
+            for item in args:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    _fail(f"command arguments are key=value, got {item!r}")
+                kwargs[key] = _parse_arg(value)
+            record = api_send(url, "POST", f"/twins/{twin}/commands/{name}", {"args": kwargs})
+        else:
+            known = sorted(spec.get("commands", {})) + sorted(spec.get("desired", {}))
+            _fail(
+                f"{twin} ({ttype}) has no command or desired setting {name!r}; "
+                f"it has: {', '.join(known)}"
+            )
+            return
+    except ApiError as exc:
+        _fail(str(exc))
+        return
+    status = record["status"]
+    style = {"acknowledged": "green", "pending": "yellow"}.get(status, "red")
+    latency = (
+        f" in {record['finished'] - record['created']:.3f} s" if record.get("finished") else ""
+    )
+    console.print(f"[{style}]{status}[/]{latency}: {twin}.{name} (command {record['id']})")
+
+
+@app.command()
+def events(
+    twin: Annotated[str | None, typer.Option(help="only this twin")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="only these kinds")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from: ISO time, epoch s, or an age like 1h")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 30,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """The newest events: commands, acknowledgements, rejected data, state changes."""
+    try:
+        start = repr(parse_time(since)) if since else None
+        items = api_get(url, "/events", twin_id=twin, kind=kind, since=start, limit=limit)
+    except (ApiError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title_justify="left")
+    for col in ("id", "time (UTC)", "kind", "twin", "details"):
+        table.add_column(col)
+    for e in items:
+        details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, {}, []))
+        table.add_row(
+            str(e["id"]), format_time(e["ts"]), e["kind"], e["twin_id"] or "", details[:120]
+        )
+    console.print(table)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ == "__main__":
+    app()

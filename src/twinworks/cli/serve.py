@@ -1,0 +1,227 @@
+"""Running twins from the command line: ``twinworks up`` and ``twinworks demo``.
+
+Both run in one asyncio loop until Ctrl-C, SIGTERM or ``--duration`` seconds, and
+then stop in order: connectors, queued writes, API server, plant process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from twinworks.cli.display import status_line, status_table
+from twinworks.runtime.server import TwinServer
+from twinworks.spec.loader import load_definition
+from twinworks.store.sqlite import SqliteStore
+
+__all__ = ["PlantProcess", "demo_definition_path", "run_demo", "run_up"]
+
+
+def demo_definition_path() -> Path:
+    """The demo cell's definition: in a source checkout examples/, else packaged."""
+    here = Path(__file__).resolve()
+    candidates = [
+        here.parents[3] / "examples" / "machining_cell.yaml",  # source checkout / editable
+        here.parents[1] / "_examples" / "machining_cell.yaml",  # installed wheel
+    ]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError("the demo definition machining_cell.yaml is not installed")
+
+
+class PlantProcess:
+    """The simulated plant in its own process, serving OPC UA on a loopback port."""
+
+    def __init__(self, port: int, seed: int, speed: float, log_path: Path) -> None:
+        self.port = port
+        self.seed = seed
+        self.speed = speed
+        self.log_path = log_path
+        self.endpoint: str | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self, timeout_s: float = 60.0) -> str:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "twinworks.plant",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(self.seed),
+            "--speed",
+            str(self.speed),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+        )
+        log_file.close()
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self.stop()
+                raise RuntimeError(
+                    f"the plant did not start within {timeout_s:g} s; see {self.log_path}"
+                )
+            try:
+                line = await asyncio.wait_for(self._proc.stdout.readline(), remaining)
+            except TimeoutError:
+                continue
+            if not line:
+                code = await self._proc.wait()
+                raise RuntimeError(f"the plant exited with code {code}; see {self.log_path}")
+            text = line.decode().strip()
+            if text.startswith("READY "):
+                self.endpoint = text.split(" ", 1)[1]
+                break
+        self._drain = asyncio.create_task(self._drain_stdout())
+        return self.endpoint
+
+    async def _drain_stdout(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while await self._proc.stdout.readline():
+            pass
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+
+
+async def _watch(
+    server: TwinServer,
+    duration: float | None,
+    headless: bool,
+    status_every: float,
+    console: Console,
+) -> None:
+    runtime = server.runtime
+    deadline = None if duration is None else time.monotonic() + duration
+
+    def views() -> list[dict[str, Any]]:
+        return [runtime.twin_view(t) for t in runtime.registry.ids()]
+
+    def remaining() -> float:
+        return float("inf") if deadline is None else deadline - time.monotonic()
+
+    if headless or not console.is_terminal:
+        next_print = time.monotonic() + min(2.0, status_every)
+        while remaining() > 0:
+            await asyncio.sleep(max(0.0, min(0.2, remaining())))
+            if time.monotonic() >= next_print:
+                next_print += status_every
+                stamp = time.strftime("%H:%M:%S")
+                for view in views():
+                    print(f"[{stamp}] {status_line(view)}", flush=True)
+        return
+    title = f"twinworks — {server.url}  (Ctrl-C to stop)"
+    with Live(status_table(views(), title), console=console, refresh_per_second=2) as live:
+        while remaining() > 0:
+            await asyncio.sleep(max(0.0, min(0.5, remaining())))
+            live.update(status_table(views(), title))
+
+
+async def _run_until_stopped(coro: Any) -> None:
+    """Run ``coro``; SIGTERM cancels it the way Ctrl-C does, so cleanup always runs."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await coro
+    except asyncio.CancelledError:
+        # Ctrl-C or SIGTERM: swallow the cancellation so that the cleanup below can await
+        task.uncancel()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def run_up(
+    definition_path: Path,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    duration: float | None,
+    headless: bool,
+    status_every: float,
+    console: Console,
+    banner: str | None = None,
+) -> None:
+    definition = load_definition(definition_path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store_path = data_dir / f"{definition.name or definition_path.stem}.db"
+    with SqliteStore(store_path) as store:
+        server = TwinServer(definition, store, host=host, port=port)
+        await server.start()
+        try:
+            console.print(
+                banner or f"twinworks: {len(definition.twins)} twins from {definition_path}"
+            )
+            console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
+            console.print(f"store    {store_path}")
+            sys.stdout.flush()
+            await _run_until_stopped(_watch(server, duration, headless, status_every, console))
+        finally:
+            await server.stop()
+
+
+async def run_demo(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    duration: float | None,
+    headless: bool,
+    status_every: float,
+    speed: float,
+    seed: int,
+    plant_port: int,
+    console: Console,
+) -> None:
+    plant = PlantProcess(plant_port, seed, speed, data_dir / "plant.log")
+    endpoint = await plant.start()
+    os.environ["CELL_OPCUA_ENDPOINT"] = endpoint
+    try:
+        await run_up(
+            demo_definition_path(),
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            duration=duration,
+            headless=headless,
+            status_every=status_every,
+            console=console,
+            banner=(
+                f"twinworks demo: a machining cell (3 CNC machines, 1 conveyor) at {endpoint} "
+                f"(seed {seed}, speed ×{speed:g})"
+            ),
+        )
+    finally:
+        await plant.stop()

@@ -1,0 +1,241 @@
+"""The connector contract (CN: physical entity ↔ twin data).
+
+A connector owns the conversation with one source (an OPC UA server, a broker, a
+PLC). It turns what the source reports into :class:`Reading` batches handed to an
+:class:`IngestSink`, and carries desired values and commands back to the source.
+
+Lifecycle: ``await connector.start()`` returns at once and keeps (re)connecting in
+the background with exponential back-off; ``await connector.stop()`` ends it. Use
+``async with connector:`` to get both. ``status`` tells whether it is connected.
+
+To add a protocol: subclass :class:`Connector`, set ``protocol``, implement
+``_run`` (connect, stream, return or raise when the link drops), ``write`` and
+``call``, and register the class with :func:`register_connector`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple, Protocol
+
+from twinworks.spec.schema import BindingSpec, ReconnectSpec
+
+__all__ = [
+    "Backoff",
+    "Connector",
+    "ConnectorStatus",
+    "IngestSink",
+    "Reading",
+    "connector_class",
+    "register_connector",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Reading(NamedTuple):
+    """A value as a source reported it, before validation."""
+
+    twin_id: str
+    signal: str
+    ts: float  # seconds since epoch (UTC), source time when the source gives one
+    value: Any
+    unit: str | None = None  # None: the signal's declared unit
+
+
+class IngestSink(Protocol):
+    def __call__(self, readings: Sequence[Reading], source: str) -> Awaitable[Any]:
+        """Hand readings over; the awaitable resolves once they are durably stored.
+
+        Connectors that need at-least-once delivery await it before acknowledging
+        to their source; the others may drop it.
+        """
+        ...
+
+
+@dataclass
+class ConnectorStatus:
+    name: str
+    protocol: str
+    connected: bool = False
+    since: float | None = None
+    reconnects: int = 0
+    last_error: str | None = None
+    readings: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "protocol": self.protocol,
+            "connected": self.connected,
+            "since": self.since,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "readings": self.readings,
+            **self.details,
+        }
+
+
+class Backoff:
+    """Exponential back-off with jitter: delays grow by ``multiplier`` up to ``max_s``.
+
+    Jitter spreads reconnecting clients apart so that a restarted server is not hit
+    by all of them at the same instant.
+    """
+
+    def __init__(self, spec: ReconnectSpec, rng: random.Random | None = None) -> None:
+        self.spec = spec
+        self._rng = rng or random.Random()
+        self._next = spec.initial_s
+
+    def reset(self) -> None:
+        self._next = self.spec.initial_s
+
+    def next_delay(self) -> float:
+        base = self._next
+        self._next = min(self.spec.max_s, self._next * self.spec.multiplier)
+        spread = base * self.spec.jitter
+        return max(0.0, base + self._rng.uniform(-spread, spread))
+
+
+# called with (event kind, connector name, data) for connection changes
+StatusListener = Callable[[str, str, dict[str, Any]], None]
+
+
+class Connector(abc.ABC):
+    protocol: ClassVar[str]
+
+    def __init__(
+        self,
+        name: str,
+        spec: Any,
+        bindings: Sequence[tuple[str, BindingSpec]],
+        sink: IngestSink,
+        on_status: StatusListener | None = None,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.bindings = list(bindings)
+        self.sink = sink
+        self.status = ConnectorStatus(name, self.protocol)
+        self._on_status = on_status
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        reconnect = getattr(spec, "reconnect", None) or ReconnectSpec()
+        self.backoff = Backoff(reconnect)
+
+    def attach(self, sink: IngestSink, on_status: StatusListener | None) -> None:
+        """Point the connector at a runtime (for connectors built before it)."""
+        self.sink = sink
+        self._on_status = on_status
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._supervise(), name=f"connector:{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_connected(False, None)
+
+    async def __aenter__(self) -> Connector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.status.connected:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _supervise(self) -> None:
+        """Run the link; when it drops, wait a back-off delay and run it again."""
+        while not self._stopping.is_set():
+            error: str | None = None
+            try:
+                await self._run()
+                error = "link closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure of the link means: reconnect
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if self._stopping.is_set():
+                break
+            self._set_connected(False, error)
+            self.status.reconnects += 1
+            delay = self.backoff.next_delay()
+            log.warning("%s: %s; reconnecting in %.1f s", self.name, error, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    def _set_connected(self, connected: bool, error: str | None) -> None:
+        if connected == self.status.connected:
+            if error:
+                self.status.last_error = error
+            return
+        self.status.connected = connected
+        self.status.since = time.time()
+        if error:
+            self.status.last_error = error
+        if connected:
+            self.backoff.reset()
+        if self._on_status is not None:
+            kind = "ConnectorConnected" if connected else "ConnectorDisconnected"
+            self._on_status(kind, self.name, {"protocol": self.protocol, "error": error})
+
+    # ----------------------------------------------------------------- protocol
+
+    @abc.abstractmethod
+    async def _run(self) -> None:
+        """Connect, call ``self._set_connected(True, None)``, stream until the link drops."""
+
+    @abc.abstractmethod
+    async def write(self, twin_id: str, name: str, value: Any) -> None:
+        """Write a desired value to the source. Raises CommandError when refused."""
+
+    @abc.abstractmethod
+    async def call(self, twin_id: str, name: str, args: dict[str, Any]) -> Any:
+        """Call a command on the source. Raises CommandError when refused."""
+
+    def binding(self, twin_id: str) -> BindingSpec | None:
+        for tid, binding in self.bindings:
+            if tid == twin_id:
+                return binding
+        return None
+
+
+_REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register_connector(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector available for its ``protocol``."""
+    _REGISTRY[cls.protocol] = cls
+    return cls
+
+
+def connector_class(protocol: str) -> type[Connector]:
+    try:
+        return _REGISTRY[protocol]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"no connector for protocol {protocol!r}; known: {known}") from None

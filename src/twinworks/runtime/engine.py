@@ -1,0 +1,732 @@
+"""The runtime: connectors → validation → store → reported state → change events.
+
+One asyncio loop runs everything. Connectors hand readings to :meth:`Runtime.submit`,
+which validates them at once (bad values become ``TelemetryRejected`` events and
+never hold up good ones) and queues the good ones. A single writer task appends
+queued points to the store in batches on a dedicated thread, and only after a batch
+is durable does it update the twins' reported state and publish the changes, so
+everything a client sees is also in the store.
+
+Reported state (what the asset says) and desired state (what we asked for) are
+kept apart. Writing a desired value or calling a command checks it against the
+twin definition, records it, sends it through the twin's connector and records
+the outcome (``CommandAcknowledged`` / ``CommandFailed``) as an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from twinworks.connect.base import Connector, Reading, connector_class
+from twinworks.errors import (
+    CommandError,
+    RejectedValueError,
+    StoreError,
+    UnknownSignalError,
+    UnknownTwinError,
+)
+from twinworks.runtime import events as ev
+from twinworks.runtime.bus import ChangeBus, Subscription
+from twinworks.runtime.registry import TwinRegistry, check_arguments
+from twinworks.spec.schema import BindingSpec, TwinDefinition
+from twinworks.spec.validate import check_value
+from twinworks.store.base import Event, Point, StoredEvent, TwinStore, Value
+
+__all__ = ["CommandRecord", "IngestReport", "Rejection", "Runtime"]
+
+log = logging.getLogger(__name__)
+
+# twin status from the asset's own 'state' signal
+_STATUS_OF_STATE = {
+    "cutting": "running",
+    "running": "running",
+    "idle": "idle",
+    "stopped": "stopped",
+    "fault": "fault",
+    "tool_change": "setup",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    twin_id: str
+    signal: str
+    reason: str
+    message: str
+    value: str
+    source: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "twin_id": self.twin_id,
+            "signal": self.signal,
+            "reason": self.reason,
+            "message": self.message,
+            "value": self.value,
+            "source": self.source,
+        }
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    stored: int = 0  # new points; redelivered duplicates are accepted but not stored twice
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "stored": self.stored,
+            "duplicates": self.accepted - self.stored,
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
+
+
+CommandStatus = Literal["pending", "acknowledged", "failed", "rejected"]
+
+
+@dataclass
+class CommandRecord:
+    id: str
+    twin_id: str
+    name: str
+    kind: Literal["desired", "command"]
+    args: dict[str, Any]
+    status: CommandStatus = "pending"
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: str | None = None
+    result: Any = None
+    done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "twin_id": self.twin_id,
+            "name": self.name,
+            "kind": self.kind,
+            "args": self.args,
+            "status": self.status,
+            "created": self.created,
+            "finished": self.finished,
+            "error": self.error,
+            "result": self.result,
+        }
+
+
+@dataclass
+class _Chunk:
+    points: list[Point]
+    future: asyncio.Future[IngestReport] | None
+    report: IngestReport
+
+
+@dataclass
+class _TwinLive:
+    reported: dict[str, tuple[float, Value]] = field(default_factory=dict)
+    desired: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_received: float | None = None  # wall-clock time of the newest reading
+    status: str = "offline"
+    revision: int = 0
+
+
+def _json_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class Runtime:
+    """Runs the twins of one definition against one store.
+
+    >>> import asyncio
+    >>> from twinworks.spec import parse_definition
+    >>> from twinworks.store import MemoryStore
+    >>> from twinworks.connect import Reading
+    >>> d = parse_definition("types: {pump: {telemetry: {flow: {min: 0}}}}\\n"
+    ...                      "twins: [{id: p1, type: pump}]")
+    >>> async def main():
+    ...     async with Runtime(d, MemoryStore()) as rt:
+    ...         report = await rt.ingest([Reading("p1", "flow", 1.7e9, 3.5),
+    ...                                   Reading("p1", "flow", 1.7e9 + 1, -1.0)])
+    ...         return report.stored, [r.reason for r in report.rejected]
+    >>> asyncio.run(main())
+    (1, ['out_of_range'])
+    """
+
+    def __init__(
+        self,
+        definition: TwinDefinition,
+        store: TwinStore,
+        *,
+        connectors: Mapping[str, Connector] | None = None,
+        stale_after_s: float = 10.0,
+        command_timeout_s: float = 5.0,
+        max_batch: int = 20_000,
+        max_pending: int = 2_000_000,
+    ) -> None:
+        self.definition = definition
+        self.registry = TwinRegistry(definition)
+        self.store = store
+        self.bus = ChangeBus()
+        self.stale_after_s = stale_after_s
+        self.command_timeout_s = command_timeout_s
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self.connectors: dict[str, Connector] = dict(connectors or {})
+        self._given_connectors = connectors is not None
+        for connector in self.connectors.values():
+            connector.attach(self.submit, self._on_connector)
+        self.live: dict[str, _TwinLive] = {tid: _TwinLive() for tid in self.registry.ids()}
+        self.commands: OrderedDict[str, CommandRecord] = OrderedDict()
+        self.counters: Counter[str] = Counter()
+        self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.started_at: float | None = None
+        self._chunks: list[_Chunk] = []
+        self._pending_points = 0
+        self._pending_events: list[Event] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._running = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="twinworks-store")
+        self._running = True
+        self.started_at = time.time()
+        await self._write(self._register_documents)
+        await self._write(self._load_reported)
+        self._writer = asyncio.create_task(self._write_loop(), name="twinworks-writer")
+        self._ticker = asyncio.create_task(self._status_loop(), name="twinworks-status")
+        if not self._given_connectors:
+            self.connectors = self._build_connectors()
+        await self.record(
+            [
+                Event(
+                    ev.RUNTIME_STARTED,
+                    None,
+                    {
+                        "definition": self.definition.name,
+                        "twins": len(self.live),
+                        "connectors": sorted(self.connectors),
+                    },
+                )
+            ]
+        )
+        for connector in self.connectors.values():
+            await connector.start()
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        for connector in self.connectors.values():
+            await connector.stop()
+        for task in list(self._background):
+            task.cancel()
+        self._running = False
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        self._pending_events.append(Event(ev.RUNTIME_STOPPED, None, {}))
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer  # drains what is queued before it returns
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _build_connectors(self) -> dict[str, Connector]:
+        bindings: dict[str, list[tuple[str, BindingSpec]]] = defaultdict(list)
+        for twin in self.definition.twins:
+            for binding in twin.bindings:
+                bindings[binding.connector].append((twin.id, binding))
+        built: dict[str, Connector] = {}
+        for name, spec in self.definition.connectors.items():
+            cls = connector_class(spec.protocol)
+            built[name] = cls(name, spec, bindings.get(name, []), self.submit, self._on_connector)
+        return built
+
+    def _on_connector(self, kind: str, name: str, data: dict[str, Any]) -> None:
+        self._pending_events.append(Event(kind, None, {"connector": name, **data}))
+        self._wake.set()
+        self._refresh_statuses()
+
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        """Run a store call on the writer thread, serialised with the batch appends."""
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _register_documents(self) -> None:
+        """Store each twin's document, with a new revision only when the definition changed it."""
+        pending: list[Event] = []
+        for twin_id in self.registry.ids():
+            static = self.registry.document(twin_id)
+            current = self.store.get_document(twin_id)
+            if current is not None:
+                desired = current.doc.get("desired", {})
+                self.live[twin_id].desired = dict(desired)
+                self.live[twin_id].revision = current.rev
+                if {k: v for k, v in current.doc.items() if k != "desired"} == static:
+                    continue
+                kind = ev.TWIN_UPDATED
+            else:
+                desired, kind = {}, ev.TWIN_REGISTERED
+            rev = self.store.put_document(twin_id, {**static, "desired": desired})
+            self.live[twin_id].revision = rev
+            pending.append(Event(kind, twin_id, {"revision": rev, "type": static["type"]}))
+        pending.append(
+            Event(
+                ev.DEFINITION_LOADED,
+                None,
+                {"name": self.definition.name, "twins": len(self.live)},
+            )
+        )
+        self.store.append_events(pending)
+
+    def _load_reported(self) -> None:
+        """Start from the last values the store holds, so a restart shows them at once."""
+        for twin_id, live in self.live.items():
+            for signal, (ts, value) in self.store.latest(twin_id).items():
+                rule = self.registry.rules.get((twin_id, signal))
+                if rule is not None:
+                    live.reported[signal] = (ts, rule.restore(value))
+
+    # ------------------------------------------------------------------ ingestion
+
+    def validate(
+        self, readings: Iterable[Reading], source: str, need_unit: bool = False
+    ) -> tuple[list[Point], list[Rejection]]:
+        rules = self.registry.rules
+        good: list[Point] = []
+        bad: list[Rejection] = []
+        for reading in readings:
+            twin_id, signal, ts, value = reading[0], reading[1], reading[2], reading[3]
+            rule = rules.get((twin_id, signal))
+            try:
+                if rule is None:
+                    if twin_id not in self.registry:
+                        raise RejectedValueError("unknown_twin", str(UnknownTwinError(twin_id)))
+                    known = list(self.registry.type_of(twin_id).telemetry)
+                    raise RejectedValueError(
+                        "unknown_signal",
+                        str(UnknownSignalError(twin_id, "telemetry signal", signal, known)),
+                    )
+                good.append(
+                    Point(twin_id, signal, ts, rule.check(value, ts, reading[4], need_unit))
+                )
+            except RejectedValueError as exc:
+                bad.append(
+                    Rejection(
+                        str(twin_id), str(signal), exc.reason, str(exc), _json_value(value), source
+                    )
+                )
+        return good, bad
+
+    def submit(
+        self, readings: Sequence[Reading], source: str, need_unit: bool = False
+    ) -> asyncio.Future[IngestReport]:
+        """Validate readings and queue the good ones; the future resolves once they are stored."""
+        good, bad = self.validate(readings, source, need_unit)
+        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
+        report = IngestReport(accepted=len(good), rejected=bad)
+        if bad:
+            self._count_rejections(bad)
+        if not self._running:
+            future.set_exception(StoreError("the runtime is not running"))
+            return future
+        if self._pending_points + len(good) > self.max_pending:
+            self.counters["dropped_backlog"] += len(good)
+            log.error("ingest backlog full (%d points); dropping %d", self.max_pending, len(good))
+            future.set_exception(StoreError("ingest backlog is full; the store is not keeping up"))
+            return future
+        self._chunks.append(_Chunk(good, future, report))
+        self._pending_points += len(good)
+        self._wake.set()
+        return future
+
+    async def ingest(
+        self, readings: Sequence[Reading], source: str = "api", need_unit: bool = False
+    ) -> IngestReport:
+        """Validate and store readings; return once they are durable."""
+        return await self.submit(readings, source, need_unit)
+
+    def _count_rejections(self, bad: list[Rejection]) -> None:
+        self.counters["rejected"] += len(bad)
+        for r in bad:
+            self.rejections[r.twin_id][r.reason] += 1
+        self._pending_events.extend(
+            Event(ev.TELEMETRY_REJECTED, r.twin_id if r.twin_id in self.live else None, r.as_dict())
+            for r in bad
+        )
+
+    async def _write_loop(self) -> None:
+        retry_delay = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._chunks or self._pending_events:
+                chunks: list[_Chunk] = []
+                size = 0
+                while self._chunks and (
+                    not chunks or size + len(self._chunks[0].points) <= self.max_batch
+                ):
+                    chunk = self._chunks.pop(0)
+                    chunks.append(chunk)
+                    size += len(chunk.points)
+                events, self._pending_events = self._pending_events, []
+                try:
+                    stored, added = await self._write(self._store_batch, chunks, events)
+                except StoreError as exc:
+                    # keep everything queued and try again; nothing acknowledged is lost
+                    log.error("store unavailable (%s); retrying in %.1f s", exc, retry_delay)
+                    self._chunks[:0] = chunks
+                    self._pending_events[:0] = events
+                    self.counters["store_errors"] += 1
+                    await asyncio.sleep(retry_delay)
+                    retry_delay = min(5.0, retry_delay * 2)
+                    continue
+                retry_delay = 0.1
+                self._pending_points -= size
+                self._after_store(chunks, added, stored)
+            if not self._running and not self._chunks and not self._pending_events:
+                return
+
+    def _store_batch(
+        self, chunks: list[_Chunk], events: list[Event]
+    ) -> tuple[list[StoredEvent], int]:
+        points = [p for c in chunks for p in c.points] if len(chunks) != 1 else chunks[0].points
+        added = self.store.append(points) if points else 0
+        stored = self.store.append_events(events) if events else []
+        return stored, added
+
+    def _after_store(self, chunks: list[_Chunk], added: int, stored: list[StoredEvent]) -> None:
+        now = time.time()
+        changes: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+        state_events: list[Event] = []
+        total = 0
+        for chunk in chunks:
+            total += len(chunk.points)
+            for twin_id, signal, ts, value in chunk.points:
+                live = self.live[twin_id]
+                live.last_received = now
+                old = live.reported.get(signal)
+                if old is None or ts >= old[0]:
+                    live.reported[signal] = (ts, value)
+                    changes[twin_id][signal] = [ts, value]
+                    if signal == "state" and old is not None and old[1] != value:
+                        state_events.append(
+                            Event(ev.STATE_CHANGED, twin_id, {"from": old[1], "to": value}, ts=ts)
+                        )
+        # duplicates are only known batch-wide; a single chunk gets its exact count
+        for chunk in chunks:
+            chunk.report.stored = added if len(chunks) == 1 else len(chunk.points)
+            if chunk.future is not None and not chunk.future.done():
+                chunk.future.set_result(chunk.report)
+        self.counters["accepted"] += total
+        self.counters["stored"] += added
+        self.counters["duplicates"] += total - added
+        for twin_id, values in changes.items():
+            self.bus.publish({"type": "telemetry", "twin_id": twin_id, "values": values})
+        for event in stored:
+            self.bus.publish({"type": "event", **event.as_dict()})
+        if state_events:
+            self._pending_events.extend(state_events)
+            self._wake.set()
+        if changes:
+            self._refresh_statuses()
+
+    async def record(self, events: Sequence[Event]) -> list[StoredEvent]:
+        """Store events now (serialised with telemetry writes) and publish them."""
+        stored: list[StoredEvent] = await self._write(self.store.append_events, list(events))
+        for event in stored:
+            self.bus.publish({"type": "event", **event.as_dict()})
+        return stored
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is stored (for tests and shutdown)."""
+        while self._chunks or self._pending_events or self._pending_points:
+            await asyncio.sleep(0.005)
+
+    # ------------------------------------------------------------------ status
+
+    def _status(self, twin_id: str, now: float) -> str:
+        live = self.live[twin_id]
+        twin = self.registry.twin(twin_id)
+        if not twin.bindings:
+            children = self.registry.children(twin_id)
+            if not children:
+                return "virtual"
+            statuses = {self.live[c].status for c in children}
+            for worst in ("fault", "disconnected", "stale", "stopped"):
+                if worst in statuses:
+                    return worst
+            return "running" if "running" in statuses else "idle"
+        for binding in twin.bindings:
+            connector = self.connectors.get(binding.connector)
+            if connector is not None and not connector.status.connected:
+                return "disconnected"
+        if live.last_received is None:
+            return "offline"
+        if now - live.last_received > self.stale_after_s:
+            return "stale"
+        state = live.reported.get("state")
+        if state is not None:
+            return _STATUS_OF_STATE.get(str(state[1]), str(state[1]))
+        return "running"
+
+    def _refresh_statuses(self) -> None:
+        now = time.time()
+        # leaves first, so that composite twins see their children's new status
+        order = sorted(self.live, key=lambda t: -len(self.registry.ancestors(t)))
+        for twin_id in order:
+            status = self._status(twin_id, now)
+            live = self.live[twin_id]
+            if status != live.status:
+                old, live.status = live.status, status
+                self.bus.publish(
+                    {"type": "status", "twin_id": twin_id, "status": status, "previous": old}
+                )
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._refresh_statuses()
+
+    # ------------------------------------------------------------------ views
+
+    def subscribe(self, twin_ids: Iterable[str] | None = None) -> Subscription:
+        wanted = set(twin_ids) if twin_ids is not None else None
+        if wanted is None:
+            return self.bus.subscribe()
+        return self.bus.subscribe(lambda m: m.get("twin_id") in wanted or m.get("twin_id") is None)
+
+    def _reported_view(
+        self, twin_id: str, reported: Mapping[str, tuple[float, Value]]
+    ) -> dict[str, Any]:
+        ttype = self.registry.type_of(twin_id)
+        out = {}
+        for signal, (ts, value) in sorted(reported.items()):
+            spec = ttype.telemetry.get(signal)
+            if spec is None:
+                continue
+            out[signal] = {"ts": ts, "value": value, "unit": spec.unit}
+        return out
+
+    def twin_view(self, twin_id: str, as_of: float | None = None) -> dict[str, Any]:
+        """A twin's document, reported and desired state; as it was at ``as_of`` if given."""
+        self.registry.twin(twin_id)  # raises UnknownTwinError
+        live = self.live[twin_id]
+        if as_of is None:
+            doc = self.registry.document(twin_id)
+            return {
+                **doc,
+                "revision": live.revision,
+                "status": live.status,
+                "last_received": live.last_received,
+                "reported": self._reported_view(twin_id, live.reported),
+                "desired": live.desired,
+                "as_of": None,
+            }
+        revision = self.store.get_document(twin_id, as_of)
+        if revision is not None:
+            doc = {k: v for k, v in revision.doc.items() if k != "desired"}
+            rev, desired = revision.rev, revision.doc.get("desired", {})
+        else:
+            # before the twin was registered (e.g. back-filled history): nothing was desired
+            doc, rev, desired = self.registry.document(twin_id), 0, {}
+        reported = {
+            s: (ts, self.registry.rules[(twin_id, s)].restore(v))
+            for s, (ts, v) in self.store.latest(twin_id, as_of).items()
+            if (twin_id, s) in self.registry.rules
+        }
+        return {
+            **doc,
+            "revision": rev,
+            "status": None,
+            "last_received": None,
+            "reported": self._reported_view(twin_id, reported),
+            "desired": desired,
+            "as_of": as_of,
+        }
+
+    def history(
+        self,
+        twin_id: str,
+        signal: str,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[tuple[float, Value]]:
+        rule = self.registry.rule(twin_id, signal)
+        rows = self.store.range(twin_id, signal, start, end, limit, newest_first)
+        return [(ts, rule.restore(v)) for ts, v in rows]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "counters": dict(self.counters),
+            "rejected_by_twin": {t: dict(c) for t, c in self.rejections.items()},
+            "pending_points": self._pending_points,
+            "subscribers": self.bus.subscriber_count,
+            "connectors": {n: c.status.as_dict() for n, c in self.connectors.items()},
+        }
+
+    # ------------------------------------------------------------------ commands
+
+    def _new_record(
+        self, twin_id: str, name: str, kind: Literal["desired", "command"], args: dict[str, Any]
+    ) -> CommandRecord:
+        record = CommandRecord(uuid.uuid4().hex[:16], twin_id, name, kind, args)
+        self.commands[record.id] = record
+        while len(self.commands) > 1000:
+            self.commands.popitem(last=False)
+        return record
+
+    async def _reject(self, record: CommandRecord, message: str) -> None:
+        record.status, record.error, record.finished = "rejected", message, time.time()
+        await self.record(
+            [Event(ev.COMMAND_REJECTED, record.twin_id, {**record.as_dict(), "reason": message})]
+        )
+        record.done.set()
+
+    async def set_desired(
+        self, twin_id: str, name: str, value: Any, *, by: str = "api"
+    ) -> CommandRecord:
+        """Record a desired value and send it to the asset. Raises on invalid input."""
+        spec = self.registry.desired_spec(twin_id, name)
+        if spec.dtype == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        record = self._new_record(twin_id, name, "desired", {"value": value})
+        why = check_value(spec, value)
+        if why:
+            await self._reject(record, f"{twin_id}.{name}: {why}")
+            raise RejectedValueError("out_of_limits", f"{twin_id}.{name}: {why}")
+        connector = self._connector(twin_id, "desired", name)
+        live = self.live[twin_id]
+        live.desired[name] = {"value": value, "ts": record.created, "by": by, "command": record.id}
+        doc = {**self.registry.document(twin_id), "desired": live.desired}
+        live.revision = await self._write(self.store.put_document, twin_id, doc, None)
+        await self.record(
+            [
+                Event(
+                    ev.DESIRED_PROPERTY_CHANGED,
+                    twin_id,
+                    {
+                        "name": name,
+                        "value": value,
+                        "by": by,
+                        "command": record.id,
+                        "revision": live.revision,
+                    },
+                )
+            ]
+        )
+        self._launch(record, connector.write(twin_id, name, value))
+        return record
+
+    async def call_command(
+        self, twin_id: str, name: str, args: dict[str, Any] | None = None, *, by: str = "api"
+    ) -> CommandRecord:
+        """Validate a command and send it to the asset. Raises on invalid input."""
+        spec = self.registry.command_spec(twin_id, name)
+        record = self._new_record(twin_id, name, "command", dict(args or {}))
+        try:
+            record.args = check_arguments(twin_id, name, spec, dict(args or {}))
+        except RejectedValueError as exc:
+            await self._reject(record, str(exc))
+            raise
+        if spec.allowed_states is not None:
+            state = self.live[twin_id].reported.get("state")
+            current = state[1] if state else None
+            if current not in spec.allowed_states:
+                message = (
+                    f"{twin_id}.{name}: not allowed while the twin is {current!r}; "
+                    f"allowed in: {', '.join(spec.allowed_states)}"
+                )
+                await self._reject(record, message)
+                raise RejectedValueError("not_allowed_in_state", message)
+        connector = self._connector(twin_id, "commands", name)
+        await self.record(
+            [
+                Event(
+                    ev.COMMAND_SENT,
+                    twin_id,
+                    {"command": record.id, "name": name, "args": record.args, "by": by},
+                )
+            ]
+        )
+        self._launch(record, connector.call(twin_id, name, record.args))
+        return record
+
+    def _connector(self, twin_id: str, group: str, name: str) -> Connector:
+        cname = self.registry.connector_for(twin_id, group, name)
+        connector = self.connectors.get(cname) if cname else None
+        if connector is None:
+            raise CommandError(f"{twin_id}.{name}: no connector is bound to carry it to the asset")
+        return connector
+
+    def _launch(self, record: CommandRecord, action: Any) -> None:
+        task = asyncio.create_task(self._send(record, action))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, record: CommandRecord, action: Any) -> None:
+        try:
+            record.result = await asyncio.wait_for(action, timeout=self.command_timeout_s)
+            record.status = "acknowledged"
+            kind = ev.COMMAND_ACKNOWLEDGED
+        except CommandError as exc:
+            record.status, record.error, kind = "failed", str(exc), ev.COMMAND_FAILED
+        except TimeoutError:
+            record.status, kind = "failed", ev.COMMAND_FAILED
+            record.error = f"no acknowledgement within {self.command_timeout_s:g} s"
+        record.finished = time.time()
+        result = record.result if isinstance(record.result, str | int | float | bool) else None
+        # the outcome is stored before anyone waiting on the command hears of it
+        try:
+            await self.record(
+                [
+                    Event(
+                        kind,
+                        record.twin_id,
+                        {
+                            "command": record.id,
+                            "name": record.name,
+                            "kind": record.kind,
+                            "args": record.args,
+                            "error": record.error,
+                            "result": result,
+                            "latency_s": round(record.finished - record.created, 4),
+                        },
+                    )
+                ]
+            )
+        finally:
+            record.done.set()
+
+    async def wait_command(self, record: CommandRecord, timeout: float) -> CommandRecord:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(record.done.wait(), timeout)
+        return record

@@ -1,0 +1,197 @@
+"""The twin store interface and the records it holds.
+
+A store keeps three kinds of twin data (the DD dimension):
+
+- **telemetry**: time series of ``(twin, signal, time) → value``, appended in batches;
+  the triple is the idempotency key, so a point delivered twice is stored once;
+- **documents**: every revision of each twin's document (attributes, relationships,
+  desired state), so a twin can be read back as it was at any past time;
+- **events**: an append-only log of what happened (commands, rejections, model
+  updates), each with a monotonically increasing id.
+
+Times cross this interface as float seconds since the Unix epoch (UTC); backends
+may store them with microsecond resolution. ``append`` returning means the points
+are durable: they survive a crash of the process.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Bucket",
+    "Event",
+    "Point",
+    "Revision",
+    "StoredEvent",
+    "TwinStore",
+    "Value",
+    "from_us",
+    "to_us",
+]
+
+Value = float | int | bool | str
+
+
+class Point(NamedTuple):
+    """One telemetry sample. A tuple, because millions of them cross the ingestion path."""
+
+    twin_id: str
+    signal: str
+    ts: float  # seconds since the Unix epoch, UTC
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Aggregate of one time bucket of a numeric signal."""
+
+    start: float  # seconds since epoch, start of the bucket
+    count: int
+    min: float
+    mean: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "start": self.start,
+            "count": self.count,
+            "min": self.min,
+            "mean": self.mean,
+            "max": self.max,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    twin_id: str
+    rev: int
+    ts: float
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, named in the past tense (``CommandAcknowledged``)."""
+
+    kind: str
+    twin_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float | None = None  # None: stamped with the time it is appended
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    ts: float
+    kind: str
+    twin_id: str | None
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "kind": self.kind,
+            "twin_id": self.twin_id,
+            "data": self.data,
+        }
+
+
+def to_us(ts: float) -> int:
+    """Seconds to integer microseconds; doubles near today resolve ~0.2 µs, so this is stable."""
+    return round(ts * 1_000_000)
+
+
+def from_us(us: int) -> float:
+    return us / 1_000_000
+
+
+class TwinStore(abc.ABC):
+    """What every backend provides. Use it as a context manager to close it reliably."""
+
+    # --------------------------------------------------------------- telemetry
+
+    @abc.abstractmethod
+    def append(self, points: Sequence[Point]) -> int:
+        """Store a batch durably; return how many were new (duplicates are ignored)."""
+
+    @abc.abstractmethod
+    def range(
+        self,
+        twin_id: str,
+        signal: str,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[tuple[float, Value]]:
+        """Raw samples with ``start <= ts < end``."""
+
+    @abc.abstractmethod
+    def buckets(
+        self, twin_id: str, signal: str, start: float, end: float, width_s: float
+    ) -> list[Bucket]:
+        """min/mean/max/count of a numeric signal per bucket of ``width_s`` from ``start``.
+
+        Buckets without samples are left out, so gaps in the data stay visible.
+        """
+
+    @abc.abstractmethod
+    def latest(self, twin_id: str, as_of: float | None = None) -> dict[str, tuple[float, Value]]:
+        """The newest sample of every signal of a twin, at or before ``as_of``."""
+
+    @abc.abstractmethod
+    def count(self, twin_id: str | None = None, signal: str | None = None) -> int:
+        """Number of stored samples (of one twin, or one signal of it)."""
+
+    # --------------------------------------------------------------- documents
+
+    @abc.abstractmethod
+    def put_document(self, twin_id: str, doc: dict[str, Any], ts: float | None = None) -> int:
+        """Store a new revision of a twin's document; return its revision number (from 1)."""
+
+    @abc.abstractmethod
+    def get_document(self, twin_id: str, as_of: float | None = None) -> Revision | None:
+        """The revision in force at ``as_of`` (default: now), or None."""
+
+    @abc.abstractmethod
+    def revisions(self, twin_id: str) -> list[Revision]:
+        """Every revision of a twin, oldest first."""
+
+    @abc.abstractmethod
+    def twin_ids(self) -> list[str]:
+        """Ids of the twins that have a document."""
+
+    # --------------------------------------------------------------- events
+
+    @abc.abstractmethod
+    def append_events(self, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append events durably; return them with their ids and times."""
+
+    @abc.abstractmethod
+    def events(
+        self,
+        twin_id: str | None = None,
+        kinds: Iterable[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        newest_first: bool = True,
+    ) -> list[StoredEvent]:
+        """Events filtered by twin, kind and time; ``after_id`` pages forward."""
+
+    # --------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need not override
+        """Release connections and files."""
+
+    def __enter__(self) -> TwinStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

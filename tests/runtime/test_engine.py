@@ -265,3 +265,47 @@ async def test_twin_as_of_a_past_time(line_definition: TwinDefinition) -> None:
         assert past["reported"]["temperature"]["value"] == 20.0
         assert rt.twin_view("m1", as_of=between)["desired"]["speed"]["value"] == 60.0
         assert rt.twin_view("m1")["desired"]["speed"]["value"] == 110.0
+
+
+async def test_derived_values_are_stored_and_shown_as_virtual(
+    line_definition: TwinDefinition,
+) -> None:
+    from twinworks.runtime import TwinService
+    from twinworks.store import Point
+
+    class Doubler(TwinService):
+        """A toy service: derives twice the temperature of every update."""
+
+        name = "doubler"
+
+        async def start(self, runtime: Runtime) -> None:
+            self.sub = runtime.subscribe()
+            self.task = asyncio.create_task(self.run(runtime))
+
+        async def run(self, runtime: Runtime) -> None:
+            async for message in self.sub:
+                if message["type"] == "telemetry" and "temperature" in message["values"]:
+                    ts, value = message["values"]["temperature"]
+                    twin = message["twin_id"]
+                    await runtime.submit_derived(
+                        [Point(twin, "doubler.temperature", ts, 2 * value)]
+                    )
+
+        async def stop(self) -> None:
+            self.task.cancel()
+            self.sub.close()
+
+    store = MemoryStore()
+    async with Runtime(line_definition, store, connectors={}, services=[Doubler()]) as rt:
+        with rt.subscribe(["m1"]) as sub:
+            await rt.ingest([Reading("m1", "temperature", T0, 21.0)])
+            while (message := await asyncio.wait_for(sub.get(), 2))["type"] != "virtual":
+                pass
+        assert message["values"]["doubler.temperature"] == [T0, 42.0]
+        assert rt.twin_view("m1")["virtual"]["doubler.temperature"]["value"] == 42.0
+        assert rt.history("m1", "doubler.temperature") == [(pytest.approx(T0), 42.0)]
+        assert rt.twin_view("m1", as_of=T0 + 1)["virtual"]["doubler.temperature"]["value"] == 42.0
+        with pytest.raises(RejectedValueError, match="declared telemetry"):
+            rt.submit_derived([Point("m1", "temperature", T0, 1.0)])
+        with pytest.raises(UnknownSignalError):
+            rt.history("m1", "nothing.here")

@@ -71,6 +71,9 @@ class TwinOut(_Out):
     status: str | None
     last_received: float | None
     reported: dict[str, SignalValue]
+    virtual: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="values computed by the twin's models and services"
+    )
     desired: dict[str, dict[str, Any]]
     as_of: float | None = Field(description="the past time this view was read at; null for now")
     children: list[str] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.engine import CommandRecord, IngestReport, Rejection, Runtime
 from twinworks.runtime.registry import SignalRule, TwinRegistry
+from twinworks.runtime.service import TwinService
 
 __all__ = [
     "ChangeBus",
@@ -13,4 +14,5 @@ __all__ = [
     "SignalRule",
     "Subscription",
     "TwinRegistry",
+    "TwinService",
 ]

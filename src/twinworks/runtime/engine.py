@@ -37,6 +37,7 @@ from twinworks.errors import (
 from twinworks.runtime import events as ev
 from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.registry import TwinRegistry, check_arguments
+from twinworks.runtime.service import TwinService
 from twinworks.spec.schema import BindingSpec, TwinDefinition
 from twinworks.spec.validate import check_value
 from twinworks.store.base import Event, Point, StoredEvent, TwinStore, Value
@@ -128,11 +129,14 @@ class _Chunk:
     points: list[Point]
     future: asyncio.Future[IngestReport] | None
     report: IngestReport
+    derived: bool = False  # computed by a model or service, not reported by the asset
 
 
 @dataclass
 class _TwinLive:
     reported: dict[str, tuple[float, Value]] = field(default_factory=dict)
+    # values computed by the twin's models and services (estimates, scores, RUL, ...)
+    virtual: dict[str, tuple[float, Value]] = field(default_factory=dict)
     desired: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_received: float | None = None  # wall-clock time of the newest reading
     status: str = "offline"
@@ -168,6 +172,7 @@ class Runtime:
         store: TwinStore,
         *,
         connectors: Mapping[str, Connector] | None = None,
+        services: Sequence[TwinService] = (),
         stale_after_s: float = 10.0,
         command_timeout_s: float = 5.0,
         max_batch: int = 20_000,
@@ -183,6 +188,7 @@ class Runtime:
         self.max_pending = max_pending
         self.connectors: dict[str, Connector] = dict(connectors or {})
         self._given_connectors = connectors is not None
+        self.services: dict[str, TwinService] = {s.name: s for s in services}
         for connector in self.connectors.values():
             connector.attach(self.submit, self._on_connector)
         self.live: dict[str, _TwinLive] = {tid: _TwinLive() for tid in self.registry.ids()}
@@ -229,10 +235,17 @@ class Runtime:
         )
         for connector in self.connectors.values():
             await connector.start()
+        for service in self.services.values():
+            await service.start(self)
 
     async def stop(self) -> None:
         if not self._running:
             return
+        for service in reversed(list(self.services.values())):
+            try:
+                await service.stop()
+            except Exception:  # one failing service must not keep the others running
+                log.exception("service %s failed to stop", service.name)
         for connector in self.connectors.values():
             await connector.stop()
         for task in list(self._background):
@@ -365,6 +378,34 @@ class Runtime:
         self._wake.set()
         return future
 
+    def submit_derived(self, points: Sequence[Point]) -> asyncio.Future[IngestReport]:
+        """Queue values computed by models and services (the virtual entity's data).
+
+        They are stored as time series beside the measurements, with the same
+        batching and durability, shown under ``virtual`` in twin views, and
+        published on the stream as ``virtual`` messages. Names must not clash with
+        the twin's declared telemetry; by convention they are ``producer.quantity``
+        such as ``ukf.tool_wear`` and ``ukf.tool_wear.std``.
+        """
+        for p in points:
+            if p.twin_id not in self.live:
+                raise UnknownTwinError(p.twin_id)
+            if (p.twin_id, p.signal) in self.registry.rules:
+                raise RejectedValueError(
+                    "name_clash",
+                    f"{p.twin_id}.{p.signal} is declared telemetry; derived values need their "
+                    "own name, e.g. 'model.{p.signal}'",
+                )
+        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
+        if not self._running:
+            future.set_exception(StoreError("the runtime is not running"))
+            return future
+        chunk = _Chunk(list(points), future, IngestReport(accepted=len(points)), derived=True)
+        self._chunks.append(chunk)
+        self._pending_points += len(points)
+        self._wake.set()
+        return future
+
     async def ingest(
         self, readings: Sequence[Reading], source: str = "api", need_unit: bool = False
     ) -> IngestReport:
@@ -423,9 +464,18 @@ class Runtime:
     def _after_store(self, chunks: list[_Chunk], added: int, stored: list[StoredEvent]) -> None:
         now = time.time()
         changes: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+        derived: dict[str, dict[str, list[Any]]] = defaultdict(dict)
         state_events: list[Event] = []
         total = 0
         for chunk in chunks:
+            if chunk.derived:
+                for twin_id, signal, ts, value in chunk.points:
+                    virtual = self.live[twin_id].virtual
+                    old = virtual.get(signal)
+                    if old is None or ts >= old[0]:
+                        virtual[signal] = (ts, value)
+                        derived[twin_id][signal] = [ts, value]
+                continue
             total += len(chunk.points)
             for twin_id, signal, ts, value in chunk.points:
                 live = self.live[twin_id]
@@ -444,10 +494,12 @@ class Runtime:
             if chunk.future is not None and not chunk.future.done():
                 chunk.future.set_result(chunk.report)
         self.counters["accepted"] += total
-        self.counters["stored"] += added
-        self.counters["duplicates"] += total - added
+        self.counters["stored"] += added  # measurements and derived values
+        self.counters["derived"] += sum(len(c.points) for c in chunks if c.derived)
         for twin_id, values in changes.items():
             self.bus.publish({"type": "telemetry", "twin_id": twin_id, "values": values})
+        for twin_id, values in derived.items():
+            self.bus.publish({"type": "virtual", "twin_id": twin_id, "values": values})
         for event in stored:
             self.bus.publish({"type": "event", **event.as_dict()})
         if state_events:
@@ -545,6 +597,9 @@ class Runtime:
                 "status": live.status,
                 "last_received": live.last_received,
                 "reported": self._reported_view(twin_id, live.reported),
+                "virtual": {
+                    s: {"ts": ts, "value": v} for s, (ts, v) in sorted(live.virtual.items())
+                },
                 "desired": live.desired,
                 "as_of": None,
             }
@@ -555,10 +610,16 @@ class Runtime:
         else:
             # before the twin was registered (e.g. back-filled history): nothing was desired
             doc, rev, desired = self.registry.document(twin_id), 0, {}
+        latest = self.store.latest(twin_id, as_of)
         reported = {
             s: (ts, self.registry.rules[(twin_id, s)].restore(v))
-            for s, (ts, v) in self.store.latest(twin_id, as_of).items()
+            for s, (ts, v) in latest.items()
             if (twin_id, s) in self.registry.rules
+        }
+        virtual = {
+            s: {"ts": ts, "value": v}
+            for s, (ts, v) in sorted(latest.items())
+            if (twin_id, s) not in self.registry.rules
         }
         return {
             **doc,
@@ -566,6 +627,7 @@ class Runtime:
             "status": None,
             "last_received": None,
             "reported": self._reported_view(twin_id, reported),
+            "virtual": virtual,
             "desired": desired,
             "as_of": as_of,
         }
@@ -579,9 +641,23 @@ class Runtime:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[tuple[float, Value]]:
-        rule = self.registry.rule(twin_id, signal)
+        """Stored samples of a measured (declared) or derived (virtual) signal."""
+        rule = self.registry.rules.get((twin_id, signal))
+        if rule is None and not self.is_virtual(twin_id, signal):
+            self.registry.rule(twin_id, signal)  # raises UnknownSignalError naming the choices
         rows = self.store.range(twin_id, signal, start, end, limit, newest_first)
+        if rule is None:
+            return rows
         return [(ts, rule.restore(v)) for ts, v in rows]
+
+    def is_virtual(self, twin_id: str, signal: str) -> bool:
+        """Whether ``signal`` is a derived signal of the twin (now or in the store)."""
+        self.registry.twin(twin_id)
+        if signal in self.live[twin_id].virtual:
+            return True
+        return (twin_id, signal) not in self.registry.rules and self.store.count(
+            twin_id, signal
+        ) > 0
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -99,11 +99,14 @@ async def history(
     ``truncated`` set when there were more. Buckets without data are left out, so a
     gap in the data stays a gap.
     """
-    rule = runtime.registry.rule(twin_id, signal)
+    rule = runtime.registry.rules.get((twin_id, signal))
+    if rule is None and not await asyncio.to_thread(runtime.is_virtual, twin_id, signal):
+        runtime.registry.rule(twin_id, signal)  # raises: unknown signal, naming the declared ones
     t0, t1 = optional_time(start, "start"), optional_time(end, "end")
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ValueError("query end: must be after start")
-    base: dict[str, Any] = {"twin_id": twin_id, "signal": signal, "unit": rule.unit}
+    unit = rule.unit if rule is not None else None
+    base: dict[str, Any] = {"twin_id": twin_id, "signal": signal, "unit": unit}
     if bucket is None and buckets is None:
         rows = await asyncio.to_thread(runtime.history, twin_id, signal, t0, t1, limit + 1, True)
         truncated = len(rows) > limit

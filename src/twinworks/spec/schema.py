@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twinworks.spec.alarms import AlarmSpec
+
 __all__ = [
     "ID_PATTERN",
     "ArgumentSpec",
@@ -136,6 +138,8 @@ class TwinTypeSpec(_Spec):
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
     commands: dict[Name, CommandSpec] = Field(default_factory=dict)
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
+    # limit, rate-of-change and anomaly alarms (see twinworks.spec.alarms)
+    alarms: dict[Name, AlarmSpec] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- connectors

@@ -94,7 +94,7 @@ def _run(
 
 
 def _fresh(p: CncParams[FloatArray]) -> cnc.CncState:
-    return cnc.initialize(p, wear_multiplier=np.ones(1), fault_budget_s=np.full(1, np.inf))
+    return cnc.initialize(p, wear_multiplier=np.ones(1), fault_hazard=np.full(1, np.inf))
 
 
 def test_an_idle_machine_with_a_part_waiting_starts_cutting() -> None:
@@ -209,9 +209,10 @@ def test_measurements_add_noise_but_a_standing_spindle_reads_zero() -> None:
 
 
 def test_faults_come_when_the_budget_runs_out_and_are_repaired() -> None:
-    p = _one_machine(base_cycle_s=1e9)
-    x = cnc.initialize(p, wear_multiplier=np.ones(1), fault_budget_s=np.full(1, 10.0))
-    draws = cnc.CncDraws(np.ones(1), np.full(1, 30.0), np.full(1, 1000.0))
+    # powers of two, so the hazard used up per step sums exactly
+    p = _one_machine(base_cycle_s=1e9, mtbf_cutting_s=128.0)
+    x = cnc.initialize(p, wear_multiplier=np.ones(1), fault_hazard=np.full(1, 10.0 / 128.0))
+    draws = cnc.CncDraws(np.ones(1), np.full(1, 30.0), np.full(1, 10.0))
     u = cnc.CncInputs(np.full(1, 100.0), np.ones(1, np.int64))
     fault_steps = []
     for k in range(200):
@@ -222,7 +223,7 @@ def test_faults_come_when_the_budget_runs_out_and_are_repaired() -> None:
     assert fault_steps[0] == 20 - 1  # after 10 s of cutting
     assert (fault_steps[1] - fault_steps[0]) * 0.5 == 30.0  # repair time drawn
     assert x.faults[0] == 1
-    assert x.fault_budget_s[0] > 900.0
+    assert x.fault_hazard[0] > 9.0
     assert x.has_part[0]  # the interrupted part resumes
 
 

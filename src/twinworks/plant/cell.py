@@ -119,7 +119,7 @@ class MachiningCell:
         self._cnc = cnc.initialize(
             self._fleet,
             wear_multiplier=np.exp(self._fleet.wear_multiplier_sigma * first_tool_z),
-            fault_budget_s=first_fault_e * self._fleet.mtbf_cutting_s,
+            fault_hazard=first_fault_e,
         )
         self._belt = conveyor.initialize(running=True)
         self._feed_pct = np.full(n, self.params.initial_feed_override_pct)
@@ -278,7 +278,7 @@ class MachiningCell:
                 "tool_rul": float(rul[i]),
                 "fault_active": in_fault,
                 "time_to_repair": float(x.timer_s[i]) if in_fault else 0.0,
-                "time_to_fault": float(x.fault_budget_s[i]),
+                "time_to_fault": float(x.fault_hazard[i] * self._fleet.mtbf_cutting_s[i]),
                 "part_in_machine": bool(x.has_part[i]),
                 "cycle_progress": float(x.cycle_progress[i]),
                 "spindle_speed": float(true.spindle_speed_rpm[i]),
@@ -407,7 +407,7 @@ class MachiningCell:
             # lognormal with the given mean
             next_repair_s=f.mean_repair_s
             * np.exp(f.repair_sigma * self._repair_z - 0.5 * f.repair_sigma**2),
-            next_fault_budget_s=self._fault_e * f.mtbf_cutting_s,
+            next_fault_hazard=self._fault_e.copy(),
         )
 
     def _draw_noise(self) -> None:

@@ -17,7 +17,7 @@ finished when cutting resumes.
 
 >>> from twinworks.plant.params import CNC_PRESETS, stack_cnc_params
 >>> p = stack_cnc_params([CNC_PRESETS["cnc1"]])
->>> x = initialize(p, wear_multiplier=np.ones(1), fault_budget_s=np.full(1, np.inf))
+>>> x = initialize(p, wear_multiplier=np.ones(1), fault_hazard=np.full(1, np.inf))
 >>> u = CncInputs(feed_override_pct=np.full(1, 100.0), parts_arriving=np.ones(1, np.int64))
 >>> draws = CncDraws(np.ones(1), np.full(1, 600.0), np.full(1, np.inf))
 >>> x, events = next_state(p, x, u, 0.5, draws)
@@ -100,8 +100,9 @@ class CncState:
     """True spindle temperature."""
     timer_s: FloatArray
     """Time left in a tool change or repair."""
-    fault_budget_s: FloatArray
-    """Cutting time left before the next random fault (hidden)."""
+    fault_hazard: FloatArray
+    """Cumulative hazard left before the next random fault (hidden; drawn Exp(1), used up
+    at 1/MTBF per second of cutting, so a shifted MTBF takes effect at once)."""
     queue_length: IntArray
     part_count: IntArray
     tool_changes: IntArray
@@ -125,7 +126,7 @@ class CncDraws:
 
     next_wear_multiplier: FloatArray
     next_repair_s: FloatArray
-    next_fault_budget_s: FloatArray
+    next_fault_hazard: FloatArray
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class CncOutputs:
 
 
 def initialize(
-    p: CncParams[FloatArray], *, wear_multiplier: FloatArray, fault_budget_s: FloatArray
+    p: CncParams[FloatArray], *, wear_multiplier: FloatArray, fault_hazard: FloatArray
 ) -> CncState:
     """Machines idle and cold, with new tools, empty queues and zero counters."""
     n = p.base_cycle_s.shape[0]
@@ -169,7 +170,7 @@ def initialize(
         spindle_speed_rpm=zeros,
         temperature_c=p.ambient_temperature_c.copy(),
         timer_s=zeros,
-        fault_budget_s=np.asarray(fault_budget_s, dtype=np.float64),
+        fault_hazard=np.asarray(fault_hazard, dtype=np.float64),
         queue_length=izeros,
         part_count=izeros,
         tool_changes=izeros,
@@ -236,7 +237,7 @@ def next_state(
     decay = np.exp(-dt_s / p.thermal_time_constant_s)
     temperature = steady_c + (x.temperature_c - steady_c) * decay
 
-    # 4. cutting advances the part, wears the tool and uses up fault budget
+    # 4. cutting advances the part, wears the tool and uses up fault hazard
     rate = life_rate_per_s(
         p.tool_life_s,
         speed,
@@ -248,7 +249,7 @@ def next_state(
     )
     life_used = np.where(cutting, x.life_used + rate * dt_s, x.life_used)
     progress = np.where(cutting, progress + dt_s * (feed / 100.0) / p.base_cycle_s, progress)
-    fault_budget = np.where(cutting, x.fault_budget_s - dt_s, x.fault_budget_s)
+    hazard = np.where(cutting, x.fault_hazard - dt_s / p.mtbf_cutting_s, x.fault_hazard)
     in_timer = (mode == TOOL_CHANGE) | (mode == FAULT)
     timer = np.where(in_timer, x.timer_s - dt_s, x.timer_s)
 
@@ -257,7 +258,7 @@ def next_state(
     has_part = has_part & ~finished
     progress = np.where(finished, 0.0, progress)
     worn = cutting & (flank_wear_mm(life_used, p.wear_reference_mm) >= p.tool_change_wear_mm)
-    faulted = cutting & ~worn & (fault_budget <= 0.0)
+    faulted = cutting & ~worn & (hazard <= 0.0)
     change_done = (mode == TOOL_CHANGE) & (timer <= 0.0)
     repaired = (mode == FAULT) & (timer <= 0.0)
 
@@ -270,7 +271,7 @@ def next_state(
     timer = np.where(faulted, draws.next_repair_s, timer)
     timer = np.where(change_done | repaired, 0.0, timer)
     resume_mode = np.where(worn, IDLE, x.resume_mode)
-    fault_budget = np.where(faulted, draws.next_fault_budget_s, fault_budget)
+    hazard = np.where(faulted, draws.next_fault_hazard, hazard)
 
     state = CncState(
         mode=mode,
@@ -282,7 +283,7 @@ def next_state(
         spindle_speed_rpm=speed,
         temperature_c=temperature,
         timer_s=timer,
-        fault_budget_s=fault_budget,
+        fault_hazard=hazard,
         queue_length=queue,
         part_count=x.part_count + finished,
         tool_changes=x.tool_changes + change_done,

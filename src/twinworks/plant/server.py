@@ -35,6 +35,8 @@ __all__ = ["PlantServer"]
 
 _log = logging.getLogger(__name__)
 
+_LAG_WARNING_TICKS = 50
+
 
 class PlantServer:
     """Serves ``cell`` at ``opc.tcp://host:port/twinworks/cell``; ``port=0`` picks a free port.
@@ -52,6 +54,7 @@ class PlantServer:
         port: int = 4840,
         tick_s: float = 0.1,
         truth_log: TruthLog | None = None,
+        max_steps_per_tick: int = 2_000,
     ) -> None:
         if not tick_s > 0:
             raise ValueError(f"tick_s must be positive, got {tick_s!r}")
@@ -61,6 +64,8 @@ class PlantServer:
         self.port = port or _free_port(host)
         self.tick_s = tick_s
         self.truth_log = truth_log
+        self.max_steps_per_tick = max_steps_per_tick
+        self._lagging_ticks = 0
         self._server: Server | None = None
         self._variables: list[PlantVariable] = []
         self._published: dict[ua.NodeId, Reading] = {}
@@ -71,7 +76,11 @@ class PlantServer:
         return endpoint_url(self.host, self.port)
 
     async def start(self) -> None:
-        """Build the address space and start accepting connections."""
+        """Build the address space and start accepting connections.
+
+        Raises ``OSError`` if the port is taken (checked first: asyncua would log a
+        traceback for it, after a second spent building the address space)."""
+        _check_port_free(self.host, self.port)
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -118,7 +127,18 @@ class PlantServer:
 
     async def tick(self) -> int:
         """Step the cell up to the clock's time and publish; returns the steps taken."""
-        steps = self.cell.run_until(self.clock.now_s(), on_step=self._after_step)
+        now_s = self.clock.now_s()
+        # a speed the physics cannot keep up with must not make every tick longer than the
+        # last: the simulation then falls behind the clock (its timestamps stay its own)
+        reachable_s = self.cell.time_s + self.max_steps_per_tick * self.cell.params.step_s
+        self._lagging_ticks = self._lagging_ticks + 1 if now_s > reachable_s else 0
+        if self._lagging_ticks == _LAG_WARNING_TICKS:  # not for the catch-up after start-up
+            _log.warning(
+                "the physics cannot keep up with speed %sx and falls behind the clock; "
+                "use a lower --speed or a longer --step",
+                self.clock.speed,
+            )
+        steps = self.cell.run_until(min(now_s, reachable_s), on_step=self._after_step)
         if steps or self._dirty:
             await self.publish()
         return steps
@@ -157,6 +177,16 @@ class PlantServer:
 
     def _mark_dirty(self) -> None:
         self._dirty = True
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as asyncio's server will: so a port in TIME_WAIT from a previous run is usable
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def _free_port(host: str) -> int:

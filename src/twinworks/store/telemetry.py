@@ -91,12 +91,11 @@ class _HotBatch:
             # two readers may build it at once; both build the same thing
             order = np.lexsort((self.ts, self.sids))
             sids = self.sids[order]
-            starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]) if len(sids) else []
-            ends = np.r_[starts[1:], len(sids)] if len(sids) else []
-            slices = {
-                int(sids[a]): slice(int(a), int(b))
-                for a, b in zip(list(starts), list(ends), strict=True)
-            }
+            starts = (
+                np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]).tolist() if len(sids) else []
+            )
+            ends = [*starts[1:], len(sids)]
+            slices = {int(sids[a]): slice(a, b) for a, b in zip(starts, ends, strict=True)}
             index = self._sorted = (self.ts[order], self.vals[order], slices)
         part = index[2].get(sid)
         if part is None:

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="write the trained model here (.twrul)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    trainer = RulTrainer(CMAPSS_CHANNELS, CMAPSS_SETTINGS, seed=args.seed, threads=os.cpu_count() or 2)
+    trainer = RulTrainer(
+        CMAPSS_CHANNELS, CMAPSS_SETTINGS, seed=args.seed, threads=os.cpu_count() or 2
+    )
     if args.validate:
         validate(args.data, trainer)
         return 0
@@ -109,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     }.items():
         print(f"{name:24}{pr:8.2f}{ps:8.0f}")
     capped = np.minimum(true, trainer.rul_cap)
-    print(f"against the true RUL capped at {trainer.rul_cap:g}: RMSE {rmse(point, capped):.2f}, "
-          f"score {nasa_score(point, capped):.0f}")
+    print(
+        f"against the true RUL capped at {trainer.rul_cap:g}: RMSE {rmse(point, capped):.2f}, "
+        f"score {nasa_score(point, capped):.0f}"
+    )
     print(f"90 % interval: coverage {c:.1%}, mean width {np.mean(upper - lower):.1f} cycles")
-    print(f"inference: {batch_ms:.3f} ms/unit in a batch of {len(fleet.test)}, "
-          f"{single_ms:.3f} ms for one unit alone (with its features)")
+    print(
+        f"inference: {batch_ms:.3f} ms/unit in a batch of {len(fleet.test)}, "
+        f"{single_ms:.3f} ms for one unit alone (with its features)"
+    )
     print(
         f"FD001: RMSE {r:.2f}  score {s:.0f}  coverage90 {c:.1%}  "
         f"training {train_s:.1f} s ({trainer.threads} threads)  inference {batch_ms:.3f} ms/unit"

@@ -124,6 +124,11 @@ class AnomalyAlarmSpec(_Alarm):
     persistence: int = Field(
         default=3, ge=1, description="consecutive anomalous samples before raising"
     )
+    relearn_on: list[_Name] = Field(
+        default_factory=list,
+        description="signals whose change means the asset was serviced (e.g. a tool-change "
+        "counter): normal behaviour is then learned anew",
+    )
     halflife: float | None = Field(
         default=2000.0,
         gt=0,
@@ -153,6 +158,16 @@ def check_alarms(ttype: Any, base: tuple[str | int, ...]) -> list[Problem]:
     for name, alarm in getattr(ttype, "alarms", {}).items():
         where = (*base, "alarms", name)
         signals = alarm.signals if isinstance(alarm, AnomalyAlarmSpec) else [alarm.signal]
+        if isinstance(alarm, AnomalyAlarmSpec):
+            for signal in alarm.relearn_on:
+                if signal not in telemetry:
+                    problems.append(
+                        (
+                            (*where, "relearn_on"),
+                            f"no telemetry signal {signal!r}",
+                            "one of: " + ", ".join(sorted(telemetry)),
+                        )
+                    )
         for signal in signals:
             spec = telemetry.get(signal)
             if spec is None:
@@ -161,16 +176,17 @@ def check_alarms(ttype: Any, base: tuple[str | int, ...]) -> list[Problem]:
                 problems.append(
                     ((*where, "signal"), f"{signal!r} is a {spec.dtype}, not a number", choices)
                 )
-        if isinstance(alarm, LimitAlarmSpec) and alarm.signal in telemetry:
-            spec = telemetry[alarm.signal]
-            if alarm.high is not None and alarm.low is not None and alarm.deadband > 0:
-                if alarm.deadband >= (alarm.high - alarm.low) / 2:
-                    problems.append(
-                        (
-                            (*where, "deadband"),
-                            f"deadband {alarm.deadband} overlaps the limits "
-                            f"[{alarm.low}, {alarm.high}]",
-                            "less than half the distance between low and high",
-                        )
-                    )
+        if (
+            isinstance(alarm, LimitAlarmSpec)
+            and alarm.high is not None
+            and alarm.low is not None
+            and alarm.deadband >= (alarm.high - alarm.low) / 2
+        ):
+            problems.append(
+                (
+                    (*where, "deadband"),
+                    f"deadband {alarm.deadband} overlaps the limits [{alarm.low}, {alarm.high}]",
+                    "less than half the distance between low and high",
+                )
+            )
     return problems

@@ -142,6 +142,11 @@ class AnomalyCondition:
         self.detectors: dict[str, GaussianAnomalyDetector] = {}
         self._streak = 0
 
+    def relearn(self) -> None:
+        """Forget what was learned (the asset was serviced): learn normal behaviour anew."""
+        self.detectors.clear()
+        self._streak = 0
+
     def detector(self, state: str | None) -> GaussianAnomalyDetector:
         key = (state or "any") if self.spec.by_state else "any"
         det = self.detectors.get(key)

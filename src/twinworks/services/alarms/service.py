@@ -133,6 +133,7 @@ class AlarmService(TwinService):
     ) -> tuple[list[tuple[Alarm, Transition]], list[Point]]:
         """Judge new values of one twin; return transitions and anomaly scores to store."""
         latest = self._latest.setdefault(twin_id, {})
+        previous = dict(latest)
         if "state" in values:
             self._state[twin_id] = str(values["state"][1])
         newest_ts = 0.0
@@ -153,6 +154,11 @@ class AlarmService(TwinService):
                 ts, value = float(sample[0]), float(sample[1])
                 judgement = cond.judge(ts, value, alarm.active)
             elif isinstance(cond, AnomalyCondition):
+                if any(
+                    s in values and s in previous and values[s][1] != previous[s]
+                    for s in cond.spec.relearn_on
+                ):
+                    cond.relearn()
                 if not any(s in values for s in cond.spec.signals):
                     continue
                 if not all(s in latest for s in cond.spec.signals):

@@ -130,7 +130,7 @@ class GaussianAnomalyDetector:
             cov = self._stats.cov.copy()
             cov[np.diag_indices_from(cov)] = np.maximum(np.diag(cov), self._floor)
             cov += np.eye(len(self.features)) * 1e-12
-            self._inv = np.linalg.pinv(cov)
+            self._inv = np.asarray(np.linalg.pinv(cov), dtype=float)
             self._inv_at = self._stats.n
         return self._inv
 

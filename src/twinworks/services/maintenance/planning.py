@@ -275,15 +275,18 @@ def plan_fleet(
             why = (
                 f"window {w} at {start / 3600:.2f} h: P(failure before) {p_fail:.1%}, "
                 f"{rate:.2f}/h"
-                + (
-                    "; the earliest window with a free technician that costs least"
-                    if moved
-                    else ""
-                )
+                + ("; the earliest window with a free technician that costs least" if moved else "")
             )
             planned.append(
                 PlannedIntervention(
-                    asset, w, start, opt.time_s, rate, opt.cost_rate * 3600, p_fail, f"{head}; {why}"
+                    asset,
+                    w,
+                    start,
+                    opt.time_s,
+                    rate,
+                    opt.cost_rate * 3600,
+                    p_fail,
+                    f"{head}; {why}",
                 )
             )
         else:
@@ -293,7 +296,14 @@ def plan_fleet(
             )
             planned.append(
                 PlannedIntervention(
-                    asset, None, None, opt.time_s, rate, opt.cost_rate * 3600, None, f"{head}; {why}"
+                    asset,
+                    None,
+                    None,
+                    opt.time_s,
+                    rate,
+                    opt.cost_rate * 3600,
+                    None,
+                    f"{head}; {why}",
                 )
             )
     unconstrained = sum(o.cost_rate * 3600 for o in optimum.values())

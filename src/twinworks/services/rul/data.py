@@ -119,7 +119,9 @@ class RulTrainer:
         if not 0.0 < self.level < 1.0:
             raise ValueError(f"level must be between 0 and 1, got {self.level}")
         if self.folds < 2:
-            raise ValueError(f"folds must be at least 2 (calibration needs held-out units), got {self.folds}")
+            raise ValueError(
+                f"folds must be at least 2 (calibration needs held-out units), got {self.folds}"
+            )
         if len(units) < self.folds:
             raise ValueError(f"{len(units)} training units cannot be split into {self.folds} folds")
         for u in units:
@@ -128,7 +130,9 @@ class RulTrainer:
                     f"unit {u.unit}: sensors must be (cycles, {len(self.channels)}); "
                     f"got {u.sensors.shape}"
                 )
-            if u.settings.shape[0] != u.sensors.shape[0] or u.settings.shape[1] != len(self.settings):
+            if u.settings.shape[0] != u.sensors.shape[0] or u.settings.shape[1] != len(
+                self.settings
+            ):
                 raise ValueError(
                     f"unit {u.unit}: settings must be (cycles, {len(self.settings)}); "
                     f"got {u.settings.shape}"
@@ -177,17 +181,23 @@ class RulTrainer:
         all_scores = np.concatenate(scores)
         q = conformal_quantile(all_scores, self.level)
         elapsed = time.perf_counter() - started
+        trainer: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "features"}
+        trainer |= {
+            "features": self.features.to_dict(),
+            "channels": list(self.channels),
+            "settings": list(self.settings),
+        }
         record = {
-            "trainer": {k: v for k, v in self.__dict__.items() if k != "features"}
-            | {"features": self.features.to_dict(), "channels": list(self.channels)},
+            "trainer": trainer,
             "units": len(units),
             "rows": int(sum(len(r) for r in rows)),
             "calibration_scores": int(all_scores.size),
             "training_s": round(elapsed, 3),
             "trained_at": time.time(),
         }
-        record["trainer"]["settings"] = list(self.settings)
-        return RulModel(featurizer, boosters, q, self.level, self.rul_cap, list(self.settings), record)
+        return RulModel(
+            featurizer, boosters, q, self.level, self.rul_cap, list(self.settings), record
+        )
 
 
 class RulModel:

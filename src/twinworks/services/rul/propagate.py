@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,7 +107,7 @@ def time_to_threshold(
         x = model.next_state(x, u, dt)
         t += dt
         failed = alive & np.asarray(model.threshold_met(x), dtype=bool)
-        if before is not None and failed.any():
+        if event_state is not None and before is not None and failed.any():
             after = event_state(x)
             with np.errstate(invalid="ignore", divide="ignore"):
                 frac = np.clip(before / (before - after), 0.0, 1.0)
@@ -203,7 +203,9 @@ def unscented(
     k = (3.0 - n) if kappa is None else kappa
     lam = alpha * alpha * (n + k) - n
     root = np.linalg.cholesky((n + lam) * cov + np.eye(n) * 1e-15)  # (twins, n, n)
-    offsets = np.concatenate([np.zeros((twins, 1, n)), root.transpose(0, 2, 1), -root.transpose(0, 2, 1)], axis=1)
+    offsets = np.concatenate(
+        [np.zeros((twins, 1, n)), root.transpose(0, 2, 1), -root.transpose(0, 2, 1)], axis=1
+    )
     sigma = mean[:, None, :] + offsets  # (twins, 2n+1, n)
     wm = np.full(2 * n + 1, 1.0 / (2 * (n + lam)))
     wc = wm.copy()
@@ -237,5 +239,5 @@ class _quiet:
         self._ctx.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)

@@ -20,7 +20,7 @@ covariance of ``[life_used, log_multiplier]`` can feed the same propagation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,7 @@ class ToolWearTracker:
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
+        self._last_u = np.zeros(3)
         self.reset()
 
     def reset(self) -> None:
@@ -166,13 +167,18 @@ class ToolWearTracker:
         if state == "tool_change":
             self.reset()
         cutting = 1.0 if state == "cutting" else 0.0
-        if self.last_ts is not None and ts > self.last_ts and cutting:
-            u = np.array([spindle_speed_rpm, feed_override_pct, 1.0])
+        u = np.array([spindle_speed_rpm, feed_override_pct, cutting])
+        if self.last_ts is not None and ts > self.last_ts and (cutting or self._last_u[2]):
+            # trapezoid between readings: a spindle ramp between them counts half-way,
+            # not as if the whole interval ran at the newest reading's speed
             before = self.particles[:, 0].copy()
-            self.particles = self.model.next_state(self.particles, u, ts - self.last_ts)
-            step = self.particles[:, 0] - before
+            rate = 0.5 * (
+                self.model.rate(self.particles, self._last_u) + self.model.rate(self.particles, u)
+            )
+            step = rate * (ts - self.last_ts)
             noise = self._rng.normal(0.0, self.process_noise, self.n_particles)
             self.particles[:, 0] = before + step * np.maximum(1.0 + noise, 0.0)
+        self._last_u = u
         self.last_ts = ts
         nominal = self.nominal_speed_rpm or self.model.reference_spindle_speed_rpm
         if not cutting or vibration_mm_s is None or spindle_speed_rpm < 0.98 * nominal:
@@ -210,6 +216,3 @@ class ToolWearTracker:
         d = self.particles - mean
         cov = (self.weights[:, None] * d).T @ d
         return mean, cov
-
-    def with_model(self, **changes: float) -> ToolWearModel:
-        return replace(self.model, **changes)

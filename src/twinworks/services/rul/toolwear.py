@@ -72,8 +72,8 @@ class ToolWearModel:
         return np.asarray(x[..., 0] >= self.life_at_limit)
 
     def event_state(self, x: Array) -> Array:
-        """1 for a new tool, 0 at the wear limit."""
-        return np.asarray(np.clip(1.0 - x[..., 0] / self.life_at_limit, 0.0, 1.0))
+        """1 for a new tool, 0 at the wear limit, negative beyond it (so crossings interpolate)."""
+        return np.asarray(1.0 - x[..., 0] / self.life_at_limit)
 
     def wear_mm(self, x: Array) -> Array:
         return flank_wear_mm(x[..., 0], self.wear_reference_mm)

@@ -58,7 +58,7 @@ _STATUS_OF_STATE = {
 
 
 # statuses an active alarm overrides; fault, stale, disconnected and offline say more
-_ALARMABLE = frozenset({"running", "idle", "setup", "stopped"})
+_ALARMABLE = frozenset({"running", "idle", "setup", "stopped", "virtual"})
 
 
 @dataclass(frozen=True, slots=True)

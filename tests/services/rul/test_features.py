@@ -40,8 +40,12 @@ def test_features_of_a_prefix_equal_those_of_the_whole_history() -> None:
     assert f.used_channels == ["a", "b", "c"]
     full = f.transform(settings, x)
     assert full.shape == (120, len(f.names))
-    for end in (1, 7, 60):
+    for end in (1, 2, 7, 60, 120):
         np.testing.assert_allclose(f.transform(settings[:end], x[:end])[-1], full[end - 1])
+        # the prediction path computes only the last row; it must agree
+        np.testing.assert_allclose(
+            f.transform_last(settings[:end], x[:end]), full[end - 1], atol=1e-9
+        )
     again = Featurizer.from_dict(f.to_dict())
     np.testing.assert_allclose(again.transform(settings, x), full)
 
@@ -54,3 +58,13 @@ def test_bad_histories_are_explained() -> None:
         f.transform(np.zeros((2, 0)), np.array([[1.0, np.nan], [1.0, 2.0]]))
     with pytest.raises(ValueError, match="at least one cycle"):
         f.transform(np.zeros((0, 0)), np.zeros((0, 2)))
+
+
+def test_ewma_matches_its_recursion() -> None:
+    from twinworks.services.rul.features import _ewma
+
+    x = np.random.default_rng(3).normal(size=(50, 2))
+    acc = x[0].copy()
+    for i in range(50):
+        acc = 0.1 * x[i] + 0.9 * acc
+        np.testing.assert_allclose(_ewma(x, 0.1)[i], acc, atol=1e-12)

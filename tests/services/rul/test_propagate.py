@@ -45,8 +45,14 @@ def test_monte_carlo_matches_the_exact_failure_time_distribution() -> None:
     covs = np.array([np.diag([0.0, 0.001**2]), np.diag([0.0, 0.0004**2])])
     load = np.array([[1.0], [2.0]])  # the second twin runs twice as hard
     ft = monte_carlo(
-        LinearDamage(), constant_load(load), mean=means, cov=covs, n_samples=4000,
-        dt=2.0, horizon=1e4, seed=3,
+        LinearDamage(),
+        constant_load(load),
+        mean=means,
+        cov=covs,
+        n_samples=4000,
+        dt=2.0,
+        horizon=1e4,
+        seed=3,
     )
     for i in range(2):
         d, mu, s, u = means[i, 0], means[i, 1], np.sqrt(covs[i, 1, 1]), load[i, 0]
@@ -58,8 +64,9 @@ def test_monte_carlo_matches_the_exact_failure_time_distribution() -> None:
 def test_unscented_mean_and_spread_match_the_delta_method_for_small_uncertainty() -> None:
     mean = np.array([[0.0, 0.01]])
     cov = np.diag([0.01**2, 0.0001**2])[None]
-    ft = unscented(LinearDamage(), constant_load(np.array([[1.0]])), mean=mean, cov=cov, dt=1.0,
-                   horizon=1e4)
+    ft = unscented(
+        LinearDamage(), constant_load(np.array([[1.0]])), mean=mean, cov=cov, dt=1.0, horizon=1e4
+    )
     # T = (1 - d) / r: dT/dd = -1/r, dT/dr = -(1 - d)/r^2
     sd = np.sqrt((0.01 / 0.01) ** 2 + (0.0001 / 0.01**2) ** 2)
     assert ft.median[0] == pytest.approx(100.0, rel=0.01)

@@ -36,7 +36,9 @@ def run(seed: int, machine: str) -> tuple[float, tuple[float, float, float], tup
         if cell.time_s >= until and m["state"] == "cutting":
             break
     truth = cell.truth()[machine]["tool_rul"]  # cutting seconds at this feed and nominal speed
-    profile = constant_load(np.array([[model.reference_spindle_speed_rpm, m["feed_override"], 1.0]]))
+    profile = constant_load(
+        np.array([[model.reference_spindle_speed_rpm, m["feed_override"], 1.0]])
+    )
     mc = monte_carlo(model, profile, particles=tracker.sample(300)[None], dt=10.0, horizon=4 * 3600)
     mean, cov = tracker.mean_cov()
     ut = unscented(model, profile, mean=mean[None], cov=cov[None], dt=10.0, horizon=4 * 3600)

@@ -72,6 +72,7 @@ def _lgb() -> Any:
 class RulTrainer:
     """Trains a :class:`RulModel` from run-to-failure histories.
 
+    ``bins``: edges (cycles) of the predicted-life bins calibrated separately.
     Every argument is stored under its own name and written into the saved
     model, so a model says how it was made. Defaults were chosen by grouped
     cross-validation on the C-MAPSS FD001 *training* units (see docs/health.md).
@@ -83,6 +84,10 @@ class RulTrainer:
     level: float = 0.9
     folds: int = 5
     cuts_per_unit: int = 10
+    # calibrate separately where the point prediction is short, middling or long (Mondrian
+    # conformal): errors grow with the remaining life, so one width for all would over-cover
+    # units near failure and under-cover young ones
+    bins: tuple[float, ...] = (40.0, 80.0)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     n_conditions: int = 1
     n_estimators: int = 500
@@ -93,7 +98,7 @@ class RulTrainer:
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     seed: int = 0
-    threads: int = 2
+    threads: int = 1  # OpenMP threads spin when cores are shared; one is the robust default
 
     def _params(self, objective: str, alpha: float | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -156,6 +161,7 @@ class RulTrainer:
         lo_a, hi_a = (1 - self.level) / 2, (1 + self.level) / 2
         boosters: dict[str, list[Any]] = {"point": [], "lower": [], "upper": []}
         scores: list[Array] = []
+        points: list[Array] = []
         for k in range(self.folds):
             train_idx = [i for i in range(len(units)) if fold_of[i] != k]
             x = np.vstack([rows[i] for i in train_idx])
@@ -178,8 +184,17 @@ class RulTrainer:
                 point = boosters["point"][k].predict(xs)
                 lo, hi = np.minimum(lo, point), np.maximum(hi, point)
                 scores.append(cqr_scores(lo, hi, life[i][cuts]))
+                points.append(point)
         all_scores = np.concatenate(scores)
+        all_points = np.concatenate(points)
         q = conformal_quantile(all_scores, self.level)
+        which = np.digitize(all_points, self.bins)
+        per_bin = []
+        for b in range(len(self.bins) + 1):
+            in_bin = all_scores[which == b]
+            qb = conformal_quantile(in_bin, self.level) if in_bin.size else np.inf
+            # a bin with too few scores for this level falls back to the pooled quantile
+            per_bin.append(qb if np.isfinite(qb) else q)
         elapsed = time.perf_counter() - started
         trainer: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "features"}
         trainer |= {
@@ -195,8 +210,9 @@ class RulTrainer:
             "training_s": round(elapsed, 3),
             "trained_at": time.time(),
         }
+        record["conformal_bins"] = {"edges": list(self.bins), "q": per_bin, "pooled_q": q}
         return RulModel(
-            featurizer, boosters, q, self.level, self.rul_cap, list(self.settings), record
+            featurizer, boosters, per_bin, self.level, self.rul_cap, list(self.settings), record
         )
 
 
@@ -207,7 +223,7 @@ class RulModel:
         self,
         featurizer: Featurizer,
         boosters: dict[str, list[Any]],
-        conformal_q: float,
+        conformal_q: list[float],
         level: float,
         rul_cap: float,
         settings: list[str],
@@ -215,7 +231,12 @@ class RulModel:
     ) -> None:
         self.featurizer = featurizer
         self.boosters = boosters
-        self.conformal_q = conformal_q
+        self.conformal_q = list(conformal_q)
+        self.bins = list(record.get("conformal_bins", {}).get("edges", []))
+        if len(self.conformal_q) != len(self.bins) + 1:
+            raise ValueError(
+                f"{len(self.conformal_q)} conformal quantiles for {len(self.bins)} bin edges"
+            )
         self.level = level
         self.rul_cap = rul_cap
         self.settings = settings
@@ -244,7 +265,7 @@ class RulModel:
     def features_last(self, settings: Array | None, sensors: Array, start_cycle: int = 1) -> Array:
         """The feature row of the last cycle of one unit's history."""
         s, x = self._inputs(settings, sensors)
-        return self.featurizer.transform(s, x, start_cycle)[-1]
+        return self.featurizer.transform_last(s, x, start_cycle)
 
     def predict_rows(self, rows: Array) -> tuple[Array, Array, Array]:
         """Point, lower and upper remaining life for feature rows (the fold ensemble's mean)."""
@@ -253,8 +274,9 @@ class RulModel:
         lo = np.mean([b.predict(rows) for b in self.boosters["lower"]], axis=0)
         hi = np.mean([b.predict(rows) for b in self.boosters["upper"]], axis=0)
         lo, hi = np.minimum(lo, point), np.maximum(hi, point)
-        lower = np.maximum(lo - self.conformal_q, 0.0)
-        upper = hi + self.conformal_q
+        q = np.asarray(self.conformal_q)[np.digitize(point, self.bins)]
+        lower = np.maximum(lo - q, 0.0)
+        upper = hi + q
         return np.maximum(point, 0.0), lower, upper
 
     def explain_rows(self, rows: Array) -> tuple[Array, Array]:
@@ -361,7 +383,7 @@ class RulModel:
         return cls(
             Featurizer.from_dict(meta["featurizer"]),
             boosters,
-            float(meta["conformal_q"]),
+            [float(v) for v in meta["conformal_q"]],
             float(meta["level"]),
             float(meta["rul_cap"]),
             list(meta["settings"]),

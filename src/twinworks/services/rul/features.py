@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.signal import lfilter
 
 __all__ = [
     "ConditionNormalizer",
@@ -183,12 +184,10 @@ class FeatureConfig:
 
 
 def _ewma(x: Array, alpha: float) -> Array:
-    out = np.empty_like(x)
-    acc = x[0].copy()
-    for i in range(x.shape[0]):
-        acc = alpha * x[i] + (1.0 - alpha) * acc
-        out[i] = acc
-    return out
+    """y[i] = alpha x[i] + (1 - alpha) y[i-1], starting from y[-1] = x[0] (an IIR filter)."""
+    zi = ((1.0 - alpha) * x[0])[None, :]
+    out, _ = lfilter([alpha], [1.0, -(1.0 - alpha)], x, axis=0, zi=zi)
+    return np.asarray(out)
 
 
 @dataclass
@@ -241,15 +240,7 @@ class Featurizer:
             raise RuntimeError("the featurizer is not fitted; call fit() first")
         x = np.asarray(x, dtype=float)
         settings = np.asarray(settings, dtype=float)
-        if x.ndim != 2 or x.shape[1] != len(self.channels):
-            raise ValueError(
-                f"a history is an array (cycles, {len(self.channels)} channels: "
-                f"{', '.join(self.channels)}); got shape {x.shape}"
-            )
-        if x.shape[0] == 0:
-            raise ValueError("a history needs at least one cycle")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("the history contains NaN or infinite values")
+        self._check(x)
         cfg = self.config
         z = self.normalizer.transform(settings, x[:, self.kept])
         parts = [z]
@@ -265,6 +256,49 @@ class Featurizer:
         if cfg.use_age:
             parts.append(np.arange(start_cycle, start_cycle + z.shape[0], dtype=float)[:, None])
         return np.hstack(parts)
+
+    def transform_last(self, settings: Array, x: Array, start_cycle: int = 1) -> Array:
+        """The feature row of the last cycle only: what a prediction needs, in O(window) work.
+
+        Equal to ``transform(settings, x)[-1]`` (tested), without the rows before it.
+        """
+        if self.normalizer is None:
+            raise RuntimeError("the featurizer is not fitted; call fit() first")
+        x = np.asarray(x, dtype=float)
+        settings = np.asarray(settings, dtype=float)
+        self._check(x)
+        cfg = self.config
+        z = self.normalizer.transform(settings, x[:, self.kept])
+        n = z.shape[0]
+        parts = [z[-1]]
+        parts += [z[-w:].mean(axis=0) for w in cfg.mean_windows]
+        parts.append(z[-cfg.std_window :].std(axis=0))
+        for w in cfg.slope_windows:
+            tail = z[-w:]
+            k = tail.shape[0]
+            if k < 2:
+                parts.append(np.zeros(z.shape[1]))
+                continue
+            t = np.arange(n - k, n, dtype=float)
+            t -= t.mean()
+            parts.append(t @ (tail - tail.mean(axis=0)) / (t @ t))
+        ewma = _ewma(z, cfg.ewma_alpha)[-1]
+        parts.append(ewma)
+        parts.append(ewma - z[: min(n, cfg.baseline_cycles)].mean(axis=0))
+        if cfg.use_age:
+            parts.append(np.array([float(start_cycle + n - 1)]))
+        return np.concatenate(parts)
+
+    def _check(self, x: Array) -> None:
+        if x.ndim != 2 or x.shape[1] != len(self.channels):
+            raise ValueError(
+                f"a history is an array (cycles, {len(self.channels)} channels: "
+                f"{', '.join(self.channels)}); got shape {x.shape}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError("a history needs at least one cycle")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("the history contains NaN or infinite values")
 
     def to_dict(self) -> dict[str, Any]:
         assert self.normalizer is not None

@@ -86,8 +86,8 @@ def time_to_threshold(
     """Time at which each state in ``x0 (..., n_states)`` first meets the threshold.
 
     When the model has ``event_state(x)`` (1 healthy … 0 at the threshold, below 0
-    beyond it) the crossing inside a step is interpolated linearly; otherwise it is placed at the step's
-    end. States that never fail within ``horizon`` get ``inf``.
+    beyond it) the crossing inside a step is interpolated linearly; otherwise it is
+    placed at the step's end. States that never fail within ``horizon`` get ``inf``.
     """
     if dt <= 0 or horizon <= 0:
         raise ValueError(f"dt and horizon must be positive (s), got dt={dt}, horizon={horizon}")

@@ -21,6 +21,7 @@ covariance of ``[life_used, log_multiplier]`` can feed the same propagation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,8 +53,9 @@ class ToolWearModel:
     states: tuple[str, ...] = ("life_used", "log_multiplier")
     inputs: tuple[str, ...] = ("spindle_speed_rpm", "feed_override_pct", "cutting")
 
-    @property
+    @cached_property
     def life_at_limit(self) -> float:
+        # found by bisection, so worth keeping: propagation asks for it at every step
         return float(life_used_at_wear(self.wear_limit_mm, self.wear_reference_mm))
 
     def rate(self, x: Array, u: Array) -> Array:

@@ -63,7 +63,7 @@ async def running():  # type: ignore[no-untyped-def]
 
 
 async def test_limit_alarm_is_an_event_with_evidence_and_sets_the_status(running) -> None:  # type: ignore[no-untyped-def]
-    rt, service, client = running
+    rt, _, client = running
     await send(rt, "m1", 0, state="cutting", temp=60.0, power=10.0)
     assert rt.twin_view("m1")["status"] == "virtual"  # fed through the API, no connector
     await send(rt, "m1", 1, temp=72.5)
@@ -107,7 +107,7 @@ async def test_rate_alarm_fires_on_a_steep_rise(running) -> None:  # type: ignor
 
 
 async def test_anomaly_alarm_learns_normal_and_explains_the_outlier(running) -> None:  # type: ignore[no-untyped-def]
-    rt, service, client = running
+    rt, _, _ = running
     for i in range(60):
         await send(
             rt,

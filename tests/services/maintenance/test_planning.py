@@ -19,10 +19,10 @@ COSTS = MaintenanceCosts(planned_cost=100, failure_cost=1000)
 
 
 def test_cost_rate_matches_the_renewal_formula() -> None:
-    # T uniform on [0, 10]: F(t) = t/10, E[min(T, t)] = t - t^2/20
-    samples = np.linspace(0, 10, 100_001)
-    for tau in (1.0, 4.0, 9.0):
-        expected = (100 * (1 - tau / 10) + 1000 * tau / 10) / (tau - tau**2 / 20)
+    # T uniform on [0, 1000] s: F(t) = t/1000, E[min(T, t)] = t - t^2/2000
+    samples = np.linspace(0, 1000, 100_001)
+    for tau in (100.0, 400.0, 900.0):
+        expected = (100 * (1 - tau / 1000) + 1000 * tau / 1000) / (tau - tau**2 / 2000)
         assert cost_rate(samples, tau, COSTS)[0] == pytest.approx(expected, rel=1e-3)
 
 
@@ -103,3 +103,6 @@ def test_bad_plans_are_explained() -> None:
         optimal_intervention(np.array([-1.0]), COSTS)
     with pytest.raises(ValueError, match="at least one sample"):
         optimal_intervention(np.array([]), COSTS)
+    # an asset already at its end: intervene now, at a high but finite rate
+    due = optimal_intervention(np.zeros(10), COSTS)
+    assert due.time_s == 0.0 and np.isfinite(due.cost_rate) and due.failure_probability == 1.0

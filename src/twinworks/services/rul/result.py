@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Contribution", "RulEstimate"]
+__all__ = ["Contribution", "RulEstimate", "finite_or_none"]
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no infinity: a value beyond every horizon is reported as null."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class Contribution:
     parts: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "parts": self.parts}
+        return {"name": self.name, "value": finite_or_none(self.value), "parts": self.parts}
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,11 @@ class RulEstimate:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: a bound beyond the prediction horizon (inf) becomes null."""
         return {
-            "value": self.value,
-            "lower": self.lower,
-            "upper": self.upper,
+            "value": finite_or_none(self.value),
+            "lower": finite_or_none(self.lower),
+            "upper": finite_or_none(self.upper),
             "level": self.level,
             "unit": self.unit,
             "method": self.method,

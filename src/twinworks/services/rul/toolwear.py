@@ -131,6 +131,9 @@ class ToolWearTracker:
     # relative spread of each predicted wear increment: sampling between readings
     # misses spindle ramps and short stops, so the model is not exact between them
     process_noise: float = 0.1
+    # random walk of log(M) per sqrt(second) of cutting: lets the filter correct a wrong
+    # early guess of the wear rate (break-in wear says little about it) instead of locking in
+    multiplier_walk: float = 0.002
     nominal_speed_rpm: float | None = None
     particles: Array = field(init=False)
     weights: Array = field(init=False)
@@ -180,6 +183,8 @@ class ToolWearTracker:
             step = rate * (ts - self.last_ts)
             noise = self._rng.normal(0.0, self.process_noise, self.n_particles)
             self.particles[:, 0] = before + step * np.maximum(1.0 + noise, 0.0)
+            walk = self.multiplier_walk * np.sqrt(ts - self.last_ts)
+            self.particles[:, 1] += self._rng.normal(0.0, walk, self.n_particles)
         self._last_u = u
         self.last_ts = ts
         nominal = self.nominal_speed_rpm or self.model.reference_spindle_speed_rpm

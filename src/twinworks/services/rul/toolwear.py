@@ -133,7 +133,10 @@ class ToolWearTracker:
     process_noise: float = 0.1
     # random walk of log(M) per sqrt(second) of cutting: lets the filter correct a wrong
     # early guess of the wear rate (break-in wear says little about it) instead of locking in
-    multiplier_walk: float = 0.002
+    multiplier_walk: float = 0.0005
+    # the tool in the machine when tracking starts is of unknown age (the twin may start
+    # long after the tool was fitted); only an observed tool change means a new tool
+    new_tool_at_start: bool = False
     nominal_speed_rpm: float | None = None
     particles: Array = field(init=False)
     weights: Array = field(init=False)
@@ -144,16 +147,21 @@ class ToolWearTracker:
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._last_u = np.zeros(3)
-        self.reset()
+        self.reset(new_tool=self.new_tool_at_start)
 
-    def reset(self) -> None:
-        """A new tool: no life used, wear-rate multiplier from the prior."""
+    def reset(self, new_tool: bool = True) -> None:
+        """A new tool (no life used), or one of unknown age; wear-rate multiplier from the prior."""
         n = self.n_particles
+        used = (
+            np.zeros(n) if new_tool else self._rng.uniform(0.0, self.model.life_at_limit, n)
+        )
         self.particles = np.column_stack(
-            [np.zeros(n), self._rng.normal(0.0, self.model.multiplier_sigma, n)]
+            [used, self._rng.normal(0.0, self.model.multiplier_sigma, n)]
         )
         self.weights = np.full(n, 1.0 / n)
         self.updates = 0
+        # a tool of unknown age is placed by its first usable reading (see _place)
+        self.placed = new_tool
 
     def observe(
         self,
@@ -190,6 +198,9 @@ class ToolWearTracker:
         nominal = self.nominal_speed_rpm or self.model.reference_spindle_speed_rpm
         if not cutting or vibration_mm_s is None or spindle_speed_rpm < 0.98 * nominal:
             return
+        if not self.placed:
+            self._place(vibration_mm_s, feed_override_pct)
+            return
         expected = self.model.vibration(self.particles, feed_override_pct)
         loglik = -0.5 * ((vibration_mm_s - expected) / self.model.vibration_noise_mm_s) ** 2
         w = self.weights * np.exp(loglik - loglik.max())
@@ -200,6 +211,30 @@ class ToolWearTracker:
         self.updates += 1
         if 1.0 / np.sum(self.weights**2) < self.n_particles / 2:
             self._resample()
+
+    def _place(self, vibration_mm_s: float, feed_override_pct: float) -> None:
+        """Start the cloud where one reading puts the tool: invert v = v0 + v_cut f + k VB^1.5.
+
+        A uniform prior over the whole life would leave a few hundred particles to find
+        a narrow posterior, and they collapse onto wrong wear rates.
+        """
+        m = self.model
+        excess = vibration_mm_s - m.idle_vibration_mm_s - m.cutting_vibration_mm_s * (
+            feed_override_pct / 100.0
+        )
+        wear = (max(excess, 0.0) / m.vibration_wear_gain_mm_s) ** (2.0 / 3.0)
+        centre = float(life_used_at_wear(min(wear, m.wear_limit_mm), m.wear_reference_mm))
+        # how far one reading's noise moves the life estimate, from the local slope
+        step = 0.01
+        dv = float(
+            m.vibration(np.array([[centre + step, 0.0]]), feed_override_pct)[0]
+            - m.vibration(np.array([[centre, 0.0]]), feed_override_pct)[0]
+        )
+        spread = max(3.0 * m.vibration_noise_mm_s * step / max(abs(dv), 1e-9), 0.005)
+        n = self.n_particles
+        self.particles[:, 0] = np.maximum(centre + self._rng.normal(0.0, spread, n), 0.0)
+        self.weights = np.full(n, 1.0 / n)
+        self.placed = True
 
     def _resample(self) -> None:
         n = self.n_particles

@@ -68,12 +68,9 @@ def test_explanation_is_exact_treeshap_summed_per_sensor(trained) -> None:  # ty
     why = estimate.explanation
     assert why["kind"] == "shap"
     total = why["base_value"] + sum(c["value"] for c in why["contributions"])
-    raw = np.mean(
-        [
-            b.predict(model.features_last(u.settings[:150], u.sensors[:150])[None])
-            for b in model.boosters["point"]
-        ]
-    )
+    raw = model.models["point"].predict(
+        model.features_last(u.settings[:150], u.sensors[:150])[None]
+    )[0]
     assert total == pytest.approx(raw, abs=1e-6)
     names = {c["name"] for c in why["contributions"]}
     assert names <= {*CMAPSS_CHANNELS, "age"}
@@ -92,6 +89,23 @@ def test_saved_model_loads_to_the_same_predictions(trained, tmp_path: Path) -> N
     assert again.record["trainer"]["n_estimators"] == 80
     with zipfile.ZipFile(path) as zf:
         assert "model.json" in zf.namelist() and not any(n.endswith(".pkl") for n in zf.namelist())
+
+
+def test_merged_booster_predicts_the_fold_average_exactly() -> None:
+    import lightgbm as lgb
+
+    from twinworks.services.rul.data import merge_boosters
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = x[:, 0] * 3 + np.sin(x[:, 1]) + rng.normal(0, 0.1, 300)
+    params = {"objective": "regression", "num_leaves": 7, "verbosity": -1, "seed": 0}
+    folds = [lgb.train({**params, "seed": s}, lgb.Dataset(x[s::3], y[s::3]), 30) for s in range(3)]
+    merged = merge_boosters(folds)
+    mean = np.mean([b.predict(x) for b in folds], axis=0)
+    np.testing.assert_allclose(merged.predict(x), mean, atol=1e-10)
+    contrib = np.mean([b.predict(x[:5], pred_contrib=True) for b in folds], axis=0)
+    np.testing.assert_allclose(merged.predict(x[:5], pred_contrib=True), contrib, atol=1e-10)
 
 
 def test_bad_input_and_bad_files_are_explained(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -18,8 +18,9 @@ TreeSHAP decomposition of the point prediction (LightGBM ``pred_contrib``),
 summed per sensor.
 
 A model is saved as one zip file (``.twrul``): ``model.json`` (format version,
-feature pipeline, conformal quantile, training record) and one LightGBM text
-model per booster. Nothing is pickled, so loading a file cannot run code.
+feature pipeline, conformal quantiles, training record) and one LightGBM text
+model per output (``point``, ``lower``, ``upper``), each the fold boosters merged
+into one (:func:`merge_boosters`). Nothing is pickled, so loading a file cannot run code.
 
 >>> # model = RulTrainer(channels, settings_names).fit(units)
 >>> # model.save("fd001.twrul"); RulModel.load("fd001.twrul").predict(settings, sensors)
@@ -28,6 +29,7 @@ model per booster. Nothing is pickled, so loading a file cannot run code.
 from __future__ import annotations
 
 import json
+import re
 import time
 import zipfile
 from collections.abc import Sequence
@@ -42,9 +44,9 @@ from twinworks.services.rul.conformal import conformal_quantile, cqr_scores
 from twinworks.services.rul.features import FeatureConfig, Featurizer
 from twinworks.services.rul.result import Contribution, RulEstimate
 
-__all__ = ["FORMAT", "RulModel", "RulTrainer", "TrainingHistory"]
+__all__ = ["FORMAT", "RulModel", "RulTrainer", "TrainingHistory", "merge_boosters"]
 
-FORMAT = "twinworks.rul.data/1"
+FORMAT = "twinworks.rul.data/2"
 
 Array = NDArray[np.float64]
 
@@ -56,6 +58,40 @@ class TrainingHistory:
     unit: int | str
     settings: Array  # (cycles, settings); may have zero columns
     sensors: Array  # (cycles, channels)
+
+
+def merge_boosters(boosters: Sequence[Any]) -> Any:
+    """One LightGBM booster that predicts the mean of ``boosters`` (the fold ensemble).
+
+    The trees of all boosters are put in one model with every leaf (and internal)
+    value divided by their number: sums of trees are what a booster predicts, so the
+    merged model predicts the average exactly, and its TreeSHAP contributions are the
+    average contributions. One call instead of one per fold keeps a prediction fast.
+    """
+    lgb = _lgb()
+    k = len(boosters)
+    if k == 0:
+        raise ValueError("merging needs at least one booster")
+    texts = [b.model_to_string() for b in boosters]
+    first = texts[0]
+    head = first[: first.index("Tree=0")]
+    # tree_sizes only speeds up parsing and would be wrong for the merged trees
+    head = "\n".join(line for line in head.split("\n") if not line.startswith("tree_sizes="))
+    tail = first[first.index("end of trees") :]
+    tail = tail[tail.index("parameters:") :] if "parameters:" in tail else ""
+    blocks: list[str] = []
+    for text in texts:
+        body = text[text.index("Tree=0") : text.index("end of trees")]
+        for block in re.split(r"(?m)^Tree=\d+\n", body)[1:]:
+            lines = []
+            for line in block.split("\n"):
+                key, sep, values = line.partition("=")
+                if sep and key in ("leaf_value", "internal_value"):
+                    line = key + "=" + " ".join(repr(float(v) / k) for v in values.split())
+                lines.append(line)
+            blocks.append("\n".join(lines))
+    trees = "".join(f"Tree={i}\n{block}" for i, block in enumerate(blocks))
+    return lgb.Booster(model_str=head + trees + "end of trees\n\n" + tail)
 
 
 def _lgb() -> Any:
@@ -211,8 +247,9 @@ class RulTrainer:
             "trained_at": time.time(),
         }
         record["conformal_bins"] = {"edges": list(self.bins), "q": per_bin, "pooled_q": q}
+        merged = {name: merge_boosters(items) for name, items in boosters.items()}
         return RulModel(
-            featurizer, boosters, per_bin, self.level, self.rul_cap, list(self.settings), record
+            featurizer, merged, per_bin, self.level, self.rul_cap, list(self.settings), record
         )
 
 
@@ -222,7 +259,7 @@ class RulModel:
     def __init__(
         self,
         featurizer: Featurizer,
-        boosters: dict[str, list[Any]],
+        models: dict[str, Any],
         conformal_q: list[float],
         level: float,
         rul_cap: float,
@@ -230,7 +267,11 @@ class RulModel:
         record: dict[str, Any],
     ) -> None:
         self.featurizer = featurizer
-        self.boosters = boosters
+        missing = {"point", "lower", "upper"} - set(models)
+        if missing:
+            raise ValueError(f"a RUL model needs point, lower and upper models; missing {missing}")
+        # each is the fold ensemble merged into one booster (see merge_boosters)
+        self.models = models
         self.conformal_q = list(conformal_q)
         self.bins = list(record.get("conformal_bins", {}).get("edges", []))
         if len(self.conformal_q) != len(self.bins) + 1:
@@ -270,9 +311,9 @@ class RulModel:
     def predict_rows(self, rows: Array) -> tuple[Array, Array, Array]:
         """Point, lower and upper remaining life for feature rows (the fold ensemble's mean)."""
         rows = np.atleast_2d(rows)
-        point = np.mean([b.predict(rows) for b in self.boosters["point"]], axis=0)
-        lo = np.mean([b.predict(rows) for b in self.boosters["lower"]], axis=0)
-        hi = np.mean([b.predict(rows) for b in self.boosters["upper"]], axis=0)
+        point = self.models["point"].predict(rows)
+        lo = self.models["lower"].predict(rows)
+        hi = self.models["upper"].predict(rows)
         lo, hi = np.minimum(lo, point), np.maximum(hi, point)
         q = np.asarray(self.conformal_q)[np.digitize(point, self.bins)]
         lower = np.maximum(lo - q, 0.0)
@@ -285,9 +326,7 @@ class RulModel:
         Contributions of an average of models are the average of their contributions.
         """
         rows = np.atleast_2d(rows)
-        contrib = np.mean(
-            [b.predict(rows, pred_contrib=True) for b in self.boosters["point"]], axis=0
-        )
+        contrib = self.models["point"].predict(rows, pred_contrib=True)
         return contrib[:, :-1], contrib[:, -1]
 
     def predict(
@@ -347,14 +386,13 @@ class RulModel:
             "conformal_q": self.conformal_q,
             "settings": self.settings,
             "featurizer": self.featurizer.to_dict(),
-            "boosters": {k: len(v) for k, v in self.boosters.items()},
+            "models": sorted(self.models),
             "record": self.record,
         }
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("model.json", json.dumps(meta, indent=1, default=_json_default))
-            for name, items in self.boosters.items():
-                for i, booster in enumerate(items):
-                    zf.writestr(f"{name}_{i}.txt", booster.model_to_string())
+            for name, booster in self.models.items():
+                zf.writestr(f"{name}.txt", booster.model_to_string())
         return path
 
     @classmethod
@@ -371,18 +409,15 @@ class RulModel:
                         f"{path}: format {meta.get('format')!r} is not {FORMAT!r}; "
                         "retrain the model with this version of twinworks"
                     )
-                boosters = {
-                    name: [
-                        lgb.Booster(model_str=zf.read(f"{name}_{i}.txt").decode())
-                        for i in range(count)
-                    ]
-                    for name, count in meta["boosters"].items()
+                models = {
+                    name: lgb.Booster(model_str=zf.read(f"{name}.txt").decode())
+                    for name in meta["models"]
                 }
         except (zipfile.BadZipFile, KeyError) as exc:
             raise ValueError(f"{path} is not a twinworks RUL model file: {exc}") from None
         return cls(
             Featurizer.from_dict(meta["featurizer"]),
-            boosters,
+            models,
             [float(v) for v in meta["conformal_q"]],
             float(meta["level"]),
             float(meta["rul_cap"]),

@@ -1,1 +1,1 @@
-"""sync"""
+"""Connections VE↔PE: state estimation, calibration, consistency, versioned model update."""

@@ -126,8 +126,9 @@ def _fail(model: str, message: str) -> ModelContractError:
 def _check_names(model: str, group: str, names: Any) -> tuple[str, ...]:
     if isinstance(names, str):
         raise _fail(
-            model, f"{group} must be a tuple of names, got the string {names!r}; "
-            f"write {group} = ({names!r},)"
+            model,
+            f"{group} must be a tuple of names, got the string {names!r}; "
+            f"write {group} = ({names!r},)",
         )
     if not isinstance(names, Sequence):
         raise _fail(model, f"{group} must be a tuple of names, got {type(names).__name__}")
@@ -219,8 +220,9 @@ class Model:
             for key in mapping:
                 if key not in self._sx:
                     raise _fail(
-                        name, f"{group} names {key!r}, which is not a state; states: "
-                        + (", ".join(self.states) or "none")
+                        name,
+                        f"{group} names {key!r}, which is not a state; states: "
+                        + (", ".join(self.states) or "none"),
                     )
         for key in self.measurement_noise:
             if key not in self._sz:
@@ -360,9 +362,12 @@ class Model:
     def _stack(
         self, values: Any, names: tuple[str, ...], method: str, lead: tuple[int, ...]
     ) -> Array:
-        if isinstance(values, np.ndarray) and values.ndim >= 1 and values.shape[-1] == len(
-            names
-        ) and values.shape[:-1] == lead:
+        if (
+            isinstance(values, np.ndarray)
+            and values.ndim >= 1
+            and values.shape[-1] == len(names)
+            and values.shape[:-1] == lead
+        ):
             return values.astype(np.float64, copy=False)
         if isinstance(values, Mapping):
             missing = [n for n in names if n not in values]
@@ -441,7 +446,9 @@ def _check_params(model: str, params: Mapping[str, Param]) -> None:
             raise _fail(model, f"parameter name {pname!r} is not a Python identifier")
         lo, hi = spec.bounds
         if not (lo <= hi):
-            raise _fail(model, f"parameter {pname!r} has bounds {spec.bounds}; lower must be ≤ upper")
+            raise _fail(
+                model, f"parameter {pname!r} has bounds {spec.bounds}; lower must be ≤ upper"
+            )
         if not (math.isfinite(spec.default) and lo <= spec.default <= hi):
             raise _fail(
                 model,
@@ -449,7 +456,9 @@ def _check_params(model: str, params: Mapping[str, Param]) -> None:
                 "change the default or widen the bounds",
             )
         if spec.prior_std is not None and not spec.prior_std > 0:
-            raise _fail(model, f"parameter {pname!r} has prior_std {spec.prior_std}; it must be > 0")
+            raise _fail(
+                model, f"parameter {pname!r} has prior_std {spec.prior_std}; it must be > 0"
+            )
 
 
 def _check_class(cls: type) -> None:
@@ -481,4 +490,3 @@ def _check_class(cls: type) -> None:
     overlap = set(cls.states) & set(cls.inputs)  # type: ignore[attr-defined]
     if overlap:
         raise _fail(name, f"{sorted(overlap)} are both states and inputs; rename one")
-

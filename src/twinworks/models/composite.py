@@ -103,7 +103,9 @@ class Composite(Model):
             for p, part in self.parts.items()
             for k, v in part.measurement_noise.items()
         }
-        self.units = {f"{p}.{k}": v for p, part in self.parts.items() for k, v in part.units.items()}
+        self.units = {
+            f"{p}.{k}": v for p, part in self.parts.items() for k, v in part.units.items()
+        }
         # column slices of every part in the composite's arrays
         self._slices: dict[str, dict[str, slice]] = {}
         offsets = {"states": 0, "outputs": 0, "events": 0, "params": 0}
@@ -114,9 +116,7 @@ class Composite(Model):
                 "events": len(part.events),
                 "params": len(part.param_names),
             }
-            self._slices[p] = {
-                k: slice(offsets[k], offsets[k] + sizes[k]) for k in sizes
-            }
+            self._slices[p] = {k: slice(offsets[k], offsets[k] + sizes[k]) for k in sizes}
             for k in sizes:
                 offsets[k] += sizes[k]
         # where each part's inputs come from: ("u", column) or ("z", part, column)
@@ -147,7 +147,7 @@ class Composite(Model):
             if p in done:
                 return
             if p in visiting:
-                cycle = " → ".join([*visiting[visiting.index(p):], p])
+                cycle = " → ".join([*visiting[visiting.index(p) :], p])
                 raise ModelContractError(
                     f"{name}: connections form a loop ({cycle}); outputs feed inputs within one "
                     "step, so break the loop with a state (a delay) inside one part"
@@ -200,12 +200,12 @@ class Composite(Model):
 
     def event_state(self, x: Frame, p: Frame) -> Array:
         parts = [
-            self.parts[q].health(x.array[..., self._slices[q]["states"]],
-                                 p.array[..., self._slices[q]["params"]])
+            self.parts[q].health(
+                x.array[..., self._slices[q]["states"]], p.array[..., self._slices[q]["params"]]
+            )
             for q in self.parts
         ]
         return np.concatenate(parts, axis=-1)
 
     def __repr__(self) -> str:
         return f"Composite({self._label!r}, parts={list(self.parts)})"
-

@@ -36,8 +36,9 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
         for bname, binding in ttype.models.items():
             base: tuple[str | int, ...] = ("types", tname, "models", bname)
             if binding.model not in LIBRARY:
-                problems.append(((*base, "model"), f"no library model {binding.model!r}",
-                                 _choices(LIBRARY)))
+                problems.append(
+                    ((*base, "model"), f"no library model {binding.model!r}", _choices(LIBRARY))
+                )
                 continue
             try:
                 model = library_model(binding.model, **binding.parameters)
@@ -47,48 +48,102 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
             built[(tname, bname)] = model
             for name, source in binding.inputs.items():
                 if name not in model.inputs:
-                    problems.append(((*base, "inputs", name), f"{binding.model} has no input "
-                                     f"{name!r}", _choices(model.inputs)))
+                    problems.append(
+                        (
+                            (*base, "inputs", name),
+                            f"{binding.model} has no input {name!r}",
+                            _choices(model.inputs),
+                        )
+                    )
                 signal = source if isinstance(source, str) else source.signal
                 spec = ttype.telemetry.get(signal)
                 if spec is None:
-                    problems.append(((*base, "inputs", name), f"no telemetry signal {signal!r}",
-                                     _choices(ttype.telemetry)))
+                    problems.append(
+                        (
+                            (*base, "inputs", name),
+                            f"no telemetry signal {signal!r}",
+                            _choices(ttype.telemetry),
+                        )
+                    )
                     continue
                 equals = None if isinstance(source, str) else source.equals
                 if equals is not None and spec.values is not None and equals not in spec.values:
-                    problems.append(((*base, "inputs", name, "equals"),
-                                     f"{signal!r} never has the value {equals!r}",
-                                     _choices(spec.values)))
+                    problems.append(
+                        (
+                            (*base, "inputs", name, "equals"),
+                            f"{signal!r} never has the value {equals!r}",
+                            _choices(spec.values),
+                        )
+                    )
                 elif equals is None and spec.dtype == "string":
-                    problems.append(((*base, "inputs", name), f"{signal!r} is a string signal",
-                                     f"{{signal: {signal}, equals: <one of its values>}}"))
+                    problems.append(
+                        (
+                            (*base, "inputs", name),
+                            f"{signal!r} is a string signal",
+                            f"{{signal: {signal}, equals: <one of its values>}}",
+                        )
+                    )
             missing = [i for i in model.inputs if i not in binding.inputs]
             if missing:
-                problems.append(((*base, "inputs"), "model inputs not mapped: "
-                                 + ", ".join(missing), "a telemetry signal for every input"))
+                problems.append(
+                    (
+                        (*base, "inputs"),
+                        "model inputs not mapped: " + ", ".join(missing),
+                        "a telemetry signal for every input",
+                    )
+                )
             for name, signal in binding.outputs.items():
                 if name not in model.outputs:
-                    problems.append(((*base, "outputs", name), f"{binding.model} has no output "
-                                     f"{name!r}", _choices(model.outputs)))
+                    problems.append(
+                        (
+                            (*base, "outputs", name),
+                            f"{binding.model} has no output {name!r}",
+                            _choices(model.outputs),
+                        )
+                    )
                 spec = ttype.telemetry.get(signal)
                 if spec is None:
-                    problems.append(((*base, "outputs", name), f"no telemetry signal {signal!r}",
-                                     _choices(ttype.telemetry)))
+                    problems.append(
+                        (
+                            (*base, "outputs", name),
+                            f"no telemetry signal {signal!r}",
+                            _choices(ttype.telemetry),
+                        )
+                    )
                 elif spec.dtype not in ("float", "int"):
-                    problems.append(((*base, "outputs", name),
-                                     f"{signal!r} is a {spec.dtype}; outputs are numbers", None))
+                    problems.append(
+                        (
+                            (*base, "outputs", name),
+                            f"{signal!r} is a {spec.dtype}; outputs are numbers",
+                            None,
+                        )
+                    )
             if not binding.outputs:
-                problems.append(((*base, "outputs"), "no model output is measured",
-                                 "at least one output mapped to a telemetry signal"))
+                problems.append(
+                    (
+                        (*base, "outputs"),
+                        "no model output is measured",
+                        "at least one output mapped to a telemetry signal",
+                    )
+                )
             for name, state in binding.estimates.items():
                 if state not in model.states:
-                    problems.append(((*base, "estimates", name), f"{binding.model} has no state "
-                                     f"{state!r}", _choices(model.states)))
+                    problems.append(
+                        (
+                            (*base, "estimates", name),
+                            f"{binding.model} has no state {state!r}",
+                            _choices(model.states),
+                        )
+                    )
             for name in binding.calibrate:
                 if name not in model.param_names:
-                    problems.append(((*base, "calibrate"), f"{binding.model} has no parameter "
-                                     f"{name!r}", _choices(model.param_names)))
+                    problems.append(
+                        (
+                            (*base, "calibrate"),
+                            f"{binding.model} has no parameter {name!r}",
+                            _choices(model.param_names),
+                        )
+                    )
     for index, twin in enumerate(definition.twins):
         ttype = definition.types.get(twin.type)
         if ttype is None:
@@ -96,8 +151,9 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
         for bname, settings in twin.models.items():
             base = ("twins", index, "models", bname)
             if bname not in ttype.models:
-                problems.append((base, f"type {twin.type!r} binds no model {bname!r}",
-                                 _choices(ttype.models)))
+                problems.append(
+                    (base, f"type {twin.type!r} binds no model {bname!r}", _choices(ttype.models))
+                )
                 continue
             model = built.get((twin.type, bname))
             if model is None:
@@ -105,9 +161,19 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
             for pname, value in settings.parameters.items():
                 spec = model.parameters.get(pname)
                 if spec is None:
-                    problems.append(((*base, "parameters", pname), f"no parameter {pname!r}",
-                                     _choices(model.param_names)))
+                    problems.append(
+                        (
+                            (*base, "parameters", pname),
+                            f"no parameter {pname!r}",
+                            _choices(model.param_names),
+                        )
+                    )
                 elif not spec.bounds[0] <= value <= spec.bounds[1]:
-                    problems.append(((*base, "parameters", pname),
-                                     f"{value} is outside the bounds {spec.bounds}", None))
+                    problems.append(
+                        (
+                            (*base, "parameters", pname),
+                            f"{value} is outside the bounds {spec.bounds}",
+                            None,
+                        )
+                    )
     return problems

@@ -145,7 +145,9 @@ def calibrate(
     if not fit:
         raise ValueError("name at least one parameter to calibrate")
     if len(window) <= warmup:
-        raise ValueError(f"the window has {len(window)} steps; calibration needs more than {warmup}")
+        raise ValueError(
+            f"the window has {len(window)} steps; calibration needs more than {warmup}"
+        )
     idx = np.array([model.param_names.index(n) for n in fit])
     base = np.asarray(theta0, dtype=float).copy()
     prior_theta = model.theta() if prior is None else np.asarray(prior, dtype=float)

@@ -89,9 +89,7 @@ class ConsistencyMonitor:
         self._filled = np.zeros((n_twins, window), dtype=bool)
         self._pos = np.zeros(n_twins, dtype=int)
         # chi-square quantiles for 0..m degrees of freedom (0: nothing measured)
-        self._limit = np.array(
-            [np.inf] + [stats.chi2.ppf(confidence, k) for k in range(1, m + 1)]
-        )
+        self._limit = np.array([np.inf] + [stats.chi2.ppf(confidence, k) for k in range(1, m + 1)])
         self._limit1 = float(stats.chi2.ppf(confidence, 1))
 
     def update(self, inn: Innovation, active: np.ndarray | None = None) -> ConsistencyReport:

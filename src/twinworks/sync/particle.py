@@ -143,7 +143,8 @@ class ParticleFilter:
         # one sorted search for all twins: shift twin j's cdf and positions by j
         shift = np.arange(idx.size, dtype=float)[:, None]
         flat = np.searchsorted((cdf + shift).ravel(), (positions + shift).ravel())
-        chosen = np.minimum(flat.reshape(idx.size, self.k) - (shift * self.k).astype(int),
-                            self.k - 1)
+        chosen = np.minimum(
+            flat.reshape(idx.size, self.k) - (shift * self.k).astype(int), self.k - 1
+        )
         self.particles[idx] = np.take_along_axis(self.particles[idx], chosen[..., None], axis=1)
         self.log_w[idx] = -math.log(self.k)

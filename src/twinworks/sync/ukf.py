@@ -121,7 +121,8 @@ class UnscentedKalmanFilter:
         self.Q = self._shape(model.process_covariance() if Q is None else Q, (nx, nx), "Q")
         self.R = self._shape(model.measurement_covariance() if R is None else R, (nz, nz), "R")
         self.theta = self._shape(
-            model.theta(n_twins) if theta is None else theta, (n_twins, len(model.param_names)),
+            model.theta(n_twins) if theta is None else theta,
+            (n_twins, len(model.param_names)),
             "theta",
         )
         self.wm, self.wc, self._c = sigma_weights(
@@ -218,4 +219,6 @@ class UnscentedKalmanFilter:
 
     def predicted_output(self, u: Array) -> Array:
         """Output of every twin's current estimate under inputs ``u``."""
-        return self.model.observe(self.x, np.asarray(u, dtype=float).reshape(self.n, -1), self.theta)
+        return self.model.observe(
+            self.x, np.asarray(u, dtype=float).reshape(self.n, -1), self.theta
+        )

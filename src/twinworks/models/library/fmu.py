@@ -73,8 +73,10 @@ class FmuModel(Model):
                         + ", ".join(sorted(variables))
                     )
                 if variables[n].type != "Real":
-                    raise ModelContractError(f"{label}: {what} {n!r} is {variables[n].type}; "
-                                             "only Real variables are supported")
+                    raise ModelContractError(
+                        f"{label}: {what} {n!r} is {variables[n].type}; "
+                        "only Real variables are supported"
+                    )
                 if not ok(variables[n]):
                     raise ModelContractError(f"{label}: {what} {n!r} {fix}")
             return tuple(names)
@@ -88,8 +90,12 @@ class FmuModel(Model):
         )
         if inputs is None:
             inputs = [v.name for v in md.modelVariables if v.causality == "input"]
-        self.inputs = need(inputs, "input", lambda v: v.causality == "input",
-                           "is not an input of the FMU (causality='input')")
+        self.inputs = need(
+            inputs,
+            "input",
+            lambda v: v.causality == "input",
+            "is not an input of the FMU (causality='input')",
+        )
         if outputs is None:
             outputs = [v.name for v in md.modelVariables if v.causality == "output"]
         self.outputs = need(outputs, "output", lambda v: True, "")
@@ -99,8 +105,9 @@ class FmuModel(Model):
                 for v in md.modelVariables
                 if settable(v) and v.causality == "parameter" and v.name not in self.states
             ]
-        params = need(parameters, "parameter", settable,
-                      "cannot be set; export it as a tunable parameter")
+        params = need(
+            parameters, "parameter", settable, "cannot be set; export it as a tunable parameter"
+        )
         self.events = ()
         self.parameters = {}
         for n in params:

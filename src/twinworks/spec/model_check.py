@@ -55,6 +55,8 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                             _choices(model.inputs),
                         )
                     )
+                if isinstance(source, int | float):
+                    continue  # a constant input
                 signal = source if isinstance(source, str) else source.signal
                 spec = ttype.telemetry.get(signal)
                 if spec is None:

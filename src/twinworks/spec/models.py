@@ -56,7 +56,10 @@ class ModelInputSpec(_Spec):
 class ModelBindingSpec(_Spec):
     model: str = Field(description="name of a library model, e.g. cnc_machine")
     parameters: dict[ModelName, float] = Field(default_factory=dict)
-    inputs: dict[ModelName, SignalName | ModelInputSpec] = Field(default_factory=dict)
+    inputs: dict[ModelName, float | SignalName | ModelInputSpec] = Field(
+        default_factory=dict,
+        description="model input → a telemetry signal, a mapping of one, or a constant",
+    )
     outputs: dict[ModelName, SignalName] = Field(
         default_factory=dict, description="model output → the telemetry signal that measures it"
     )

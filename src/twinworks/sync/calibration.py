@@ -34,13 +34,15 @@ __all__ = ["Calibration", "Window", "calibrate", "evaluate", "filter_window"]
 
 @dataclass(frozen=True)
 class Window:
-    """One twin's data: step lengths ``dt_s`` ``(T,)``, inputs ``u`` ``(T, n_inputs)``,
-    measurements ``z`` ``(T, n_outputs)`` (NaN = not measured), and times ``t`` ``(T,)``."""
+    """One twin's data: step lengths ``dt_s`` ``(T,)``, inputs held over each step ``u``
+    ``(T, n_inputs)``, measurements ``z`` ``(T, n_outputs)`` (NaN = not measured), times
+    ``t`` ``(T,)``, and the inputs at the time of each measurement ``u_now`` (default ``u``)."""
 
     dt_s: Array
     u: Array
     z: Array
     t: Array = field(default_factory=lambda: np.zeros(0))
+    u_now: Array | None = None
 
     def __post_init__(self) -> None:
         T = len(self.dt_s)
@@ -55,7 +57,8 @@ class Window:
     def split(self, at: int) -> tuple[Window, Window]:
         def part(s: slice) -> Window:
             t = self.t[s] if len(self.t) else self.t
-            return Window(self.dt_s[s], self.u[s], self.z[s], t)
+            now = self.u_now[s] if self.u_now is not None else None
+            return Window(self.dt_s[s], self.u[s], self.z[s], t, now)
 
         return part(slice(0, at)), part(slice(at, None))
 
@@ -107,9 +110,10 @@ def filter_window(
     loglik = np.zeros((k, T))
     for i in range(T):
         u = np.broadcast_to(window.u[i], (k, window.u.shape[1]))
+        now = None if window.u_now is None else np.broadcast_to(window.u_now[i], u.shape)
         z = np.broadcast_to(window.z[i], (k, m))
         with np.errstate(all="ignore"):
-            inn = f.step(u, z, float(window.dt_s[i]))
+            inn = f.step(u, z, float(window.dt_s[i]), u_now=now)
         L = np.linalg.cholesky(inn.S)
         white[:, i] = np.linalg.solve(L, inn.nu[..., None])[..., 0]
         nis[:, i] = inn.nis
@@ -235,7 +239,7 @@ def evaluate(
     """
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
     P = model.initial_covariance() if P0 is None else P0
-    _, nis, loglik, f = filter_window(model, window, thetas, x0, P, Q, R)
+    _, nis, loglik, _ = filter_window(model, window, thetas, x0, P, Q, R)
     dof = np.isfinite(window.z).sum(axis=1)[holdout_from:]
     used = dof > 0
     limits = np.array([math.inf] + [stats.chi2.ppf(confidence, k) for k in range(1, 64)])

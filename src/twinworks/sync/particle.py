@@ -98,9 +98,13 @@ class ParticleFilter:
             x = x + noise * np.sqrt(dt_arr.reshape(self.n, 1, 1) if dt_arr.ndim else dt_arr)
         self.particles, self._u = x, u
 
-    def update(self, z: Array, mask: np.ndarray | None = None) -> Innovation:
+    def update(
+        self, z: Array, mask: np.ndarray | None = None, u: Array | None = None
+    ) -> Innovation:
         if self._u is None:
             raise RuntimeError("call predict() before update()")
+        if u is not None:
+            self._u = np.asarray(u, dtype=np.float64).reshape(self.n, -1)
         z = np.asarray(z, dtype=np.float64).reshape(self.n, self.nz)
         present = ~np.isnan(z) if mask is None else (np.asarray(mask, dtype=bool) & ~np.isnan(z))
         zs = self.model.observe(self.particles, self._u[:, None, :], self.theta[:, None, :])
@@ -124,10 +128,15 @@ class ParticleFilter:
         return Innovation(nu, S, nis, present.sum(axis=1).astype(float), z_hat, present)
 
     def step(
-        self, u: Array, z: Array, dt: float | Array, mask: np.ndarray | None = None
+        self,
+        u: Array,
+        z: Array,
+        dt: float | Array,
+        mask: np.ndarray | None = None,
+        u_now: Array | None = None,
     ) -> Innovation:
         self.predict(u, dt)
-        return self.update(z, mask)
+        return self.update(z, mask, u_now)
 
     def _resample(self) -> None:
         need = self.ess < self.resample_below * self.k

@@ -91,7 +91,7 @@ class UpdateJob:
         if self.fit:
             cal = calibrate(
                 self.model, fit_part, fit=self.fit, theta0=self.theta, x0=self.x0, P0=P0,
-                prior=self.prior, max_nfev=20,
+                prior=self.prior, max_nfev=12,
             )
             candidate, std = cal.theta, cal.std
             fit_cost = cal.cost / max(cal.residuals, 1)
@@ -176,6 +176,8 @@ class FleetTracker:
                 raise ValueError(f"{model_key}: model input {name!r} is not mapped to telemetry")
             if isinstance(source, ModelInputSpec):
                 self._inputs.append((source.signal, source.equals, source.scale))
+            elif isinstance(source, int | float):
+                self._inputs.append(("", None, float(source)))  # a constant
             else:
                 self._inputs.append((source, None, 1.0))
         self._outputs = [binding.outputs.get(z) for z in model.outputs]
@@ -185,10 +187,13 @@ class FleetTracker:
         self._est_index = {n: model.states.index(s) for n, s in self._estimates.items()}
         self.last_t = np.full(n, np.nan)
         self.last_u = np.zeros((n, len(model.inputs)))
+        for k, (signal, _, scale) in enumerate(self._inputs):
+            if not signal:
+                self.last_u[:, k] = scale
         self.pending: dict[int, float] = {}  # twin index → time its update window started
         self.steps = 0
         keep = max(10, int(2 * binding.update_window_s / binding.sample_s) + 10)
-        self._buffer: list[deque[tuple[float, float, Array, Array, Array]]] = [
+        self._buffer: list[deque[tuple[float, float, Array, Array, Array, Array]]] = [
             deque(maxlen=keep) for _ in range(n)
         ]
 
@@ -216,6 +221,8 @@ class FleetTracker:
         self.thetas[i] = theta
         self.filter.theta[i] = theta
         self.versions[i] = version
+        # the state was estimated under the old parameters: let the new ones re-synchronise it
+        self._resync(i)
         self.monitor.reset(np.array([i]))
 
     # ------------------------------------------------------------------ the loop
@@ -235,7 +242,7 @@ class FleetTracker:
             active[i] = True
             t[i] = ts
             for k, (signal, equals, scale) in enumerate(self._inputs):
-                if signal not in values:
+                if not signal or signal not in values:
                     continue
                 value = values[signal]
                 if equals is not None:
@@ -270,14 +277,17 @@ class FleetTracker:
         if not stepping.any():
             return result
         z_used = np.where(stepping[:, None], z, np.nan)
-        inn = self.filter.step(u_hold, z_used, dt)
+        inn = self.filter.step(u_hold, z_used, dt, u_now=self.last_u)
         report = self.monitor.update(inn, stepping)
         result.innovation, result.report = inn, report
         self.steps += 1
         x, std = self._state()
         for i in np.flatnonzero(stepping):
             twin, ts = self.twin_ids[i], float(t[i])
-            self._buffer[i].append((ts, float(dt[i]), u_hold[i].copy(), z[i].copy(), x[i].copy()))
+            self._buffer[i].append(
+                (ts, float(dt[i]), u_hold[i].copy(), z[i].copy(), x[i].copy(),
+                 self.last_u[i].copy())
+            )
             pts = result.points
             for name, k in self._est_index.items():
                 pts.append(Point(twin, f"{self.prefix}.{name}", ts, float(x[i, k])))
@@ -353,6 +363,7 @@ class FleetTracker:
             u=np.array([r[2] for r in rows]),
             z=np.array([r[3] for r in rows]),
             t=np.array([r[0] for r in rows]),
+            u_now=np.array([r[5] for r in rows]),
         )
         return UpdateJob(
             twin_id=twin_id,

@@ -175,10 +175,18 @@ class UnscentedKalmanFilter:
         # redrawn, so that the measurement prediction sees the process noise just added
         self._sigmas_f, self._u = self.sigma_points(self.x, self.P), u
 
-    def update(self, z: Array, mask: np.ndarray | None = None) -> Innovation:
-        """Correct every twin with measurements ``z`` ``(n, n_outputs)``; NaN means missing."""
+    def update(
+        self, z: Array, mask: np.ndarray | None = None, u: Array | None = None
+    ) -> Innovation:
+        """Correct every twin with measurements ``z`` ``(n, n_outputs)``; NaN means missing.
+
+        ``u``: inputs at the time of the measurement, when they differ from the ones
+        the prediction held over the step (an output that reacts at once to a switch).
+        """
         if self._sigmas_f is None or self._u is None:
             raise RuntimeError("call predict() before update()")
+        if u is not None:
+            self._u = np.asarray(u, dtype=np.float64).reshape(self.n, -1)
         z = np.asarray(z, dtype=np.float64).reshape(self.n, self.nz)
         present = ~np.isnan(z) if mask is None else (np.asarray(mask, dtype=bool) & ~np.isnan(z))
         sigmas_f = self._sigmas_f
@@ -203,11 +211,16 @@ class UnscentedKalmanFilter:
         return Innovation(nu, S_used, nis, present.sum(axis=1).astype(float), z_hat, present)
 
     def step(
-        self, u: Array, z: Array, dt: float | Array, mask: np.ndarray | None = None
+        self,
+        u: Array,
+        z: Array,
+        dt: float | Array,
+        mask: np.ndarray | None = None,
+        u_now: Array | None = None,
     ) -> Innovation:
-        """``predict`` then ``update``."""
+        """``predict`` under ``u`` then ``update`` (outputs under ``u_now`` if given)."""
         self.predict(u, dt)
-        return self.update(z, mask)
+        return self.update(z, mask, u_now)
 
     def reset(self, twins: np.ndarray, x: Array | None = None, P: Array | None = None) -> None:
         """Re-initialise some twins (a boolean mask or indices): state and uncertainty."""

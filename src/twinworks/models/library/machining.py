@@ -29,10 +29,12 @@ class ToolWear(Model):
     """Flank wear of the cutting tool and its signature in spindle power and vibration.
 
     Inputs: ``cutting`` (1 while cutting, else 0), ``feed_override_pct`` (percent),
-    ``spindle_speed_rpm``. The tool's engagement follows the spindle as it ramps up.
+    ``spindle_speed_rpm``, ``tool_change`` (1 while a new tool is put in: wear restarts
+    from zero; bind it to 0 when the asset does not report tool changes). The tool's
+    engagement follows the spindle as it ramps up.
     """
 
-    inputs = ("cutting", "feed_override_pct", "spindle_speed_rpm")
+    inputs = ("cutting", "feed_override_pct", "spindle_speed_rpm", "tool_change")
     states = ("wear_mm",)
     outputs = ("spindle_power_kw", "vibration_mm_s")
     events = ("tool_worn",)
@@ -68,7 +70,8 @@ class ToolWear(Model):
         speed = np.maximum(u.spindle_speed_rpm, 0.0) / p.reference_speed_rpm
         feed = np.maximum(u.feed_override_pct, 0.0) / 100.0
         rate = p.wear_rate_mm_per_s * speed ** (1.0 / p.taylor_n) * feed**p.feed_exponent
-        return (x.wear_mm + np.clip(u.cutting, 0.0, 1.0) * rate * dt,)
+        grown = x.wear_mm + np.clip(u.cutting, 0.0, 1.0) * rate * dt
+        return (np.where(u.tool_change >= 0.5, 0.0, grown),)
 
     def output(self, x: Frame, u: Frame, p: Frame) -> Any:
         engaged = np.clip(u.cutting, 0.0, 1.0) * np.minimum(

@@ -69,6 +69,7 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                     )
                     continue
                 equals = None if isinstance(source, str) else source.equals
+                changes = False if isinstance(source, str) else source.changes
                 if equals is not None and spec.values is not None and equals not in spec.values:
                     problems.append(
                         (
@@ -77,7 +78,7 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                             _choices(spec.values),
                         )
                     )
-                elif equals is None and spec.dtype == "string":
+                elif equals is None and not changes and spec.dtype == "string":
                     problems.append(
                         (
                             (*base, "inputs", name),

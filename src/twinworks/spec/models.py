@@ -45,11 +45,14 @@ class _Spec(BaseModel):
 
 
 class ModelInputSpec(_Spec):
-    """A model input read from a telemetry signal: its value times ``scale``, or, with
-    ``equals``, 1.0 while the signal has that value and 0.0 otherwise."""
+    """A model input read from a telemetry signal: its value times ``scale``; with
+    ``equals``, 1.0 while the signal has that value and 0.0 otherwise; with
+    ``changes``, 1.0 on the step in which the signal's value changed (a counter that
+    ticks, such as ``tool_changes``) and 0.0 otherwise."""
 
     signal: SignalName
     equals: str | float | None = None
+    changes: bool = False
     scale: float = 1.0
 
 

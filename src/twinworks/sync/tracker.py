@@ -170,12 +170,15 @@ class FleetTracker:
         self.monitor = ConsistencyMonitor(n, model.outputs, window=window)
         # where each model input and output comes from
         self._inputs: list[tuple[str, Any, float]] = []
+        self._changes: list[int] = []  # inputs that flag a changed value (events, not levels)
         for name in model.inputs:
             source = binding.inputs.get(name)
             if source is None:
                 raise ValueError(f"{model_key}: model input {name!r} is not mapped to telemetry")
             if isinstance(source, ModelInputSpec):
                 self._inputs.append((source.signal, source.equals, source.scale))
+                if source.changes:
+                    self._changes.append(len(self._inputs) - 1)
             elif isinstance(source, int | float):
                 self._inputs.append(("", None, float(source)))  # a constant
             else:
@@ -187,6 +190,7 @@ class FleetTracker:
         self._est_index = {n: model.states.index(s) for n, s in self._estimates.items()}
         self.last_t = np.full(n, np.nan)
         self.last_u = np.zeros((n, len(model.inputs)))
+        self._last_raw: dict[tuple[int, int], Any] = {}
         for k, (signal, _, scale) in enumerate(self._inputs):
             if not signal:
                 self.last_u[:, k] = scale
@@ -245,7 +249,11 @@ class FleetTracker:
                 if not signal or signal not in values:
                     continue
                 value = values[signal]
-                if equals is not None:
+                if k in self._changes:
+                    before = self._last_raw.get((i, k), value)
+                    self._last_raw[(i, k)] = value
+                    u[i, k] = 1.0 if value != before else 0.0
+                elif equals is not None:
                     u[i, k] = 1.0 if value == equals else 0.0
                 else:
                     v = _as_float(value)
@@ -269,8 +277,12 @@ class FleetTracker:
         if np.any(dt < 0):
             bad = self.twin_ids[int(np.flatnonzero(dt < 0)[0])]
             raise ValueError(f"{bad}: readings went back in time; steps need increasing times")
-        # inputs act over the step that follows them (zero-order hold)
+        # inputs act over the step that follows them (zero-order hold); a flagged change
+        # (a new tool) happened within the step that ends now
         u_hold = self.last_u.copy()
+        for k in self._changes:
+            u_hold[:, k] = np.where(active, u[:, k], 0.0)
+            u[:, k] = 0.0
         self.last_u = np.where(active[:, None], u, self.last_u)
         self.last_t = np.where(active, t, self.last_t)
         result = StepResult()

@@ -29,8 +29,8 @@ class ToolWear(Model):
     """Flank wear of the cutting tool and its signature in spindle power and vibration.
 
     Inputs: ``cutting`` (1 while cutting, else 0), ``feed_override_pct`` (percent),
-    ``spindle_speed_rpm``, ``tool_change`` (1 while a new tool is put in: wear restarts
-    from zero; bind it to 0 when the asset does not report tool changes). The tool's
+    ``spindle_speed_rpm``, ``tool_change`` (1 in the step a new tool was put in: wear
+    restarts from zero; bind it to 0 when the asset does not report tool changes). The tool's
     engagement follows the spindle as it ramps up.
     """
 

@@ -389,6 +389,8 @@ class Model:
             )
         if not names:
             return np.zeros((*lead, 0))
+        if all(isinstance(v, np.ndarray) and v.shape == lead for v in values):
+            return np.stack(values, axis=-1).astype(np.float64, copy=False)
         try:
             columns = [np.broadcast_to(np.asarray(v, dtype=np.float64), lead) for v in values]
         except ValueError:

@@ -91,6 +91,12 @@ class ConsistencyMonitor:
         # chi-square quantiles for 0..m degrees of freedom (0: nothing measured)
         self._limit = np.array([np.inf] + [stats.chi2.ppf(confidence, k) for k in range(1, m + 1)])
         self._limit1 = float(stats.chi2.ppf(confidence, 1))
+        # bounds of a window's summed NIS, for every possible total of degrees of freedom
+        tail = (1.0 - confidence) / 2.0
+        totals = np.arange(window * m + 1)
+        safe = np.maximum(totals, 1)
+        self._sum_low = np.where(totals > 0, stats.chi2.ppf(tail, safe), np.nan)
+        self._sum_high = np.where(totals > 0, stats.chi2.ppf(1 - tail, safe), np.nan)
 
     def update(self, inn: Innovation, active: np.ndarray | None = None) -> ConsistencyReport:
         """Add one update per twin; twins with nothing measured (or not ``active``) are skipped."""
@@ -122,15 +128,11 @@ class ConsistencyMonitor:
             signal_scores = np.where(
                 sig_count > 0, (self._sig_inside & seen).sum(axis=1) / sig_count, np.nan
             )
-            dof_sum = (self._dof * filled).sum(axis=1)
+            dof_sum = (self._dof * filled).sum(axis=1).astype(int)
             nis_sum = (self._nis * filled).sum(axis=1)
             nis_mean = np.where(count > 0, nis_sum / count, np.nan)
-            tail = (1.0 - self.confidence) / 2.0
-            safe = np.maximum(dof_sum, 1)
-            low = np.where(count > 0, stats.chi2.ppf(tail, safe) / np.maximum(count, 1), np.nan)
-            high = np.where(
-                count > 0, stats.chi2.ppf(1 - tail, safe) / np.maximum(count, 1), np.nan
-            )
+            low = self._sum_low[dof_sum] / np.maximum(count, 1)
+            high = self._sum_high[dof_sum] / np.maximum(count, 1)
         return ConsistencyReport(
             score=score,
             signal_scores=signal_scores,

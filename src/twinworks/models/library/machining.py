@@ -54,7 +54,7 @@ class ToolWear(Model):
         ),
         "idle_vibration_mm_s": Param(0.3, "mm/s", (0.0, 20.0), "vibration when not cutting", 0.2),
         "cutting_vibration_mm_s": Param(
-            2.0, "mm/s", (0.0, 50.0), "extra vibration cutting at feed 100 % with a new tool", 1.0
+            2.0, "mm/s", (0.0, 50.0), "extra vibration cutting at feed 100 % with a new tool", 0.3
         ),
         "vibration_wear_gain": Param(
             35.0, "mm/s per mm^1.5", (0.0, 500.0), "vibration rise: k·VB^1.5", 15.0

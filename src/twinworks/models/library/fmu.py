@@ -8,7 +8,10 @@ sets state, inputs and parameters, calls ``doStep`` and reads the state back, so
 one FMU instance serves a whole fleet (rows are stepped one after another).
 
 Parameters are the FMU's tunable parameters that are not states; their start
-values are the defaults, their ``min``/``max`` the bounds.
+values are the defaults, their ``min``/``max`` the bounds. An output may name a
+state (the FMU's state *is* what is measured); other outputs are read after the
+state and inputs are set, so an FMU that computes them only inside ``doStep``
+should expose the measured quantities as states.
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ class FmuModel(Model):
         if outputs is None:
             outputs = [v.name for v in md.modelVariables if v.causality == "output"]
         self.outputs = need(outputs, "output", lambda v: True, "")
+        self._output_from_state = {
+            k: self.states.index(n) for k, n in enumerate(self.outputs) if n in self.states
+        }
         if parameters is None:
             parameters = [
                 v.name
@@ -162,10 +168,15 @@ class FmuModel(Model):
     def output(self, x: Frame, u: Frame, p: Frame) -> Any:
         lead, (xs, us, ps) = self._rows(x.array, u.array, p.array)
         out = np.empty((xs.shape[0], len(self.outputs)))
-        fmu = self._fmu
-        for i in range(xs.shape[0]):
-            fmu.setReal(self._set_vrs, [*xs[i], *us[i], *ps[i]])
-            out[i] = fmu.getReal(self._output_vrs)
+        others = [k for k in range(len(self.outputs)) if k not in self._output_from_state]
+        for k, j in self._output_from_state.items():
+            out[:, k] = xs[:, j]
+        if others:
+            fmu = self._fmu
+            refs = [self._output_vrs[k] for k in others]
+            for i in range(xs.shape[0]):
+                fmu.setReal(self._set_vrs, [*xs[i], *us[i], *ps[i]])
+                out[i, others] = fmu.getReal(refs)
         return out.reshape(*lead, len(self.outputs))
 
     def close(self) -> None:

@@ -39,9 +39,7 @@ def time_fleet_steps(repeats: int) -> dict[int, float]:
     rng = np.random.default_rng(0)
     for n in (1, 100, 1_000, 10_000):
         f = UnscentedKalmanFilter(model, n)
-        u = np.column_stack(
-            [np.ones(n), rng.uniform(80, 120, n), np.full(n, 8000.0), np.zeros(n)]
-        )
+        u = np.column_stack([np.ones(n), rng.uniform(80, 120, n), np.full(n, 8000.0), np.zeros(n)])
         z = np.column_stack(
             [rng.normal(14, 0.1, n), rng.normal(2.5, 0.1, n), rng.normal(30, 0.05, n)]
         )
@@ -134,9 +132,7 @@ def compare_with_progpy(steps: int, fleet: int) -> dict[str, float]:
     Q = np.diag([1e-3] * 4)  # per step, as progpy takes it
     R = np.diag([0.05**2, 0.01**2])
     model = BatteryCircuit(process_noise=0, measurement_noise=0)
-    theirs = ProgpyUKF(
-        model, MultivariateNormalDist(model.states, x0, P0), Q=Q, R=R, t0=0.0, dt=dt
-    )
+    theirs = ProgpyUKF(model, MultivariateNormalDist(model.states, x0, P0), Q=Q, R=R, t0=0.0, dt=dt)
     est_theirs = np.empty((steps, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -180,8 +176,15 @@ def compare_with_progpy(steps: int, fleet: int) -> dict[str, float]:
                 f.estimate((k + 1) * dt, u, z)
         t_fleet_theirs = (time.perf_counter() - t0) / short
     ours_fleet = UnscentedKalmanFilter(
-        battery, fleet, x0=np.tile(x0, (fleet, 1)), P0=P0, Q=Q / dt, R=R,
-        alpha=1.0, beta=0.0, kappa=-1.0,
+        battery,
+        fleet,
+        x0=np.tile(x0, (fleet, 1)),
+        P0=P0,
+        Q=Q / dt,
+        R=R,
+        alpha=1.0,
+        beta=0.0,
+        kappa=-1.0,
     )
     t0 = time.perf_counter()
     for k in range(short):
@@ -210,8 +213,7 @@ def main() -> None:
     parser.add_argument("--fleet", type=int, default=1000, help="batteries in the fleet run")
     args = parser.parse_args()
 
-    print("UKF step, machining-cell model (2 states, 3 outputs), median of "
-          f"{args.repeats} steps")
+    print(f"UKF step, machining-cell model (2 states, 3 outputs), median of {args.repeats} steps")
     print(f"{'twins':>8} {'ms/step':>10} {'µs/twin':>10}")
     fleet = time_fleet_steps(args.repeats)
     for n, ms in fleet.items():
@@ -226,13 +228,17 @@ def main() -> None:
         print(f"BatteryCircuit, {args.steps} steps of 1 s, same data and settings")
         print(f"{'':>24} {'progpy':>12} {'twinworks':>12}")
         print(f"{'ms per step':>24} {cmp['progpy_ms']:>12.3f} {cmp['ours_ms']:>12.3f}")
-        print(f"{'final qb estimate':>24} {cmp['qb_final_progpy']:>12.4f} "
-              f"{cmp['qb_final_ours']:>12.4f}")
+        print(
+            f"{'final qb estimate':>24} {cmp['qb_final_progpy']:>12.4f} "
+            f"{cmp['qb_final_ours']:>12.4f}"
+        )
         print(f"{'speed ratio':>24} {cmp['ratio']:>12.1f}×")
         print(f"{'max |Δ estimate| / range':>24} {cmp['max_rel_diff']:>12.2e}")
         n = int(cmp["fleet"])
-        print(f"{f'{n} batteries, ms/step':>24} {cmp['fleet_progpy_ms']:>12.1f} "
-              f"{cmp['fleet_ours_ms']:>12.3f}   ({cmp['fleet_ratio']:.0f}×)")
+        print(
+            f"{f'{n} batteries, ms/step':>24} {cmp['fleet_progpy_ms']:>12.1f} "
+            f"{cmp['fleet_ours_ms']:>12.3f}   ({cmp['fleet_ratio']:.0f}×)"
+        )
         print()
     verdict = "met" if fleet[1_000] < 10.0 else "MISSED"
     summary = (

@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     cell = MachiningCell(seed=args.seed)
     seconds = int(args.minutes * 60)
     errors = []
-    print(f"{'minute':>6}  " + "  ".join(f"{m + ' wear mm (true / est ± 2σ)':>34}" for m in MACHINES))
+    print(
+        f"{'minute':>6}  " + "  ".join(f"{m + ' wear mm (true / est ± 2σ)':>34}" for m in MACHINES)
+    )
     for k in range(1, seconds + 1):
         cell.advance(1.0)
         seen = cell.measurements()
@@ -57,8 +59,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             print(f"{k // 60:>6}  " + "  ".join(f"{c:>34}" for c in cells))
     rms = np.sqrt(np.mean(np.square(errors), axis=0)) / 0.3 if errors else np.full(3, np.nan)
     result = {m: float(r) for m, r in zip(MACHINES, rms, strict=True)}
-    print("RMS error after warm-up, relative to wear at tool change (0.3 mm): "
-          + ", ".join(f"{m} {100 * r:.1f} %" for m, r in result.items()))
+    print(
+        "RMS error after warm-up, relative to wear at tool change (0.3 mm): "
+        + ", ".join(f"{m} {100 * r:.1f} %" for m, r in result.items())
+    )
     return result
 
 

@@ -56,7 +56,9 @@ def test_a_fleet_steps_like_each_twin_alone() -> None:
     u = rng.uniform(-1, 1, (n, 1))
     theta = np.column_stack([rng.uniform(0.01, 1.0, n)])
     fleet = m.step(x, u, 0.5, theta)
-    alone = np.array([m.step(x[i : i + 1], u[i : i + 1], 0.5, theta[i : i + 1])[0] for i in range(n)])
+    alone = np.array(
+        [m.step(x[i : i + 1], u[i : i + 1], 0.5, theta[i : i + 1])[0] for i in range(n)]
+    )
     np.testing.assert_allclose(fleet, alone)
     # Euler, by hand
     np.testing.assert_allclose(fleet[:, 0], x[:, 0] + 0.5 * (-theta[:, 0] * x[:, 0] + u[:, 0]))
@@ -75,8 +77,8 @@ def test_rk4_and_substeps_follow_the_exact_solution() -> None:
 def test_parameters_are_overridden_by_name_and_checked() -> None:
     m = Decay(k_per_s=0.5)
     assert m.theta().tolist() == [0.5]
-    assert "Decay(k_per_s=0.5)" == repr(m)
-    with pytest.raises(ModelContractError, match="unknown parameter.*declared: k_per_s"):
+    assert repr(m) == "Decay(k_per_s=0.5)"
+    with pytest.raises(ModelContractError, match=r"unknown parameter.*declared: k_per_s"):
         Decay(k=1.0)
     with pytest.raises(ModelContractError, match="outside its bounds"):
         Decay(k_per_s=50.0)
@@ -98,8 +100,11 @@ def _define(body: dict[str, Any]) -> type:
         ({"parameters": {"k": 1.0}}, r"declare it as Param\(default"),
         ({"parameters": {"k": Param(5.0, bounds=(0.0, 1.0))}}, "outside its bounds"),
         (
-            {"states": ("a",), "dx": lambda s, x, u, p: (0,),
-             "next_state": lambda s, x, u, dt, p: (0,)},
+            {
+                "states": ("a",),
+                "dx": lambda s, x, u, p: (0,),
+                "next_state": lambda s, x, u, dt, p: (0,),
+            },
             "keep one",
         ),
         ({"states": ("a",), "inputs": ("a",), "dx": lambda s, x, u, p: (0,)}, "rename one"),

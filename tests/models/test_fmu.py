@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("fmpy")
 pytest.importorskip("pythonfmu")
 
-from twinworks.models import FmuModel, ModelContractError, SpindleThermal  # noqa: E402
-from twinworks.sync import UnscentedKalmanFilter  # noqa: E402
+from twinworks.models import FmuModel, ModelContractError, SpindleThermal
+from twinworks.sync import UnscentedKalmanFilter
 
 HEATER = textwrap.dedent(
     '''
@@ -79,8 +79,14 @@ def test_an_fmu_steps_a_fleet_like_the_native_model(heater_fmu: Path) -> None:
         ntheta = native.theta(3, thermal_resistance_c_per_kw=3.0)
         np.testing.assert_allclose(fmu.step(x, u, 30.0, theta), native.step(x, u, 30.0, ntheta))
         # any state can be stepped from (sigma points), so the UKF runs on the FMU
-        f = UnscentedKalmanFilter(fmu, 2, x0=np.array([[30.0], [30.0]]), P0=np.eye(1) * 25,
-                                  Q=np.eye(1) * 1e-4, R=np.diag([0.01, 1e6]))
+        f = UnscentedKalmanFilter(
+            fmu,
+            2,
+            x0=np.array([[30.0], [30.0]]),
+            P0=np.eye(1) * 25,
+            Q=np.eye(1) * 1e-4,
+            R=np.diag([0.01, 1e6]),
+        )
         for _ in range(20):
             z = np.array([[32.0, np.nan], [22.0, np.nan]])  # seen_c is not measured
             f.step(np.array([[5.0], [0.0]]), z, 1.0)
@@ -90,7 +96,7 @@ def test_an_fmu_steps_a_fleet_like_the_native_model(heater_fmu: Path) -> None:
 def test_fmu_contract_errors_name_the_fix(heater_fmu: Path, tmp_path: Path) -> None:
     with pytest.raises(ModelContractError, match="cannot be set between steps"):
         FmuModel(heater_fmu, states=("locked_c",))
-    with pytest.raises(ModelContractError, match="has no variable 'temp'.*it has:"):
+    with pytest.raises(ModelContractError, match=r"has no variable 'temp'.*it has:"):
         FmuModel(heater_fmu, states=("temp",))
     with pytest.raises(ModelContractError, match="no FMU file"):
         FmuModel(tmp_path / "missing.fmu", states=("x",))

@@ -103,9 +103,7 @@ def test_machine_composes_units_and_a_line_composes_machines() -> None:
     assert len(line.states) == 6 and line.states[2] == "m2.tool.wear_mm"
     xl = np.tile(x, (1, 3))
     ul = np.tile(u, (1, 3))
-    np.testing.assert_allclose(
-        line.step(xl, ul, 5.0, line.theta(1)), np.tile(nxt, (1, 3))
-    )
+    np.testing.assert_allclose(line.step(xl, ul, 5.0, line.theta(1)), np.tile(nxt, (1, 3)))
     assert line.health(xl, line.theta(1)).shape == (1, 6)
 
 

@@ -83,7 +83,12 @@ def track_cell(
         versions.append(v.version)
         trace.events += events
     tracker = FleetTracker(
-        model, MACHINES, spec, model_key="machine", thetas=priors, priors=priors,
+        model,
+        MACHINES,
+        spec,
+        model_key="machine",
+        thetas=priors,
+        priors=priors,
         versions=versions,
     )
     trace.tracker = tracker

@@ -16,7 +16,7 @@ def _thermal_window(resistance: float, seconds: int, seed: int) -> Window:
     rng = np.random.default_rng(seed)
     power = np.repeat(rng.uniform(2, 15, seconds // 60 + 1), 60)[:seconds, None]
     theta = m.theta(1, thermal_resistance_c_per_kw=resistance)
-    xs, zs = m.simulate(np.array([[30.0]]), power[:, None, :], 1.0, theta)
+    _, zs = m.simulate(np.array([[30.0]]), power[:, None, :], 1.0, theta)
     z = zs[:, 0] + rng.normal(0, 0.05, (seconds, 1))
     return Window(np.ones(seconds), power, z, np.arange(seconds, dtype=float))
 
@@ -25,7 +25,10 @@ def test_a_shifted_parameter_is_recovered_with_an_honest_uncertainty() -> None:
     m = SpindleThermal()
     window = _thermal_window(2.6, 1800, seed=1)
     cal = calibrate(
-        m, window, fit=["thermal_resistance_c_per_kw", "time_constant_s"], theta0=m.theta(),
+        m,
+        window,
+        fit=["thermal_resistance_c_per_kw", "time_constant_s"],
+        theta0=m.theta(),
         x0=np.array([30.0]),
     )
     fitted = cal.parameters(m)
@@ -35,8 +38,9 @@ def test_a_shifted_parameter_is_recovered_with_an_honest_uncertainty() -> None:
     err = abs(fitted["thermal_resistance_c_per_kw"] - 2.6)
     assert err < 3 * cal.std["thermal_resistance_c_per_kw"]
     # held-out scoring prefers the fitted parameters
-    active, candidate = evaluate(m, np.vstack([m.theta(), cal.theta]), window,
-                                 x0=np.array([30.0]), holdout_from=1200)
+    active, candidate = evaluate(
+        m, np.vstack([m.theta(), cal.theta]), window, x0=np.array([30.0]), holdout_from=1200
+    )
     assert candidate["nll"] < active["nll"]
     assert candidate["consistency"] > 0.95 > active["consistency"]
 
@@ -46,8 +50,13 @@ def test_priors_hold_parameters_that_the_data_cannot_see() -> None:
     # constant power: resistance and ambient cannot be told apart, the priors decide
     window = _thermal_window(2.0, 300, seed=2)
     window = Window(window.dt_s, np.full_like(window.u, 5.0), window.z, window.t)
-    cal = calibrate(m, window, fit=["ambient_c", "thermal_resistance_c_per_kw"],
-                    theta0=m.theta(), x0=np.array([30.0]))
+    cal = calibrate(
+        m,
+        window,
+        fit=["ambient_c", "thermal_resistance_c_per_kw"],
+        theta0=m.theta(),
+        x0=np.array([30.0]),
+    )
     fitted = cal.parameters(m)
     assert abs(fitted["ambient_c"] - 22.0) < 3 * m.parameters["ambient_c"].prior_std  # type: ignore[operator]
     lo, hi = m.parameters["thermal_resistance_c_per_kw"].bounds
@@ -57,7 +66,7 @@ def test_priors_hold_parameters_that_the_data_cannot_see() -> None:
 def test_calibration_input_errors_are_explained() -> None:
     m = SpindleThermal()
     w = _thermal_window(2.0, 100, seed=3)
-    with pytest.raises(ValueError, match="has no such parameter.*it has: ambient_c"):
+    with pytest.raises(ValueError, match=r"has no such parameter.*it has: ambient_c"):
         calibrate(m, w, fit=["resistance"], theta0=m.theta(), x0=np.array([30.0]))
     with pytest.raises(ValueError, match="calibration needs more than 10"):
         calibrate(m, w.split(5)[0], fit=["ambient_c"], theta0=m.theta(), x0=np.array([30.0]))
@@ -67,10 +76,17 @@ def test_calibration_input_errors_are_explained() -> None:
 
 def _outcome(theta: np.ndarray, accepted: bool, active: int) -> UpdateOutcome:
     return UpdateOutcome(
-        twin_id="cnc1", model="machine", reason="drift", active_version=active, theta=theta,
-        std={"tool.cutting_power_kw": 0.1}, active_scores={"holdout_nll": 5.0},
-        candidate_scores={"holdout_nll": 1.0 if accepted else 9.0}, accepted=accepted,
-        started=0.0, window=(0.0, 600.0),
+        twin_id="cnc1",
+        model="machine",
+        reason="drift",
+        active_version=active,
+        theta=theta,
+        std={"tool.cutting_power_kw": 0.1},
+        active_scores={"holdout_nll": 5.0},
+        candidate_scores={"holdout_nll": 1.0 if accepted else 9.0},
+        accepted=accepted,
+        started=0.0,
+        window=(0.0, 600.0),
     )
 
 

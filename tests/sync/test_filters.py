@@ -37,8 +37,8 @@ def _data(n_twins: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     m = Tank()
     rng = np.random.default_rng(seed)
     u = rng.uniform(0.5, 1.5, (steps, n_twins, 1))
-    x0 = m.initialize(n_twins) + [0.0, 0.05]
-    xs, zs = m.simulate(x0, u, 1.0, m.theta(n_twins), np.array([0.01, 0.005]), rng)
+    x0 = m.initialize(n_twins) + np.array([0.0, 0.05])
+    _, zs = m.simulate(x0, u, 1.0, m.theta(n_twins), np.array([0.01, 0.005]), rng)
     return u, zs + rng.normal(0, 0.05, zs.shape)
 
 

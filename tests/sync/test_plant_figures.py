@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from plant_harness import MACHINES, Trace, demo_definition, track_cell, with_inputs
 
 WEAR_AT_CHANGE_MM = 0.3
@@ -125,8 +124,12 @@ def test_a_parameter_shift_is_detected_refitted_and_the_score_recovers(shifted: 
     truth_kw = 8.0 * 1.3
     assert abs(fitted["tool.cutting_power_kw"] - truth_kw) / truth_kw < 0.03  # measured 0.7 %
     # the reported uncertainty covers the truth
-    assert abs(fitted["tool.cutting_power_kw"] - truth_kw) < 3 * outcome.std["tool.cutting_power_kw"]
-    activated = [e for e in shifted.of_kind("ModelVersionActivated", "cnc2") if e.data["version"] == 2]
+    assert (
+        abs(fitted["tool.cutting_power_kw"] - truth_kw) < 3 * outcome.std["tool.cutting_power_kw"]
+    )
+    activated = [
+        e for e in shifted.of_kind("ModelVersionActivated", "cnc2") if e.data["version"] == 2
+    ]
     assert len(activated) == 1
     k = int(np.searchsorted(t, activated[0].ts))
     assert score[k + 120] >= 0.95  # recovered

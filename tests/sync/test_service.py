@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from plant_harness import MACHINES, demo_definition
 from typer.testing import CliRunner
 
 from twinworks.api import create_app
@@ -24,8 +25,6 @@ from twinworks.runtime import Runtime
 from twinworks.runtime.server import TwinServer
 from twinworks.store import MemoryStore
 from twinworks.sync import SyncService
-
-from plant_harness import MACHINES, demo_definition
 
 pytestmark = pytest.mark.anyio
 T0 = time.time() - 7200
@@ -68,7 +67,7 @@ async def live() -> AsyncIterator[tuple[Runtime, SyncService, httpx.AsyncClient,
 
 
 async def test_estimates_are_stored_and_served_next_to_measurements(live: Any) -> None:
-    runtime, service, client, truth = live
+    runtime, _, client, truth = live
     store = runtime.store
     wear = store.range("cnc1", "ukf.tool_wear")
     assert len(wear) >= 590  # one estimate per second of plant time
@@ -99,7 +98,7 @@ async def test_estimates_are_stored_and_served_next_to_measurements(live: Any) -
 
 
 async def test_versions_can_be_created_activated_and_rolled_back(live: Any) -> None:
-    runtime, service, client, truth = live
+    _, service, client, _ = live
     outcome = await service.update_now("cnc2", "machine")
     assert outcome is not None
     versions = (await client.get("/twins/cnc2/models/machine/versions")).json()
@@ -124,14 +123,63 @@ async def test_bad_requests_get_clear_errors(live: Any) -> None:
     _, _, client, _ = live
     cases = [
         ("get", "/twins/nope/models", None, 404, "unknown_twin", "nope"),
-        ("get", "/twins/cnc1/models/lathe/versions", None, 404, "unknown_model", "its models: machine"),
-        ("post", "/twins/cnc1/models/machine/activate", {"version": 7}, 404, "unknown_model", "versions: 1"),
-        ("post", "/twins/cnc1/models/machine/activate", {"version": 0}, 422, "invalid_request", "version"),
-        ("post", "/twins/cnc1/models/machine/activate", {"v": 1}, 422, "invalid_request", "version"),
+        (
+            "get",
+            "/twins/cnc1/models/lathe/versions",
+            None,
+            404,
+            "unknown_model",
+            "its models: machine",
+        ),
+        (
+            "post",
+            "/twins/cnc1/models/machine/activate",
+            {"version": 7},
+            404,
+            "unknown_model",
+            "versions: 1",
+        ),
+        (
+            "post",
+            "/twins/cnc1/models/machine/activate",
+            {"version": 0},
+            422,
+            "invalid_request",
+            "version",
+        ),
+        (
+            "post",
+            "/twins/cnc1/models/machine/activate",
+            {"v": 1},
+            422,
+            "invalid_request",
+            "version",
+        ),
         ("post", "/twins/cnc1/models/machine/rollback", None, 404, "unknown_model", "no earlier"),
-        ("get", "/twins/cnc1/models/machine/compare/state", None, 404, "unknown_signal", "predicts"),
-        ("get", "/twins/cnc1/models/lathe/compare/vibration", None, 404, "unknown_model", "machine"),
-        ("get", "/twins/cnc1/models/machine/compare/vibration?start=yesterday", None, 422, "invalid_value", "start"),
+        (
+            "get",
+            "/twins/cnc1/models/machine/compare/state",
+            None,
+            404,
+            "unknown_signal",
+            "predicts",
+        ),
+        (
+            "get",
+            "/twins/cnc1/models/lathe/compare/vibration",
+            None,
+            404,
+            "unknown_model",
+            "machine",
+        ),
+        (
+            "get",
+            "/twins/cnc1/models/machine/compare/vibration?start=yesterday",
+            None,
+            422,
+            "invalid_value",
+            "start",
+        ),
     ]
     for method, path, body, status, code, fragment in cases:
         r = await client.request(method.upper(), path, json=body)
@@ -146,7 +194,9 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
 
     service = SyncService()
     server = TwinServer(
-        demo_definition(), MemoryStore(), port=free_port(),
+        demo_definition(),
+        MemoryStore(),
+        port=free_port(),
         runtime_options={"connectors": {}, "services": [service]},
     )
     await server.start()

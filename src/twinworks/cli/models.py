@@ -1,9 +1,9 @@
 """``twinworks models …``: a twin's model versions, activate / roll back, estimate vs measurement.
 
-    twinworks models list cnc1
-    twinworks models activate cnc1 machine 3
-    twinworks models rollback cnc1 machine [--to 1]
-    twinworks models compare cnc1 vibration [--model machine] [--since 10m]
+twinworks models list cnc1
+twinworks models activate cnc1 machine 3
+twinworks models rollback cnc1 machine [--to 1]
+twinworks models compare cnc1 vibration [--model machine] [--since 10m]
 """
 
 from __future__ import annotations
@@ -46,14 +46,21 @@ def _score(scores: dict[str, Any], key: str) -> str:
 
 def versions_table(twin: str, models: list[dict[str, Any]]) -> Table:
     table = Table(title=f"models of {twin}", title_justify="left")
-    for col in ("model", "ver", "active", "status", "source", "created (UTC)", "held-out NLL",
-                "held-out consistency", "changed parameters"):
+    for col in (
+        "model",
+        "ver",
+        "active",
+        "status",
+        "source",
+        "created (UTC)",
+        "held-out NLL",
+        "held-out consistency",
+        "changed parameters",
+    ):
         table.add_column(col)
     for model in models:
         for v in model["versions"]:
-            parent = next(
-                (p for p in model["versions"] if p["version"] == v.get("parent")), None
-            )
+            parent = next((p for p in model["versions"] if p["version"] == v.get("parent")), None)
             changed = []
             if parent is not None:
                 for name, value in v["parameters"].items():
@@ -61,8 +68,9 @@ def versions_table(twin: str, models: list[dict[str, Any]]) -> Table:
                     if old is not None and abs(value - old) > 1e-9 * max(1.0, abs(old)):
                         sd = v["std"].get(name)
                         spread = f" ± {format_value(sd)}" if sd is not None else ""
-                        changed.append(f"{name}: {format_value(old)} → {format_value(value)}"
-                                       f"{spread}")
+                        changed.append(
+                            f"{name}: {format_value(old)} → {format_value(value)}{spread}"
+                        )
             table.add_row(
                 model["model"],
                 str(v["version"]),
@@ -116,32 +124,38 @@ def activate(
 ) -> None:
     """Make a version active; estimation uses it from the next step on."""
     try:
-        versions = api_send(url, "POST", f"/twins/{twin}/models/{model}/activate",
-                            {"version": version})
+        versions = api_send(
+            url, "POST", f"/twins/{twin}/models/{model}/activate", {"version": version}
+        )
     except ApiError as exc:
         _fail(str(exc))
         return
-    console.print(f"[green]active[/]: {twin}/{model} version "
-                  f"{_active(versions)}", highlight=False)
+    console.print(f"[green]active[/]: {twin}/{model} version {_active(versions)}", highlight=False)
 
 
 @app.command()
 def rollback(
     twin: Annotated[str, typer.Argument(help="twin id")],
     model: Annotated[str, typer.Argument(help="model binding, e.g. machine")],
-    to: Annotated[int | None, typer.Option("--to", help="version (default: the previous)",
-                                           min=1)] = None,
+    to: Annotated[
+        int | None, typer.Option("--to", help="version (default: the previous)", min=1)
+    ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Return to an earlier version (default: the one active before the current one)."""
     try:
-        versions = api_send(url, "POST", f"/twins/{twin}/models/{model}/rollback",
-                            {"version": to} if to is not None else {})
+        versions = api_send(
+            url,
+            "POST",
+            f"/twins/{twin}/models/{model}/rollback",
+            {"version": to} if to is not None else {},
+        )
     except ApiError as exc:
         _fail(str(exc))
         return
-    console.print(f"[yellow]rolled back[/]: {twin}/{model} is at version "
-                  f"{_active(versions)}", highlight=False)
+    console.print(
+        f"[yellow]rolled back[/]: {twin}/{model} is at version {_active(versions)}", highlight=False
+    )
 
 
 def _active(versions: list[dict[str, Any]]) -> str:
@@ -165,8 +179,9 @@ def compare(
         _fail(str(exc))
         return
     try:
-        data = api_get(url, f"/twins/{twin}/models/{model}/compare/{signal}",
-                       start=repr(start), limit=limit)
+        data = api_get(
+            url, f"/twins/{twin}/models/{model}/compare/{signal}", start=repr(start), limit=limit
+        )
     except ApiError as exc:
         _fail(str(exc))
         return
@@ -174,8 +189,10 @@ def compare(
         console.print_json(json.dumps(data))
         return
     unit = data.get("unit")
-    table = Table(title=f"{twin}.{signal}" + (f" [{unit}]" if unit else "")
-                  + f" vs {data['estimate']}", title_justify="left")
+    table = Table(
+        title=f"{twin}.{signal}" + (f" [{unit}]" if unit else "") + f" vs {data['estimate']}",
+        title_justify="left",
+    )
     table.add_column("time (UTC)")
     measured = dict(map(tuple, data["measured"]))
     std = dict(map(tuple, data["std"] or []))

@@ -47,6 +47,7 @@ import keyword
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -156,20 +157,20 @@ def _overrides(cls: type, name: str) -> bool:
 class Model:
     """Base class of every virtual model. See the module docstring for the contract."""
 
-    inputs: ClassVar[tuple[str, ...]] = ()
-    states: ClassVar[tuple[str, ...]] = ()
-    outputs: ClassVar[tuple[str, ...]] = ()
-    events: ClassVar[tuple[str, ...]] = ()
-    parameters: ClassVar[Mapping[str, Param]] = {}
-    initial_state: ClassVar[Mapping[str, float]] = {}
+    inputs: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    parameters: Mapping[str, Param] = MappingProxyType({})
+    initial_state: Mapping[str, float] = MappingProxyType({})
     """State of a new twin (default 0 for states not named)."""
-    initial_std: ClassVar[Mapping[str, float]] = {}
+    initial_std: Mapping[str, float] = MappingProxyType({})
     """Uncertainty of the initial state (standard deviation), used by estimators."""
-    process_noise: ClassVar[Mapping[str, float]] = {}
+    process_noise: Mapping[str, float] = MappingProxyType({})
     """Standard deviation of each state's random walk per √second (estimators' Q)."""
-    measurement_noise: ClassVar[Mapping[str, float]] = {}
+    measurement_noise: Mapping[str, float] = MappingProxyType({})
     """Standard deviation of each output's sensor noise (estimators' R)."""
-    units: ClassVar[Mapping[str, str]] = {}
+    units: Mapping[str, str] = MappingProxyType({})
     """Unit of inputs, states and outputs whose name does not say it."""
     integration: ClassVar[Literal["euler", "rk4"]] = "euler"
     max_dt: ClassVar[float] = math.inf
@@ -266,7 +267,7 @@ class Model:
 
     # -------------------------------------------------------------- array-level API
 
-    def theta(self, n: int | None = None, **overrides: float) -> Array:
+    def theta(self, n: int | None = None, /, **overrides: float) -> Array:
         """Parameter vector (``n`` is None) or matrix ``(n, n_params)`` with overrides."""
         values = []
         for name in self.param_names:

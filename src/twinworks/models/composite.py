@@ -42,7 +42,7 @@ class Composite(Model):
         connect: Mapping[str, str] | None = None,
         *,
         name: str = "Composite",
-        **parameters: float,
+        parameters: Mapping[str, float] | None = None,
     ) -> None:
         if not parts:
             raise ModelContractError(f"{name}: a composite needs at least one part")
@@ -132,7 +132,7 @@ class Composite(Model):
                 else:
                     sources.append(("u", input_index[full]))
             self._sources[p] = sources
-        super().__init__(**parameters)
+        super().__init__(**dict(parameters or {}))
         self.name = name
 
     def _topological_order(self, name: str) -> list[str]:

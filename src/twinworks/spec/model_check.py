@@ -148,34 +148,38 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                         )
                     )
     for index, twin in enumerate(definition.twins):
-        ttype = definition.types.get(twin.type)
-        if ttype is None:
+        twin_type = definition.types.get(twin.type)
+        if twin_type is None:
             continue  # reported by the type check
         for bname, settings in twin.models.items():
             base = ("twins", index, "models", bname)
-            if bname not in ttype.models:
+            if bname not in twin_type.models:
                 problems.append(
-                    (base, f"type {twin.type!r} binds no model {bname!r}", _choices(ttype.models))
+                    (
+                        base,
+                        f"type {twin.type!r} binds no model {bname!r}",
+                        _choices(twin_type.models),
+                    )
                 )
                 continue
-            model = built.get((twin.type, bname))
-            if model is None:
+            bound = built.get((twin.type, bname))
+            if bound is None:
                 continue
             for pname, value in settings.parameters.items():
-                spec = model.parameters.get(pname)
-                if spec is None:
+                param = bound.parameters.get(pname)
+                if param is None:
                     problems.append(
                         (
                             (*base, "parameters", pname),
                             f"no parameter {pname!r}",
-                            _choices(model.param_names),
+                            _choices(bound.param_names),
                         )
                     )
-                elif not spec.bounds[0] <= value <= spec.bounds[1]:
+                elif not param.bounds[0] <= value <= param.bounds[1]:
                     problems.append(
                         (
                             (*base, "parameters", pname),
-                            f"{value} is outside the bounds {spec.bounds}",
+                            f"{value} is outside the bounds {param.bounds}",
                             None,
                         )
                     )

@@ -258,7 +258,7 @@ class SqliteModelRegistry:
         if not rows:
             raise _unknown(twin_id, model, version)
         old = self._version(rows[0])
-        body = {
+        body: dict[str, Any] = {
             "parameters": old.parameters,
             "std": old.std,
             "scores": {**old.scores, **{k: float(v) for k, v in (scores or {}).items()}},

@@ -85,7 +85,10 @@ class PageHinkley:
         self.threshold = threshold
         self.min_samples = min_samples
         self.clip = clip
-        self.reset()
+        self.count = np.zeros(n_twins, dtype=int)
+        self.mean = np.zeros(n_twins)
+        self.cum = np.zeros(n_twins)
+        self.low = np.zeros(n_twins)
 
     def update(self, x: Sequence[float] | Array, active: np.ndarray | None = None) -> np.ndarray:
         values = np.minimum(np.asarray(x, dtype=float), self.clip)
@@ -101,12 +104,6 @@ class PageHinkley:
         return alarm
 
     def reset(self, twins: np.ndarray | None = None) -> None:
-        if twins is None:
-            self.count = np.zeros(self.n_twins, dtype=int)
-            self.mean = np.zeros(self.n_twins)
-            self.cum = np.zeros(self.n_twins)
-            self.low = np.zeros(self.n_twins)
-            return
-        for name in ("count", "mean", "cum", "low"):
-            arr = getattr(self, name)
-            arr[twins] = 0
+        chosen = slice(None) if twins is None else twins
+        for arr in (self.count, self.mean, self.cum, self.low):
+            arr[chosen] = 0

@@ -110,8 +110,14 @@ class SyncService(TwinService):
                     versions.append(active.version)
                     pending += events
                 tracker = FleetTracker(
-                    model, [t.id for t in twins], spec, model_key=key, thetas=thetas,
-                    priors=priors, versions=versions, seed=self.seed,
+                    model,
+                    [t.id for t in twins],
+                    spec,
+                    model_key=key,
+                    thetas=thetas,
+                    priors=priors,
+                    versions=versions,
+                    seed=self.seed,
                 )
                 self.bindings[(tname, key)] = Binding(tname, key, spec, model, tracker, priors)
         if pending:
@@ -258,4 +264,3 @@ class SyncService(TwinService):
 def _log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("storing derived values failed: %s", future.exception())
-

@@ -90,15 +90,25 @@ class UpdateJob:
         P0 = self.model.initial_covariance()
         if self.fit:
             cal = calibrate(
-                self.model, fit_part, fit=self.fit, theta0=self.theta, x0=self.x0, P0=P0,
-                prior=self.prior, max_nfev=12,
+                self.model,
+                fit_part,
+                fit=self.fit,
+                theta0=self.theta,
+                x0=self.x0,
+                P0=P0,
+                prior=self.prior,
+                max_nfev=12,
             )
             candidate, std = cal.theta, cal.std
             fit_cost = cal.cost / max(cal.residuals, 1)
         else:
             candidate, std, fit_cost = self.theta.copy(), {}, math.nan
         active, new = evaluate(
-            self.model, np.vstack([self.theta, candidate]), self.window, x0=self.x0, P0=P0,
+            self.model,
+            np.vstack([self.theta, candidate]),
+            self.window,
+            x0=self.x0,
+            P0=P0,
             holdout_from=split,
         )
         # better means: explains the held-out data more likely, and not less consistently
@@ -114,11 +124,16 @@ class UpdateJob:
             active_version=self.active_version,
             theta=candidate,
             std=std,
-            active_scores={"holdout_nll": active["nll"], "holdout_consistency":
-                           active["consistency"]},
-            candidate_scores={"holdout_nll": new["nll"], "holdout_consistency":
-                              new["consistency"], "fit_cost": fit_cost,
-                              "holdout_samples": float(new["samples"])},
+            active_scores={
+                "holdout_nll": active["nll"],
+                "holdout_consistency": active["consistency"],
+            },
+            candidate_scores={
+                "holdout_nll": new["nll"],
+                "holdout_consistency": new["consistency"],
+                "fit_cost": fit_cost,
+                "holdout_samples": float(new["samples"]),
+            },
             accepted=accepted,
             started=self.started,
             window=(float(t[0]), float(t[-1])) if len(t) else (math.nan, math.nan),
@@ -163,8 +178,9 @@ class FleetTracker:
         self.prefix = prefix or binding.estimator
         self.filter: UnscentedKalmanFilter | ParticleFilter
         if binding.estimator == "pf":
-            self.filter = ParticleFilter(model, n, theta=self.thetas, n_particles=n_particles,
-                                         seed=seed)
+            self.filter = ParticleFilter(
+                model, n, theta=self.thetas, n_particles=n_particles, seed=seed
+            )
         else:
             self.filter = UnscentedKalmanFilter(model, n, theta=self.thetas)
         self.monitor = ConsistencyMonitor(n, model.outputs, window=window)
@@ -184,9 +200,7 @@ class FleetTracker:
             else:
                 self._inputs.append((source, None, 1.0))
         self._outputs = [binding.outputs.get(z) for z in model.outputs]
-        self._estimates = binding.estimates or {
-            s.replace(".", "_"): s for s in model.states
-        }
+        self._estimates = binding.estimates or {s.replace(".", "_"): s for s in model.states}
         self._est_index = {n: model.states.index(s) for n, s in self._estimates.items()}
         self.last_t = np.full(n, np.nan)
         self.last_u = np.zeros((n, len(model.inputs)))
@@ -259,9 +273,9 @@ class FleetTracker:
                     v = _as_float(value)
                     if not math.isnan(v):
                         u[i, k] = v * scale
-            for k, signal in enumerate(self._outputs):
-                if signal is not None and signal in values:
-                    z[i, k] = _as_float(values[signal])
+            for k, measured in enumerate(self._outputs):
+                if measured is not None and measured in values:
+                    z[i, k] = _as_float(values[measured])
         return t, u, z, active
 
     def step(self, readings: Mapping[str, tuple[float, Mapping[str, Any]]]) -> StepResult:
@@ -297,8 +311,14 @@ class FleetTracker:
         for i in np.flatnonzero(stepping):
             twin, ts = self.twin_ids[i], float(t[i])
             self._buffer[i].append(
-                (ts, float(dt[i]), u_hold[i].copy(), z[i].copy(), x[i].copy(),
-                 self.last_u[i].copy())
+                (
+                    ts,
+                    float(dt[i]),
+                    u_hold[i].copy(),
+                    z[i].copy(),
+                    x[i].copy(),
+                    self.last_u[i].copy(),
+                )
             )
             pts = result.points
             for name, k in self._est_index.items():
@@ -320,10 +340,10 @@ class FleetTracker:
             result.events.append(self._drift_event(int(i), float(t[i]), report))
             self._resync(int(i))
             self.pending[int(i)] = float(t[i])
-        for i, since in list(self.pending.items()):
-            if stepping[i] and t[i] - since >= self.binding.update_window_s:
-                job = self.update_job(self.twin_ids[i], since=since, reason="drift")
-                del self.pending[i]
+        for slot, since in list(self.pending.items()):
+            if stepping[slot] and t[slot] - since >= self.binding.update_window_s:
+                job = self.update_job(self.twin_ids[slot], since=since, reason="drift")
+                del self.pending[slot]
                 if job is not None:
                     result.jobs.append(job)
         return result
@@ -342,8 +362,10 @@ class FleetTracker:
                 "version": self.versions[i],
                 "score": round(float(report.score[i]), 4),
                 "nis_mean": round(float(report.nis_mean[i]), 4),
-                "nis_bounds": [round(float(report.nis_low[i]), 4),
-                               round(float(report.nis_high[i]), 4)],
+                "nis_bounds": [
+                    round(float(report.nis_low[i]), 4),
+                    round(float(report.nis_high[i]), 4),
+                ],
                 "signal_scores": signals,
                 "action": "state re-synchronised; collecting "
                 f"{self.binding.update_window_s:g} s of data for a model update",

@@ -80,7 +80,7 @@ def sigma_weights(n: int, alpha: float, beta: float, kappa: float) -> tuple[Arra
     wc = wm.copy()
     wm[0] = lam / c
     wc[0] = lam / c + (1 - alpha**2 + beta)
-    return wm, wc, c
+    return wm.astype(np.float64), wc.astype(np.float64), float(c)
 
 
 class UnscentedKalmanFilter:
@@ -146,14 +146,14 @@ class UnscentedKalmanFilter:
     def _sqrt(self, P: Array) -> Array:
         P = 0.5 * (P + np.swapaxes(P, -1, -2))
         try:
-            return np.linalg.cholesky(self._c * P)
+            return np.asarray(np.linalg.cholesky(self._c * P), dtype=np.float64)
         except np.linalg.LinAlgError:
             # a covariance that lost definiteness to rounding: repair it from its eigenvalues
             w, v = np.linalg.eigh(P)
             w = np.maximum(w, 1e-12 * np.maximum(w.max(axis=-1, keepdims=True), 1e-300))
             fixed = (v * w[..., None, :]) @ np.swapaxes(v, -1, -2)
             self.P = fixed
-            return np.linalg.cholesky(self._c * fixed)
+            return np.asarray(np.linalg.cholesky(self._c * fixed), dtype=np.float64)
 
     def sigma_points(self, x: Array, P: Array) -> Array:
         """``(n, 2 n_states + 1, n_states)``: the mean, then ± the columns of √((n+λ)P)."""

@@ -43,16 +43,27 @@ class VersionKeeper:
             return active, []
         params = {n: float(v) for n, v in zip(model.param_names, theta, strict=True)}
         version = self.store.add_model_version(
-            twin_id, model_key, params, source="prior", status="accepted",
-            note="physics priors from the twin definition", ts=ts,
+            twin_id,
+            model_key,
+            params,
+            source="prior",
+            status="accepted",
+            note="physics priors from the twin definition",
+            ts=ts,
         )
         self.store.activate_model_version(twin_id, model_key, version.version, ts, "initial")
         events = [
             Event(ev.MODEL_VERSION_CREATED, twin_id, _created(version), ts=ts),
             Event(
-                ev.MODEL_VERSION_ACTIVATED, twin_id,
-                {"model": model_key, "version": version.version, "previous": None,
-                 "reason": "initial"}, ts=ts,
+                ev.MODEL_VERSION_ACTIVATED,
+                twin_id,
+                {
+                    "model": model_key,
+                    "version": version.version,
+                    "previous": None,
+                    "reason": "initial",
+                },
+                ts=ts,
             ),
         ]
         return version, events
@@ -65,10 +76,17 @@ class VersionKeeper:
         scores = {f"active_{k}": v for k, v in outcome.active_scores.items()}
         scores.update(outcome.candidate_scores)
         version = self.store.add_model_version(
-            outcome.twin_id, outcome.model, params, std=outcome.std, scores=scores,
-            source="calibration", parent=outcome.active_version, status="candidate",
+            outcome.twin_id,
+            outcome.model,
+            params,
+            std=outcome.std,
+            scores=scores,
+            source="calibration",
+            parent=outcome.active_version,
+            status="candidate",
             note=f"{outcome.reason}: fitted on data from {outcome.window[0]:.0f} to "
-            f"{outcome.window[1]:.0f} s", ts=ts,
+            f"{outcome.window[1]:.0f} s",
+            ts=ts,
         )
         events = [Event(ev.MODEL_VERSION_CREATED, outcome.twin_id, _created(version), ts=ts)]
         verdict = {
@@ -87,9 +105,14 @@ class VersionKeeper:
             )
             events.append(
                 Event(
-                    ev.MODEL_VERSION_ACTIVATED, outcome.twin_id,
-                    {**verdict, "previous": outcome.active_version,
-                     "reason": "better on held-out data"}, ts=ts,
+                    ev.MODEL_VERSION_ACTIVATED,
+                    outcome.twin_id,
+                    {
+                        **verdict,
+                        "previous": outcome.active_version,
+                        "reason": "better on held-out data",
+                    },
+                    ts=ts,
                 )
             )
         else:
@@ -98,7 +121,8 @@ class VersionKeeper:
             )
             events.append(
                 Event(
-                    ev.MODEL_VERSION_REJECTED, outcome.twin_id,
+                    ev.MODEL_VERSION_REJECTED,
+                    outcome.twin_id,
                     {**verdict, "reason": "not better than the active version on held-out data"},
                     ts=ts,
                 )
@@ -171,4 +195,3 @@ def theta_of(model: Model, version: ModelVersion, fallback: Array) -> Array:
         if name in version.parameters:
             theta[k] = version.parameters[name]
     return theta
-

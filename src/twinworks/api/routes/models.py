@@ -147,10 +147,12 @@ async def list_versions(runtime: RuntimeDep, twin_id: str, model: str) -> Any:
     runtime.registry.twin(twin_id)
     versions = await asyncio.to_thread(_versions, runtime, twin_id, model)
     if not versions and model not in runtime.registry.type_of(twin_id).models:
-        return _not_found(UnknownModelVersionError(
-            f"twin {twin_id!r} has no model {model!r}; its models: "
-            + (", ".join(sorted(runtime.registry.type_of(twin_id).models)) or "none")
-        ))
+        return _not_found(
+            UnknownModelVersionError(
+                f"twin {twin_id!r} has no model {model!r}; its models: "
+                + (", ".join(sorted(runtime.registry.type_of(twin_id).models)) or "none")
+            )
+        )
     return versions
 
 
@@ -208,18 +210,22 @@ async def compare(
     ttype = runtime.registry.type_of(twin_id)
     spec = ttype.models.get(model)
     if spec is None:
-        return _not_found(UnknownModelVersionError(
-            f"twin {twin_id!r} has no model {model!r}; its models: "
-            + (", ".join(sorted(ttype.models)) or "none")
-        ))
+        return _not_found(
+            UnknownModelVersionError(
+                f"twin {twin_id!r} has no model {model!r}; its models: "
+                + (", ".join(sorted(ttype.models)) or "none")
+            )
+        )
     predicted = set(spec.outputs.values())
     estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec.model)}
     if signal not in predicted and signal not in estimates:
         return error_response(
-            404, "unknown_signal",
+            404,
+            "unknown_signal",
             f"model {model!r} of {twin_id!r} neither predicts nor estimates {signal!r}; it "
             f"predicts: {', '.join(sorted(predicted))}; it estimates: "
-            f"{', '.join(sorted(estimates))}", "path signal",
+            f"{', '.join(sorted(estimates))}",
+            "path signal",
         )
     t0, t1 = optional_time(start, "start"), optional_time(end, "end")
     name = f"{spec.estimator}.{signal}"
@@ -242,9 +248,7 @@ async def compare(
         unit = None
     by_time = dict(estimated)
     pairs = [(v, by_time[ts]) for ts, v in measured if ts in by_time]
-    rms = (
-        math.sqrt(sum((a - b) ** 2 for a, b in pairs) / len(pairs)) if pairs else None
-    )
+    rms = math.sqrt(sum((a - b) ** 2 for a, b in pairs) / len(pairs)) if pairs else None
     return {
         "twin_id": twin_id,
         "signal": signal,

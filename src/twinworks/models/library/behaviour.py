@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from twinworks.models.base import Frame, Model, ModelContractError, Param
 
 __all__ = ["MODES", "TRANSITIONS", "MachineStateMachine"]

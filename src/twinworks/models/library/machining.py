@@ -137,7 +137,7 @@ def cnc_machine(**parameters: float) -> Composite:
         {"tool": ToolWear(), "thermal": SpindleThermal()},
         connect={"thermal.spindle_power_kw": "tool.spindle_power_kw"},
         name="CncMachine",
-        **parameters,
+        parameters=parameters,
     )
 
 
@@ -146,5 +146,7 @@ def machining_line(machines: int = 3, **parameters: float) -> Composite:
     if machines < 1:
         raise ValueError(f"a line needs at least one machine, got {machines}")
     return Composite(
-        {f"m{i + 1}": cnc_machine() for i in range(machines)}, name="MachiningLine", **parameters
+        {f"m{i + 1}": cnc_machine() for i in range(machines)},
+        name="MachiningLine",
+        parameters=parameters,
     )

@@ -2,9 +2,10 @@
 
 Each rule is a boolean expression over named inputs (``"vibration_mm_s > 8"``,
 ``"spindle_temperature_c > 60 and cutting < 0.5"``). A rule model has no states; its
-outputs are 1.0 where a rule fires and 0.0 where it does not. Expressions are parsed once, safely (no
-``eval``): only numbers, names, arithmetic, comparisons, ``and``/``or``/``not`` and
-``abs``/``min``/``max``/``sqrt`` are allowed, and they run vectorised over a fleet.
+outputs are 1.0 where a rule fires and 0.0 where it does not. Expressions are
+parsed once, safely (no ``eval``): only numbers, names, arithmetic, comparisons,
+``and``/``or``/``not`` and ``abs``/``min``/``max``/``sqrt`` are allowed, and they run
+vectorised over a fleet.
 
 >>> rules = RuleModel({"too_hot": "temperature_c > 60", "shaky": "vibration_mm_s >= 2 * 4"})
 >>> rules.inputs

@@ -8,6 +8,7 @@ flag a transition its controller should never make. Rates are fitted from an
 observed mode sequence by maximum likelihood (:meth:`MachineStateMachine.fit_rates`:
 transitions counted ÷ time spent in the mode they leave).
 
+>>> import numpy as np
 >>> sm = MachineStateMachine()
 >>> sm.allowed("cutting", "tool_change"), sm.allowed("fault", "cutting")
 (True, False)

@@ -159,7 +159,7 @@ def test_state_machine_conserves_probability_and_fits_rates() -> None:
     # the stationary distribution solves πG = 0
     rates = dict(zip(sm.param_names, sm.theta(), strict=True))
     G = np.zeros((4, 4))
-    from twinworks.models.library.behaviour import MODES, TRANSITIONS
+    from twinworks.models.catalog.behaviour import MODES, TRANSITIONS
 
     for (a, b), name in TRANSITIONS.items():
         G[MODES.index(a), MODES.index(b)] += rates[name]

@@ -8,8 +8,7 @@
 """
 
 from twinworks.models.base import Array, Frame, Model, ModelContractError, Param
-from twinworks.models.composite import Composite
-from twinworks.models.library import (
+from twinworks.models.catalog import (
     LIBRARY,
     FmuModel,
     MachineStateMachine,
@@ -21,6 +20,7 @@ from twinworks.models.library import (
     library_model,
     machining_line,
 )
+from twinworks.models.composite import Composite
 
 __all__ = [
     "LIBRARY",

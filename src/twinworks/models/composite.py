@@ -7,7 +7,7 @@ inputs left unconnected become the composite's inputs. Because a composite is a
 :class:`~twinworks.models.base.Model`, composites nest: a line is a composite of
 machines, each a composite of units.
 
->>> from twinworks.models.library import SpindleThermal, ToolWear
+>>> from twinworks.models.catalog import SpindleThermal, ToolWear
 >>> machine = Composite(
 ...     {"tool": ToolWear(), "thermal": SpindleThermal()},
 ...     connect={"thermal.spindle_power_kw": "tool.spindle_power_kw"},

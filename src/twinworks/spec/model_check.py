@@ -28,7 +28,7 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
     ):
         return []
     from twinworks.errors import TwinworksError
-    from twinworks.models.library import LIBRARY, library_model
+    from twinworks.models.catalog import LIBRARY, library_model
 
     problems: list[Problem] = []
     built: dict[tuple[str, str], Any] = {}

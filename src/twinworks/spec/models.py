@@ -7,7 +7,7 @@ types:
     telemetry: {...}
     models:
       machine:                               # the binding's name
-        model: cnc_machine                   # a model of twinworks.models.LIBRARY
+        model: cnc_machine                   # a model of the catalog, twinworks.models.catalog
         parameters: {tool.cutting_power_kw: 12.0}   # physics priors for the type
         inputs:
           tool.cutting: {signal: state, equals: cutting}   # 1.0 while state == cutting

@@ -27,7 +27,7 @@ import numpy as np
 
 from twinworks.errors import UnknownTwinError
 from twinworks.models.base import Array, Model
-from twinworks.models.library import library_model
+from twinworks.models.catalog import library_model
 from twinworks.runtime.service import TwinService
 from twinworks.spec.models import ModelBindingSpec
 from twinworks.spec.schema import TwinDefinition

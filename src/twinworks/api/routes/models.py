@@ -263,6 +263,6 @@ async def compare(
 
 
 def _states(library_name: str) -> tuple[str, ...]:
-    from twinworks.models.library import library_model
+    from twinworks.models.catalog import library_model
 
     return library_model(library_name).states

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twinworks.models.base import Model
-from twinworks.models.library.behaviour import MODES, TRANSITIONS, MachineStateMachine
-from twinworks.models.library.fmu import FmuModel
-from twinworks.models.library.learned import SklearnModel
-from twinworks.models.library.machining import (
+from twinworks.models.catalog.behaviour import MODES, TRANSITIONS, MachineStateMachine
+from twinworks.models.catalog.fmu import FmuModel
+from twinworks.models.catalog.learned import SklearnModel
+from twinworks.models.catalog.machining import (
     SpindleThermal,
     ToolWear,
     cnc_machine,
     machining_line,
 )
-from twinworks.models.library.rules import RuleModel, compile_rule
+from twinworks.models.catalog.rules import RuleModel, compile_rule
 
 __all__ = [
     "LIBRARY",

@@ -306,14 +306,14 @@ export class TimeChart {
       height: this.options.height || 180,
       series,
       bands,
-      legend: { show: true, live: true },
+      legend: { show: this.series.length > 1 || this.series.some((x) => x.std), live: false },
       cursor: { drag: { x: false, y: false } },
       scales: {
         x: { time: true, range: () => { const now = this.clock.now(); return [now - this.windowS, now]; } },
         y: { range: (u, min, max) => pad(min, max) },
       },
       axes: [
-        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, space: 70, values: (u, splits) => splits.map(axisTime) },
         { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60, label: unitLabel(this.unit) || undefined, labelSize: 18 },
       ],
       hooks: {
@@ -353,6 +353,12 @@ export class TimeChart {
     if (this.plot) this.plot.destroy();
     this.el.remove();
   }
+}
+
+function axisTime(ts) {
+  const d = new Date(ts * 1000);
+  const pad2 = (n) => String(n).padStart(2, "0");
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}` + (d.getSeconds() ? `:${pad2(d.getSeconds())}` : "");
 }
 
 function pad(min, max) {

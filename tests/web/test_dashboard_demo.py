@@ -355,5 +355,10 @@ def test_connector_outage_is_drawn_as_a_gap(demo: Demo, page_and_log: Any) -> No
         "() => Number(document.querySelector('figure[data-signal=\"vibration\"]')"
         "?.dataset.gaps) >= 1"
     )
+    # a setting that did not change sends nothing, yet its line breaks at the outage too
+    page.wait_for_function(
+        "() => Number(document.querySelector('figure[data-signal=\"feed_override\"]')"
+        "?.dataset.gaps) >= 1"
+    )
     screenshot(page, "twin-cnc1-gap")
     assert_clean(log)

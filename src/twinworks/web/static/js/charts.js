@@ -52,6 +52,32 @@ export class SourceClock {
   }
 }
 
+/**
+ * Gaps seen by a twin's densely sampled signals, shared with its sparse ones. A source
+ * that reports by exception sends nothing while a value holds, so a sparse signal's
+ * timestamps cannot show an outage; the twin's dense signals can.
+ */
+export class TwinGaps {
+  constructor(denseS = 5) {
+    this.denseS = denseS; // a series sampled at least this often counts as dense
+    this.bySeries = new Map();
+    this.list = [];
+  }
+
+  report(key, interval, gaps) {
+    if (interval === null || interval > this.denseS) this.bySeries.delete(key);
+    else this.bySeries.set(key, gaps);
+    const all = [...this.bySeries.values()].flat().sort((x, y) => x[0] - y[0]);
+    const merged = [];
+    for (const g of all) {
+      const last = merged[merged.length - 1];
+      if (last && g[0] <= last[1]) last[1] = Math.max(last[1], g[1]);
+      else merged.push([g[0], g[1]]);
+    }
+    this.list = merged;
+  }
+}
+
 class Series {
   constructor(spec) {
     this.spec = spec; // {label, color, step, std (has a ± band), dash}
@@ -195,14 +221,20 @@ export class TimeChart {
 
   /** Aligned columns for uPlot: union of times; null where a line must break. */
   columns(now) {
-    const perSeries = this.series.map((s) => {
+    const perSeries = this.series.map((s, index) => {
       s.trim(now - this.windowS);
       const gaps = s.gaps();
+      if (this.options.twinGaps && !s.bucketS) {
+        this.options.twinGaps.report(`${this.options.signal}/${index}`, s.interval, gaps.slice());
+      }
       const xs = [];
       const ys = [];
       const sd = [];
       let g = 0;
-      for (let i = 0; i < s.times.length; i++) {
+      const n = s.times.length;
+      const shared = this.options.twinGaps ? this.options.twinGaps.list : [];
+      let k = 0;
+      for (let i = 0; i < n; i++) {
         xs.push(s.times[i]);
         ys.push(s.values[i]);
         sd.push(s.std ? s.std[i] : null);
@@ -211,9 +243,21 @@ export class TimeChart {
           ys.push(null);
           sd.push(null);
           g++;
+          continue;
+        }
+        // an outage the twin's dense signals saw, inside this sample's hold: the value
+        // held until the outage, is unknown during it, and held again after it (a
+        // changed value would have been reported on reconnection)
+        const next = i + 1 < n ? s.times[i + 1] : now;
+        while (k < shared.length && shared[k][0] < s.times[i]) k++;
+        while (k < shared.length && shared[k][1] <= next) {
+          const [a, z] = shared[k++];
+          xs.push(a, (a + z) / 2, z);
+          ys.push(s.values[i], null, s.values[i]);
+          sd.push(null, null, null);
+          gaps.push([a, z]);
         }
       }
-      const n = s.times.length;
       if (this.hold && n && now > s.times[n - 1] && !s.breaks.includes(s.times[n - 1])) {
         xs.push(now);
         ys.push(s.values[n - 1]);
@@ -294,7 +338,7 @@ export class TimeChart {
       if (!s.std) return;
       const hiIdx = series.length;
       for (const which of ["+2σ", "−2σ"]) {
-        series.push({ label: `${s.spec.label} ${which}`, stroke: "transparent", width: 0, spanGaps: false, points: { show: false }, value: (u, v) => (v == null ? "—" : formatValue(v, this.unit)) });
+        series.push({ label: which, stroke: "transparent", width: 0, spanGaps: false, points: { show: false }, value: (u, v) => (v == null ? "—" : formatValue(v, this.unit)) });
       }
       bands.push({ series: [hiIdx, hiIdx + 1], fill: bandFill });
       void i;

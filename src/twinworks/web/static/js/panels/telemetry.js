@@ -3,7 +3,7 @@
 // longer ones as bucket means (empty buckets stay empty: a gap stays a gap).
 
 import { api } from "../api.js";
-import { TimeChart } from "../charts.js";
+import { TimeChart, TwinGaps } from "../charts.js";
 import { h } from "../dom.js";
 import { humanize } from "../format.js";
 import { isLive } from "../status.js";
@@ -49,6 +49,7 @@ export async function loadHistory(twinId, signal, clock, windowS) {
 export async function mount(body, { twin, type, scope, clock, ctx, query }) {
   let windowS = Number(query.get("window")) || DEFAULT_WINDOW_S;
   const charts = new Map();
+  const twinGaps = new TwinGaps();
   const grid = h("div", { class: "chart-grid" });
   const picker = h(
     "fieldset",
@@ -74,6 +75,7 @@ export async function mount(body, { twin, type, scope, clock, ctx, query }) {
       clock,
       windowS,
       lib: ctx.lib,
+      twinGaps,
       series: [{ label: humanize(signal), step: spec.dtype === "int" }],
     });
     chart.setHold(isLive(twin.status));

@@ -137,7 +137,14 @@ def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log:
         badge = page.locator(f'a.tile[data-twin="{twin_id}"] .badge')
         assert badge.inner_text().strip()
         assert badge.get_attribute("data-status") in {
-            "running", "idle", "setup", "stopped", "fault", "stale", "disconnected", "offline",
+            "running",
+            "idle",
+            "setup",
+            "stopped",
+            "fault",
+            "stale",
+            "disconnected",
+            "offline",
         }
     page.wait_for_selector('.connector-list li[data-connected="true"]')
     # live values: a tile's numbers change without reloading the page
@@ -147,7 +154,8 @@ def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log:
         arg=first,
         timeout=30_000,
     )
-    assert page.locator('[data-pending="alarms"]').inner_text().startswith("Alarm counts: not available")
+    alarms = page.locator('[data-pending="alarms"]').inner_text()
+    assert alarms.startswith("Alarm counts: not available")
     screenshot(page, "overview")
     doc_image(page, "dashboard-overview")
     # keyboard: Tab reaches the tiles and Enter opens a twin
@@ -209,7 +217,7 @@ def test_feed_rate_set_in_the_browser_reaches_the_plant(demo: Demo, page_and_log
     assert form.locator('[data-desired-value="feed_override"]').inner_text().startswith("85")
     page.wait_for_function(
         "() => Number(document.querySelector('#panel-telemetry figure[data-signal="
-        "\"feed_override\"]').dataset.latestTs) > 0"
+        '"feed_override"]\').dataset.latestTs) > 0'
     )
     assert_clean(log)
 

@@ -93,9 +93,7 @@ def server() -> Iterator[str]:
     async def run() -> None:
         definition = parse_definition(OVEN, "oven.yaml")
         options = {"services": [SmoothingEstimator()]}
-        async with TwinServer(
-            definition, MemoryStore(), port=port, runtime_options=options
-        ):
+        async with TwinServer(definition, MemoryStore(), port=port, runtime_options=options):
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(0.05)
@@ -123,8 +121,13 @@ def server() -> Iterator[str]:
                     "/telemetry",
                     json={
                         "points": [
-                            {"twin_id": "oven1", "signal": "temperature",
-                             "ts": time.time(), "value": value, "unit": "degC"}
+                            {
+                                "twin_id": "oven1",
+                                "signal": "temperature",
+                                "ts": time.time(),
+                                "value": value,
+                                "unit": "degC",
+                            }
                         ]
                     },
                 )
@@ -156,12 +159,12 @@ def test_estimate_with_uncertainty_band_beside_the_measurement(
     assert "estimate" in legend and "measured Temperature" in legend and "+2σ" in legend
     page.wait_for_function(
         "() => Number(document.querySelector('#panel-estimates figure"
-        "[data-signal=\"kf.temperature\"]').dataset.points) > 20"
+        '[data-signal="kf.temperature"]\').dataset.points) > 20'
     )
     first = float(chart.get_attribute("data-latest-ts") or 0)
     page.wait_for_function(
         "t => Number(document.querySelector('#panel-estimates figure"
-        "[data-signal=\"kf.temperature\"]').dataset.latestTs) > t",
+        '[data-signal="kf.temperature"]\').dataset.latestTs) > t',
         arg=first,
     )
     # a value without a .std twin is charted on its own; the table lists them all

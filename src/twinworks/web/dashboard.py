@@ -65,9 +65,14 @@ class _RevalidatedFiles(StaticFiles):
         return response
 
 
-def mount_dashboard(app: FastAPI) -> None:
-    """Add the dashboard's routes to ``app`` (the API's own routes stay as they are)."""
-    node_modules = find_node_modules()
+def mount_dashboard(app: FastAPI, node_modules: Path | None = None, *, find: bool = True) -> None:
+    """Add the dashboard's routes to ``app`` (the API's own routes stay as they are).
+
+    The libraries come from ``node_modules`` or, with ``find``, from wherever
+    :func:`find_node_modules` finds them; without them the page says charts are missing.
+    """
+    if node_modules is None and find:
+        node_modules = find_node_modules()
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{version}}", __version__).replace(
         "{{charts}}", "uplot" if node_modules is not None else ""
@@ -83,6 +88,7 @@ def mount_dashboard(app: FastAPI) -> None:
     async def vendor(library: str, name: str) -> Any:
         inside = _VENDOR_FILES.get(f"{library}/{name}")
         if inside is None or node_modules is None:
+            # imported here: twinworks.api imports this module to mount the dashboard
             from twinworks.api.errors import error_response
 
             return error_response(

@@ -167,7 +167,7 @@ def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log:
 
 def test_twin_page_charts_advance_live(demo: Demo, page_and_log: Any) -> None:
     page, log = page_and_log
-    open_page(page, demo, "#/twin/cnc1", "twin")
+    open_page(page, demo, "#/twin/cnc1?window=120", "twin")  # 2 min of plant time
     page.wait_for_function(
         "() => Number(document.querySelector('figure[data-signal=\"spindle_temperature\"]')"
         "?.dataset.points) > 20"

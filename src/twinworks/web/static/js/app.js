@@ -83,7 +83,10 @@ async function main() {
       fill(mainEl, h("h1", {}, "This page could not be shown"), errorBox(err), h("p", {}, h("a", { href: "#/" }, "Back to the plant overview")));
       if (!(err instanceof ApiError)) console.error(err);
     }
-    if (!first) mainEl.focus({ preventScroll: false });
+    if (!first) {
+      mainEl.focus({ preventScroll: true });
+      window.scrollTo(0, 0);
+    }
     first = false;
     document.body.dataset.ready = "true";
   }

@@ -343,11 +343,14 @@ export class TimeChart {
       bands.push({ series: [hiIdx, hiIdx + 1], fill: bandFill });
       void i;
     });
+    // sizes follow the page's font size, which grows on large (control-room) screens
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    const axisFont = `${Math.round(rem * 0.75)}px system-ui, sans-serif`;
     const gapFill = cssVar("--gap-fill") || "rgba(255,255,255,0.07)";
     const gapText = cssVar("--text-muted") || "#b8c0c8";
     const opts = {
       width: Math.max(200, this.canvasBox.clientWidth),
-      height: this.options.height || 180,
+      height: this.options.height || Math.round(rem * 11),
       series,
       bands,
       legend: { show: this.series.length > 1 || this.series.some((x) => x.std), live: false },
@@ -357,8 +360,8 @@ export class TimeChart {
         y: { range: (u, min, max) => pad(min, max) },
       },
       axes: [
-        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, space: 70, values: (u, splits) => splits.map(axisTime) },
-        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60, label: unitLabel(this.unit) || undefined, labelSize: 18 },
+        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, space: rem * 4.5, values: (u, splits) => splits.map(axisTime) },
+        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, labelFont: axisFont, size: rem * 4, label: unitLabel(this.unit) || undefined, labelSize: 18 },
       ],
       hooks: {
         // shade stretches without data, so a gap reads as "no data", not as a flat line

@@ -79,7 +79,7 @@ export async function mount(body, { twin, type, scope }) {
       { class: "desired", "data-desired": name, novalidate: true },
       h("label", { for: inputId }, humanize(name), unit ? ` (${unitLabel(unit)})` : ""),
       h("div", { class: "desired-row" }, input, h("button", { type: "submit" }, "Set")),
-      h("p", { class: "hint", id: `${inputId}-hint` }, [limits ? `Allowed ${limits}. ` : "", spec.description || ""]),
+      h("p", { class: "hint", id: `${inputId}-hint` }, [limits ? `Allowed ${limits}. ` : "", capitalize(spec.description || "")]),
       current,
       result,
     );
@@ -152,4 +152,8 @@ export async function mount(body, { twin, type, scope }) {
   refresh();
   body.append(...parts);
   return { destroy() {} };
+}
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

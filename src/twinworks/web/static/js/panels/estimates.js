@@ -44,7 +44,7 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
     const hasStd = values.has(name + STD);
     const measured = measuredCounterpart(name, type);
     const series = [{ label: `estimate ${humanize(name)}`, std: hasStd, color: cssColor("--chart-2") }];
-    if (measured) series.push({ label: `measured ${humanize(measured)}`, color: cssColor("--chart-1") });
+    if (measured) series.push({ label: `measured ${humanize(measured)}`, color: cssColor("--chart-1"), step: true });
     const unit = measured ? type.telemetry[measured].unit : null;
     const chart = new TimeChart(grid, {
       title: humanize(name) + (hasStd ? " (±2σ)" : ""),

@@ -76,7 +76,8 @@ export async function mount(body, { twin, type, scope, clock, ctx, query }) {
       windowS,
       lib: ctx.lib,
       twinGaps,
-      series: [{ label: humanize(signal), step: spec.dtype === "int" }],
+      // a reported value holds until the next report: steps, never slopes between samples
+      series: [{ label: humanize(signal), step: true }],
     });
     chart.setHold(isLive(twin.status));
     charts.set(signal, chart);

@@ -311,6 +311,9 @@ def test_event_log_filters_and_live_rows(demo: Demo, page_and_log: Any) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll('tbody tr[data-kind]').length > n", arg=rows
     )
+    count = len(page.locator("tbody tr[data-kind]").all())
+    assert page.inner_text(".event-status") == f"{count} events, live"
+    assert page.locator("button", has_text="Show older events").is_hidden()
     screenshot(page, "events")
     # a time the server cannot read: its message is shown
     page.fill("#f-since", "tomorrowish")

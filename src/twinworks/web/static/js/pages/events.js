@@ -119,6 +119,11 @@ export async function mount(main, { query, ctx }) {
     load();
   });
 
+  function showCount() {
+    const n = tbody.children.length;
+    fill(status, n ? `${n} event${n > 1 ? "s" : ""}` + (filters.until ? "" : ", live") : "No events match these filters.");
+  }
+
   async function load() {
     try {
       const events = await api.get("/events", {
@@ -129,7 +134,7 @@ export async function mount(main, { query, ctx }) {
         limit,
       });
       fill(tbody, events.map((e) => eventRow(e)));
-      fill(status, events.length ? `${events.length} event${events.length > 1 ? "s" : ""}` + (filters.until ? "" : ", live") : "No events match these filters.");
+      showCount();
       more.hidden = events.length < limit;
       main.dataset.loaded = "true";
     } catch (err) {
@@ -146,6 +151,7 @@ export async function mount(main, { query, ctx }) {
     if (filters.twin && m.twin_id !== filters.twin) return;
     tbody.prepend(eventRow(m));
     while (tbody.children.length > limit) tbody.lastElementChild.remove();
+    showCount();
   });
   scope.on("resync", () => load());
 

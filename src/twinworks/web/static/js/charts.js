@@ -234,6 +234,7 @@ export class TimeChart {
       const n = s.times.length;
       const shared = this.options.twinGaps ? this.options.twinGaps.list : [];
       let k = 0;
+      const held = [];
       for (let i = 0; i < n; i++) {
         xs.push(s.times[i]);
         ys.push(s.values[i]);
@@ -255,7 +256,7 @@ export class TimeChart {
           xs.push(a, (a + z) / 2, z);
           ys.push(s.values[i], null, s.values[i]);
           sd.push(null, null, null);
-          gaps.push([a, z]);
+          held.push([a, z]);
         }
       }
       if (this.hold && n && now > s.times[n - 1] && !s.breaks.includes(s.times[n - 1])) {
@@ -263,7 +264,7 @@ export class TimeChart {
         ys.push(s.values[n - 1]);
         sd.push(s.std ? s.std[n - 1] : null);
       }
-      return { xs, ys, sd, gaps };
+      return { xs, ys, sd, gaps: gaps.concat(held) };
     });
     const all = new Set();
     for (const p of perSeries) for (const x of p.xs) all.add(x);

@@ -189,6 +189,7 @@ async def run_up(
             console.print(
                 banner or f"twinworks: {len(definition.twins)} twins from {definition_path}"
             )
+            console.print(f"dashboard {server.url}/")
             console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
             console.print(f"store    {store_path}")
             sys.stdout.flush()

@@ -47,6 +47,10 @@ def _free_port() -> int:
 
 
 def _start_plant(tmp: Path) -> PlantProcess:
+    return _await_ready(_spawn_plant(tmp))
+
+
+def _spawn_plant(tmp: Path) -> PlantProcess:
     port = _free_port()
     stderr_path = tmp / "plant.stderr"
     truth_log = tmp / "truth.csv"
@@ -59,6 +63,11 @@ def _start_plant(tmp: Path) -> PlantProcess:
             stderr=stderr,
             text=True,
         )
+    return PlantProcess(proc, f"opc.tcp://127.0.0.1:{port}/twinworks/cell", stderr_path, truth_log)
+
+
+def _await_ready(plant: PlantProcess) -> PlantProcess:
+    proc, stderr_path = plant.proc, plant.stderr_path
     assert proc.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
     stdout = proc.stdout
@@ -69,14 +78,18 @@ def _start_plant(tmp: Path) -> PlantProcess:
         proc.kill()
         proc.communicate()
         pytest.fail(f"plant did not print READY within 30 s:\n{stderr_path.read_text()}")
-    expected = f"READY opc.tcp://127.0.0.1:{port}/twinworks/cell\n"
-    assert line == expected, stderr_path.read_text()
-    return PlantProcess(proc, line.split()[1], stderr_path, truth_log)
+    assert line == f"READY {plant.endpoint}\n", stderr_path.read_text()
+    return plant
 
 
 def _stop_plant(plant: PlantProcess, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
     if plant.proc.poll() is None:
         plant.proc.send_signal(sig)
+    return _wait_exit(plant)
+
+
+def _wait_exit(plant: PlantProcess) -> tuple[int, str, str]:
+    """Exit code, stdout after the READY line, and stderr of a plant that is stopping."""
     try:
         out, _ = plant.proc.communicate(timeout=15.0)
     except subprocess.TimeoutExpired:
@@ -266,14 +279,22 @@ def test_parameters_can_be_shifted_through_the_truth_folder(plant: PlantProcess)
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_the_plant_stops_cleanly_on_a_signal(tmp_path: Path, sig: int) -> None:
-    running = _start_plant(tmp_path)
-    time.sleep(0.3)  # a few ticks, so the truth log has rows
-    code, out, err = _stop_plant(running, sig)
-    assert code == 0, err
-    assert out == ""  # READY was the only line
-    assert "Traceback" not in err
-    rows = running.truth_log.read_text().splitlines()
-    assert rows[0].startswith("time_s,cnc1.state,cnc1.tool_wear")
-    assert len(rows) > 3
+def test_the_plant_stops_cleanly_on_sigterm_and_sigint(tmp_path: Path) -> None:
+    # two plants side by side, so the test waits for one start-up, not two
+    by_signal = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        (tmp_path / sig.name).mkdir()
+        by_signal[sig] = _spawn_plant(tmp_path / sig.name)
+    for running in by_signal.values():
+        _await_ready(running)
+    time.sleep(0.3)  # a few ticks, so the truth logs have rows
+    for sig, running in by_signal.items():
+        running.proc.send_signal(sig)
+    for running in by_signal.values():
+        code, out, err = _wait_exit(running)
+        assert code == 0, err
+        assert out == ""  # READY was the only line
+        assert "Traceback" not in err
+        rows = running.truth_log.read_text().splitlines()
+        assert rows[0].startswith("time_s,cnc1.state,cnc1.tool_wear")
+        assert len(rows) > 3

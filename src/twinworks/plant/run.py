@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -85,13 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=4840, help="TCP port; 0 picks a free one")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same plant")
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
+        "--speed", type=_positive, default=1.0, help="simulated seconds per wall second (default 1)"
     )
     parser.add_argument(
-        "--tick", type=float, default=0.1, dest="tick_s", help="wall seconds between publications"
+        "--tick",
+        type=_positive,
+        default=0.1,
+        dest="tick_s",
+        help="wall seconds between publications",
     )
     parser.add_argument(
-        "--step", type=float, default=0.5, dest="step_s", help="simulated seconds per physics step"
+        "--step",
+        type=_positive,
+        default=0.5,
+        dest="step_s",
+        help="simulated seconds per physics step",
     )
     parser.add_argument("--truth-log", type=Path, help="write the hidden ground truth to this CSV")
     parser.add_argument(
@@ -103,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
     return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

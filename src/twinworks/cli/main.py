@@ -324,5 +324,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
+
+app.add_typer(_models.app, name="models")
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
+
 __all__ = [
     "ID_PATTERN",
     "ArgumentSpec",
@@ -136,6 +138,7 @@ class TwinTypeSpec(_Spec):
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
     commands: dict[Name, CommandSpec] = Field(default_factory=dict)
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- connectors
@@ -186,6 +189,7 @@ class TwinSpec(_Spec):
     attributes: dict[Name, Any] = Field(default_factory=dict)
     relationships: dict[Name, Name | list[Name]] = Field(default_factory=dict)
     bindings: list[BindingSpec] = Field(default_factory=list)
+    models: dict[Name, TwinModelSpec] = Field(default_factory=dict)
 
 
 class TwinDefinition(_Spec):

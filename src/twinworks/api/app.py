@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
@@ -14,12 +13,14 @@ from twinworks.api.routes import (
     events,
     ingest,
     maintenance,
+    models,
     rul,
     stream,
     system,
     twins,
 )
 from twinworks.runtime.engine import Runtime
+from twinworks.web import mount_dashboard
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -54,13 +55,12 @@ def create_app(
     app.state.command_wait_s = command_wait_s
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, stream, alarms, rul, maintenance):
+    for module in (
+        system, twins, commands, events, ingest, stream, models, alarms, rul, maintenance
+    ):
         api.include_router(module.router)
     app.include_router(api)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    mount_dashboard(app)  # the dashboard at /
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

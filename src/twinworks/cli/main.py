@@ -327,6 +327,9 @@ def _free_port() -> int:
 
 # rul, alarms (acknowledge), maintenance-plan
 health.register(app)
+from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
+
+app.add_typer(_models.app, name="models")
 
 if __name__ == "__main__":
     app()

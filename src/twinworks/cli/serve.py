@@ -26,6 +26,7 @@ from twinworks.services.setup import default_services, demo_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore
+from twinworks.sync.service import services_for
 
 __all__ = ["PlantProcess", "demo_definition_path", "run_demo", "run_up"]
 
@@ -189,14 +190,17 @@ async def run_up(
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
     with SqliteStore(store_path) as store:
+        # model estimation when the definition binds models, then the health services
+        services_list = [*services_for(definition), *running]
         server = TwinServer(
-            definition, store, host=host, port=port, runtime_options={"services": running}
+            definition, store, host=host, port=port, runtime_options={"services": services_list}
         )
         await server.start()
         try:
             console.print(
                 banner or f"twinworks: {len(definition.twins)} twins from {definition_path}"
             )
+            console.print(f"dashboard {server.url}/")
             console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
             console.print(f"store    {store_path}")
             sys.stdout.flush()

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinworks.spec.alarms import AlarmSpec
+from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
 
 __all__ = [
     "ID_PATTERN",
@@ -140,6 +141,7 @@ class TwinTypeSpec(_Spec):
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
     # limit, rate-of-change and anomaly alarms (see twinworks.spec.alarms)
     alarms: dict[Name, AlarmSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- connectors
@@ -190,6 +192,7 @@ class TwinSpec(_Spec):
     attributes: dict[Name, Any] = Field(default_factory=dict)
     relationships: dict[Name, Name | list[Name]] = Field(default_factory=dict)
     bindings: list[BindingSpec] = Field(default_factory=list)
+    models: dict[Name, TwinModelSpec] = Field(default_factory=dict)
 
 
 class TwinDefinition(_Spec):

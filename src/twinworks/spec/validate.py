@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twinworks.spec.alarms import check_alarms
+from twinworks.spec.model_check import check_model_bindings
 from twinworks.spec.schema import (
     OpcUaBinding,
     OpcUaConnectorSpec,
@@ -265,4 +266,5 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                     "a hierarchy without cycles",
                 )
             )
+    problems += check_model_bindings(definition)
     return problems

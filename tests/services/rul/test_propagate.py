@@ -79,3 +79,36 @@ def test_missing_distribution_and_bad_steps_are_explained() -> None:
         monte_carlo(LinearDamage(), constant_load(np.array([[1.0]])))
     with pytest.raises(ValueError, match="dt and horizon must be positive"):
         time_to_threshold(LinearDamage(), np.zeros((1, 1, 2)), constant_load(np.ones((1, 1))), 0, 1)
+
+
+def test_models_of_the_model_contract_propagate_through_the_adapter() -> None:
+    from twinworks.models import ToolWear
+    from twinworks.services.rul.propagate import ContractModel
+
+    tool = ToolWear()
+    theta = tool.theta(2)[:, None, :]  # two twins, broadcast over samples
+    rate = float(tool.theta(1)[0, list(tool.parameters).index("wear_rate_mm_per_s")])
+    limit = float(tool.theta(1)[0, list(tool.parameters).index("wear_limit_mm")])
+    model = ContractModel(tool, theta)
+    # inputs: cutting, feed 100 %, reference speed, no tool change
+    u = np.zeros((2, len(tool.inputs)))
+    u[:, tool.inputs.index("cutting")] = 1.0
+    u[:, tool.inputs.index("feed_override_pct")] = 100.0
+    u[:, tool.inputs.index("spindle_speed_rpm")] = float(
+        tool.theta(1)[0, list(tool.parameters).index("reference_speed_rpm")]
+    )
+    mean = np.array([[0.10], [0.20]])  # e.g. ukf.tool_wear of two machines
+    cov = np.array([[[0.01**2]], [[0.005**2]]])  # and ukf.tool_wear.std squared
+    mc = monte_carlo(
+        model, constant_load(u), mean=mean, cov=cov, n_samples=4000, dt=5.0, horizon=1e6, seed=1
+    )
+    ut = unscented(model, constant_load(u), mean=mean, cov=cov, dt=5.0, horizon=1e6)
+    for i in range(2):
+        t_mean = (limit - mean[i, 0]) / rate  # linear wear: failure time is Gaussian
+        t_sd = np.sqrt(cov[i, 0, 0]) / rate
+        assert mc.median[i] == pytest.approx(t_mean, rel=0.01)
+        assert mc.upper[i] - mc.lower[i] == pytest.approx(2 * 1.645 * t_sd, rel=0.05)
+        assert ut.median[i] == pytest.approx(t_mean, rel=0.01)
+        assert ut.std is not None and ut.std[i] == pytest.approx(t_sd, rel=0.02)
+    with pytest.raises(ValueError, match="has no event 'boom'"):
+        ContractModel(tool, theta, event="boom")

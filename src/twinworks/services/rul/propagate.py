@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from scipy.stats import norm
 
 __all__ = [
+    "ContractModel",
     "EventStateModel",
     "FailureTimes",
     "LoadProfile",
@@ -54,6 +55,42 @@ class EventStateModel(TransitionModel, Protocol):
     """Optionally, ``event_state(x)``: 1 healthy … 0 at the threshold (for interpolation)."""
 
     def event_state(self, x: Array) -> Array: ...
+
+
+class ContractModel:
+    """A :class:`twinworks.models.Model` (the model contract) seen through this interface.
+
+    ``theta`` are the model's parameters as :meth:`~twinworks.models.Model.theta`
+    gives them, shaped to broadcast against the states: ``(twins, 1, n_params)`` for
+    states ``(twins, samples, n_states)``. ``event`` picks which of the model's
+    events is the failure (default: its first).
+
+    >>> # from twinworks.models import ToolWear
+    >>> # tool = ToolWear(); m = ContractModel(tool, tool.theta(1)[:, None, :])
+    >>> # monte_carlo(m, profile, mean=ukf_mean, cov=ukf_cov)
+    """
+
+    def __init__(self, model: Any, theta: Array, event: str | None = None) -> None:
+        events = tuple(getattr(model, "events", ()))
+        if not events:
+            raise ValueError(f"model {type(model).__name__} declares no events to predict")
+        if event is not None and event not in events:
+            raise ValueError(
+                f"model {type(model).__name__} has no event {event!r}; it has: " + ", ".join(events)
+            )
+        self.model = model
+        self.theta = np.asarray(theta, dtype=float)
+        self.event = event or events[0]
+        self._k = events.index(self.event)
+
+    def next_state(self, x: Array, u: Array, dt: float) -> Array:
+        return np.asarray(self.model.step(x, u, dt, self.theta))
+
+    def event_state(self, x: Array) -> Array:
+        return np.asarray(self.model.health(x, self.theta)[..., self._k])
+
+    def threshold_met(self, x: Array) -> NDArray[np.bool_]:
+        return np.asarray(self.event_state(x) <= 0.0)
 
 
 def constant_load(u: Array) -> LoadProfile:

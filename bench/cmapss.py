@@ -2,10 +2,12 @@
 
     python bench/cmapss.py [--data DIR] [--validate] [--save model.twrul]
 
-Trains on train_FD001 (CPU, LightGBM), predicts the remaining life at the last
-cycle of each test unit, and prints RMSE, NASA score, the empirical coverage of
-the 90 % interval, the training time and the inference time per unit; the last
-line sums them up.
+Trains on train_FD001 (CPU, LightGBM, one thread unless --threads), predicts the
+remaining life at the last cycle of each test unit, and prints RMSE and NASA
+score (against the true remaining life, and against it capped at 125), the
+empirical coverage of the 90 % interval, the training time and the inference
+time per unit (best of three: in a batch of all test units, and one unit alone);
+the last line sums them up.
 
 Settings were chosen on the training units only (``--validate``: the pipeline is
 trained on 80 training units and scored on the other 20, each cut at random
@@ -94,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     train_s = time.perf_counter() - t0
     if args.save:
         model.save(args.save)
-    t0 = time.perf_counter()
-    point, lower, upper = _predict(model, fleet.test)
-    batch_ms = (time.perf_counter() - t0) * 1000 / len(fleet.test)
-    t0 = time.perf_counter()
-    for u in fleet.test[:20]:
-        model.predict(u.settings, u.sensors, explain=False)
-    single_ms = (time.perf_counter() - t0) * 1000 / 20
+    # best of three (timings on a shared machine only ever err upwards); one warm-up call
+    model.predict(fleet.test[0].settings, fleet.test[0].sensors, explain=False)
+    batch_ms = single_ms = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        point, lower, upper = _predict(model, fleet.test)
+        batch_ms = min(batch_ms, (time.perf_counter() - t0) * 1000 / len(fleet.test))
+        t0 = time.perf_counter()
+        for u in fleet.test[:20]:
+            model.predict(u.settings, u.sensors, explain=False)
+        single_ms = min(single_ms, (time.perf_counter() - t0) * 1000 / 20)
     true = fleet.test_rul.astype(float)
     r, s, c = rmse(point, true), nasa_score(point, true), coverage(lower, upper, true)
     print(f"{'':24}{'RMSE':>8}{'score':>8}")

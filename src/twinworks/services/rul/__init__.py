@@ -13,6 +13,7 @@ from twinworks.services.rul.conformal import conformal_quantile, cqr_scores
 from twinworks.services.rul.data import RulModel, RulTrainer, TrainingHistory
 from twinworks.services.rul.features import FeatureConfig, Featurizer
 from twinworks.services.rul.propagate import (
+    ContractModel,
     FailureTimes,
     TransitionModel,
     constant_load,
@@ -25,6 +26,7 @@ from twinworks.services.rul.sensitivity import sensitivity
 from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker, tool_wear_model_for
 
 __all__ = [
+    "ContractModel",
     "Contribution",
     "FailureTimes",
     "FeatureConfig",

@@ -100,4 +100,4 @@ def test_alarm_commands_against_a_running_server(tmp_path: Path) -> None:
         assert "AlarmRaised" in kinds and "AlarmAcknowledged" in kinds
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # waits and closes the pipe

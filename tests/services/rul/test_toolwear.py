@@ -67,7 +67,9 @@ def test_tool_life_interval_covers_the_simulators_truth() -> None:
 @pytest.mark.timeout(1800)
 def test_tool_life_coverage_over_many_runs() -> None:
     mc, ut, error = coverage(range(100, 140), ("cnc1", "cnc2", "cnc3"))
-    print(f"tool life, 120 seeded runs: 90 % interval coverage MC {mc:.1%}, UT {ut:.1%}, "
-          f"median relative error {error:.1%}")
+    print(
+        f"tool life, 120 seeded runs: 90 % interval coverage MC {mc:.1%}, UT {ut:.1%}, "
+        f"median relative error {error:.1%}"
+    )
     assert 0.84 <= mc <= 0.97 and 0.84 <= ut <= 0.99, (mc, ut)
     assert error < 0.05

@@ -152,9 +152,7 @@ class ToolWearTracker:
     def reset(self, new_tool: bool = True) -> None:
         """A new tool (no life used), or one of unknown age; wear-rate multiplier from the prior."""
         n = self.n_particles
-        used = (
-            np.zeros(n) if new_tool else self._rng.uniform(0.0, self.model.life_at_limit, n)
-        )
+        used = np.zeros(n) if new_tool else self._rng.uniform(0.0, self.model.life_at_limit, n)
         self.particles = np.column_stack(
             [used, self._rng.normal(0.0, self.model.multiplier_sigma, n)]
         )
@@ -219,8 +217,10 @@ class ToolWearTracker:
         a narrow posterior, and they collapse onto wrong wear rates.
         """
         m = self.model
-        excess = vibration_mm_s - m.idle_vibration_mm_s - m.cutting_vibration_mm_s * (
-            feed_override_pct / 100.0
+        excess = (
+            vibration_mm_s
+            - m.idle_vibration_mm_s
+            - m.cutting_vibration_mm_s * (feed_override_pct / 100.0)
         )
         wear = (max(excess, 0.0) / m.vibration_wear_gain_mm_s) ** (2.0 / 3.0)
         centre = float(life_used_at_wear(min(wear, m.wear_limit_mm), m.wear_reference_mm))

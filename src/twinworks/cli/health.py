@@ -131,16 +131,25 @@ def alarms(
             a["twin_id"],
             a["name"],
             Text(a["severity"], style=_SEVERITY_STYLE.get(a["severity"], "")),
-            ("active" if a["active"] else "cleared")
-            + (", acknowledged" if a["acknowledged"] else ", unacknowledged"),
+            _state(a),
             format_time(a["raised_at"]) if a["raised_at"] else "-",
             _evidence(a)[:120],
         )
     console.print(table)
 
 
+def _state(alarm: dict[str, Any]) -> str:
+    if alarm["state"] == "normal":
+        return "normal"
+    if alarm["state"] == "active":
+        return "active, " + ("acknowledged" if alarm["acknowledged"] else "unacknowledged")
+    return "cleared, unacknowledged"
+
+
 def _evidence(alarm: dict[str, Any]) -> str:
     e = alarm.get("evidence") or {}
+    if not e:
+        return "-"
     if alarm["kind"] == "anomaly":
         top = ", ".join(
             f"{c['signal']} {c['value']:.3g} (expected {c['expected']:.3g})"

@@ -17,7 +17,7 @@ __all__ = ["ProblemIssue", "ScenarioError", "ScheduleInputError", "ServiceInputE
 
 @dataclass(frozen=True, slots=True)
 class ProblemIssue:
-    """One problem: where (a path such as ``jobs[2].operations[0]``), what, and what was expected."""
+    """One problem: where (a path like ``jobs[2].operations[0]``), what, and what was expected."""
 
     where: str
     message: str

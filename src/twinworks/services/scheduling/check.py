@@ -9,6 +9,7 @@ or an unavailability window of its machine.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -74,7 +75,7 @@ def check_schedule(
                 bad.append(
                     f"{machine}: {first.job}#{first.index} starts before its initial setup ({need})"
                 )
-        for before, after in zip(items, items[1:], strict=False):
+        for before, after in itertools.pairwise(items):
             gap = problem.setup_time(machine, families.get(before.key), families.get(after.key))
             if after.start < before.end + gap:
                 bad.append(

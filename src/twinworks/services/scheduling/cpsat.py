@@ -186,7 +186,7 @@ class CpModelBuilder:
             assert job.due is not None
             late = self.model.new_int_var(0, self.horizon, f"late{job.id}")
             self.model.add(late >= self.end[(job.id, len(job.operations) - 1)] - job.due)
-            terms.append(int(round(job.weight * scale)) * late)
+            terms.append(round(job.weight * scale) * late)
         return sum(terms), scale
 
     def objective(self, objective: str) -> tuple[Any, int]:
@@ -272,7 +272,7 @@ def solve(
     options = options or SolverOptions()
     began = time.perf_counter()
     fixed = dict(fixed or {})
-    for key, a in fixed.items():
+    for key, _a in fixed.items():
         try:
             problem.operation(key)
         except (KeyError, IndexError):

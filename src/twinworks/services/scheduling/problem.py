@@ -150,7 +150,7 @@ class SchedulingProblem:
     def operation(self, key: OpKey) -> Operation:
         return self.job(key[0]).operations[key[1]]
 
-    def keys(self) -> list[OpKey]:
+    def op_keys(self) -> list[OpKey]:
         return [(j.id, k) for j in self.jobs for k in range(len(j.operations))]
 
     def setup_time(self, machine: str, before: str | None, after: str | None) -> int:
@@ -318,7 +318,7 @@ def window_from_failure_time(
         z = NormalDist().inv_cdf(min(max(risk, 1e-9), 1 - 1e-9))
         start = now + math.exp(mu + z * math.sqrt(sigma2))
     return Window(
-        machine, int(math.floor(start)), int(math.ceil(start + max(repair, 1))), "predicted failure"
+        machine, math.floor(start), math.ceil(start + max(repair, 1)), "predicted failure"
     )
 
 

@@ -100,7 +100,7 @@ class RescheduleResult:
 
 def _covers(problem: SchedulingProblem, schedule: Schedule) -> bool:
     keys = schedule.by_key()
-    return all(k in keys for k in problem.keys())
+    return all(k in keys for k in problem.op_keys())
 
 
 def _apply(
@@ -167,14 +167,16 @@ def _apply(
             if running:
                 start = max(a.end for a in running)
                 notes.append(
-                    f"{d.machine}: tool change after {running[0].job}#{running[0].index} ends at {start}"
+                    f"{d.machine}: tool change after {running[0].job}#{running[0].index} "
+                    f"ends at {start}"
                 )
         if d.kind == "breakdown":
             for a in old.values():
                 if a.machine == d.machine and a.start < now and a.end > d.at:
                     interrupted.add(a.key)
                     notes.append(
-                        f"{a.job}#{a.index} was running on {d.machine} when it broke down; done again"
+                        f"{a.job}#{a.index} was running on {d.machine} when it broke down; "
+                        "done again"
                     )
         windows.append(
             Window(d.machine, start, start + d.duration, d.reason or d.kind.replace("_", " "))
@@ -200,14 +202,15 @@ def reschedule(
     objective = objective or schedule.objective
     _check_objective(objective)
     old = schedule.by_key()
-    missing = [k for k in problem.keys() if k not in old]
+    missing = [k for k in problem.op_keys() if k not in old]
     if missing:
         raise ScheduleInputError(
             "rescheduling request",
             [
                 ProblemIssue(
                     "schedule",
-                    f"the current schedule lacks {len(missing)} operations, e.g. {missing[0][0]}#{missing[0][1]}",
+                    f"the current schedule lacks {len(missing)} operations, "
+                    f"e.g. {missing[0][0]}#{missing[0][1]}",
                     "the schedule of this problem",
                 )
             ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     OpcUaBinding,
     OpcUaConnectorSpec,
@@ -263,4 +264,5 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                     "a hierarchy without cycles",
                 )
             )
+    problems += check_production(definition)
     return problems

@@ -134,10 +134,19 @@ class CpModelBuilder:
                 if prev_end is not None:
                     m.add(s >= prev_end + op.min_lag)
                 prev_end = e
-        for w in problem.windows:
-            intervals[w.machine].append(
-                m.new_fixed_size_interval_var(w.start, w.end - w.start, f"w{w.machine}{w.start}")
-            )
+        # windows may overlap (a shift end and a predicted failure); NoOverlap needs them merged
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for w in sorted(problem.windows, key=lambda w: (w.machine, w.start)):
+            merged = spans[w.machine]
+            if merged and w.start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], w.end))
+            else:
+                merged.append((w.start, w.end))
+        for machine, merged in spans.items():
+            for ws, we in merged:
+                intervals[machine].append(
+                    m.new_fixed_size_interval_var(ws, we - ws, f"w{machine}{ws}")
+                )
         for machine in problem.machines:
             if len(intervals[machine]) > 1:
                 m.add_no_overlap(intervals[machine])

@@ -294,6 +294,7 @@ def reschedule(
         k
         for k in old
         if k not in kept
+        and k not in interrupted
         and k in placed
         and (placed[k].start, placed[k].machine) != (old[k].start, old[k].machine)
     )

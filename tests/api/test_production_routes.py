@@ -58,7 +58,9 @@ async def client():  # type: ignore[no-untyped-def]
         ]
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1", timeout=60) as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test/api/v1", timeout=60
+    ) as c:
         c.runtime = runtime  # type: ignore[attr-defined]
         yield c
     await runtime.stop()
@@ -86,12 +88,15 @@ async def test_whatif_forks_from_the_live_twins(client) -> None:  # type: ignore
 
 async def test_bad_scenarios_are_422_with_where(client) -> None:  # type: ignore[no-untyped-def]
     r = await client.post(
-        "/production/whatif", json={"changes": [{"type": "feed_rate", "station": "m7", "percent": 90}]}
+        "/production/whatif",
+        json={"changes": [{"type": "feed_rate", "station": "m7", "percent": 90}]},
     )
     assert r.status_code == 422
     err = r.json()["error"]
     assert err["where"] == "changes[0].station" and "m1, m2" in err["message"]
-    r = await client.post("/production/whatif", content=b"{nope", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/production/whatif", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     r = await client.get("/production/whatif/nothing")
     assert r.status_code == 404
@@ -103,7 +108,10 @@ async def test_schedule_then_reschedule_on_a_fault(client) -> None:  # type: ign
     request = {
         "objective": "weighted_tardiness",
         "time_limit": 2,
-        "orders": [{"id": f"O{i}", "product": "part", "quantity": 3, "due": 3600 + 600 * i} for i in range(4)],
+        "orders": [
+            {"id": f"O{i}", "product": "part", "quantity": 3, "due": 3600 + 600 * i}
+            for i in range(4)
+        ],
     }
     r = await client.post("/production/schedule", json=request)
     assert r.status_code == 200, r.text
@@ -116,7 +124,10 @@ async def test_schedule_then_reschedule_on_a_fault(client) -> None:  # type: ign
 
     r = await client.post(
         "/production/reschedule",
-        json={"now": 300, "disruptions": [{"type": "breakdown", "machine": "m2", "duration": "20m"}]},
+        json={
+            "now": 300,
+            "disruptions": [{"type": "breakdown", "machine": "m2", "duration": "20m"}],
+        },
     )
     assert r.status_code == 200, r.text
     result = r.json()
@@ -142,7 +153,12 @@ async def test_bad_schedule_requests_are_422(client) -> None:  # type: ignore[no
     r = await client.post("/production/schedule", json={"orders": [{"id": "O", "product": "gear"}]})
     assert r.status_code == 422
     assert r.json()["error"]["where"] == "orders[0].product"
-    r = await client.post("/production/schedule", json={"jobs": [{"id": "J", "operations": [{"machine": "m1"}]}]})
+    r = await client.post(
+        "/production/schedule", json={"jobs": [{"id": "J", "operations": [{"machine": "m1"}]}]}
+    )
     assert r.status_code == 422 and "jobs.0.operations.0" in r.json()["error"]["where"]
-    r = await client.post("/production/reschedule", json={"disruptions": [{"type": "breakdown", "machine": "m1", "duration": 60}]})
+    r = await client.post(
+        "/production/reschedule",
+        json={"disruptions": [{"type": "breakdown", "machine": "m1", "duration": 60}]},
+    )
     assert r.status_code == 422 and "no current plan" in r.json()["error"]["message"]

@@ -103,8 +103,20 @@ def random_problem(
         for _ in range(rng.randint(2, machines)):
             k = rng.randint(1, 2 if flexible else 1)
             alts = tuple(Alternative(m, rng.randint(1, 20)) for m in rng.sample(names, k))
-            ops.append(Operation(alts, family=rng.choice("AB") if setups else None, min_lag=rng.choice([0, 0, 3])))
-        out.append(Job(f"J{j}", tuple(ops), rng.randint(0, 10), rng.randint(30, 90), rng.choice([1.0, 2.0, 0.5])))
+            ops.append(
+                Operation(
+                    alts, family=rng.choice("AB") if setups else None, min_lag=rng.choice([0, 0, 3])
+                )
+            )
+        out.append(
+            Job(
+                f"J{j}",
+                tuple(ops),
+                rng.randint(0, 10),
+                rng.randint(30, 90),
+                rng.choice([1.0, 2.0, 0.5]),
+            )
+        )
     wins = (
         tuple(Window(m, s, s + rng.randint(3, 12)) for m in names for s in [rng.randint(5, 60)])
         if windows

@@ -34,7 +34,9 @@ def test_examples_load_with_their_production_data() -> None:
     assert list(cell.stations) == ["cnc1", "cnc2", "cnc3"]
     bracket = cell.products["bracket"]
     assert [s.stations for s in bracket.steps] == [("cnc1",), ("cnc2",), ("cnc3",)]
-    assert cell.links[("cnc1", "cnc2")] == "conveyor1" and cell.links[("cnc2", "cnc3")] == "conveyor1"
+    assert (
+        cell.links[("cnc1", "cnc2")] == "conveyor1" and cell.links[("cnc2", "cnc3")] == "conveyor1"
+    )
     assert bracket.steps[0].times[0].mean == 240
     line = line_from_definition(load_definition(EXAMPLES / "ten_station_line.yaml"))
     assert len(line.stations) == 10 and len(line.shifts) == 2
@@ -78,14 +80,20 @@ def test_every_problem_is_named_with_its_line() -> None:
     # a → b needs the belt under production.transport
     assert "no path from a to b" in message and "production.transport" in message
     assert "no path from b to c: b feeds nothing" in message
-    assert "production.products.p.routing[3].operation: no station performs operation 'weld'" in message
+    assert (
+        "production.products.p.routing[3].operation: no station performs operation 'weld'"
+        in message
+    )
     assert "production.release.mix.q: unknown product 'q'" in message
     assert "unknown time zone" in message
     assert "line " in message
 
 
 def test_bad_durations_and_keys() -> None:
-    text = BASE + "  stations: {a: {buffre: 3}}\n  products: {p: {routing: [{operation: cut, time: 5 minutes}]}}\n"
+    text = (
+        BASE
+        + "  stations: {a: {buffre: 3}}\n  products: {p: {routing: [{operation: cut, time: 5 minutes}]}}\n"
+    )
     with pytest.raises(SpecError) as info:
         parse_definition(text)
     message = str(info.value)

@@ -43,7 +43,10 @@ def test_fork_state_work_is_conserved_and_finished(det_line: LineModel) -> None:
     # no arrivals: only the parts at the fork flow out
     line = LineModel(**{**det_line.__dict__, "interarrival": None})
     state = LineState(
-        stations={"s1": StationState(queue=[None] * 5, state="busy"), "s3": StationState(queue=[None] * 2)},
+        stations={
+            "s1": StationState(queue=[None] * 5, state="busy"),
+            "s3": StationState(queue=[None] * 2),
+        },
         on_transport={"belt": 3},
     )
     r = simulate(line, 4 * HOUR, seed=1, state=state)
@@ -80,7 +83,9 @@ def test_rush_orders_overtake_the_queue(det_line: LineModel) -> None:
     rush = Effects(orders=[Order(600.0, "p", 2, due_in=900.0, priority=10)])
     r = simulate(line, 8 * HOUR, 0, state, rush)
     assert r.completed == 22
-    assert r.kpis["on_time_rate"] == 1.0  # only the rush parts have a due date, and they jump the queue
+    assert (
+        r.kpis["on_time_rate"] == 1.0
+    )  # only the rush parts have a due date, and they jump the queue
 
 
 def test_same_seed_same_run_other_seed_other_run(cell_line: LineModel) -> None:

@@ -40,7 +40,9 @@ def test_an_empty_scenario_equals_its_baseline_exactly(cell_line) -> None:  # ty
 
 
 def test_slowing_the_bottleneck_is_seen_as_significantly_worse(det_line) -> None:  # type: ignore[no-untyped-def]
-    text = "horizon: 4h\nreplications: 5\nchanges:\n  - {type: feed_rate, station: s2, percent: 50}\n"
+    text = (
+        "horizon: 4h\nreplications: 5\nchanges:\n  - {type: feed_rate, station: s2, percent: 50}\n"
+    )
     result = run_whatif(det_line, parse_scenario(text, det_line), LineState(origin=0))
     tp = next(k for k in result.kpis if k.name == "throughput_per_h")
     assert tp.significant and tp.verdict == "worse"
@@ -80,9 +82,18 @@ changes:
     assert "line 5, changes[1]" in message and "teleport" in message and "feed_rate" in message
     # the model errors come first; fix the type, and the cross-checks speak
     with pytest.raises(ScenarioError) as info:
-        parse_scenario(text.replace("teleport", "release_rate, percent: 50").replace(", station: cnc1}", "}", 1), cell_line, "bad.yaml")
+        parse_scenario(
+            text.replace("teleport", "release_rate, percent: 50").replace(
+                ", station: cnc1}", "}", 1
+            ),
+            cell_line,
+            "bad.yaml",
+        )
     message = str(info.value)
-    assert "line 4, changes[0].station: unknown station 'cnc9' (expected one of: cnc1, cnc2, cnc3)" in message
+    assert (
+        "line 4, changes[0].station: unknown station 'cnc9' (expected one of: cnc1, cnc2, cnc3)"
+        in message
+    )
     assert "changes[2].product: unknown product 'widget'" in message
     assert "changes[3].at" in message and "horizon" in message
     assert "changes[4]" in message and "extra shift" in message
@@ -105,7 +116,11 @@ def test_state_from_twin_views(cell_line) -> None:  # type: ignore[no-untyped-de
                 "queue_length": {"value": 4},
                 "feed_override": {"value": 90.0},
             },
-            "virtual": {"ukf.tool_wear": {"value": 0.7}, "rul.rul_s": {"value": 5400.0}, "rul.rul_s.std": {"value": 600.0}},
+            "virtual": {
+                "ukf.tool_wear": {"value": 0.7},
+                "rul.rul_s": {"value": 5400.0},
+                "rul.rul_s.std": {"value": 600.0},
+            },
         },
         "cnc2": {"status": "fault", "reported": {"state": {"value": "fault"}}},
         "cnc3": {"status": "stopped", "reported": {"state": {"value": "stopped"}}},

@@ -101,8 +101,12 @@ def test_plan_round_trip_and_gantt(tmp_path, make_problem) -> None:  # type: ign
 
 def test_disruption_requests(cell_line) -> None:  # type: ignore[no-untyped-def]
     req = RescheduleRequest.model_validate(
-        {"disruptions": [{"type": "tool_end_of_life", "machine": "cnc1"},
-                         {"type": "rush_order", "order": {"id": "R", "product": "housing", "due": "1h"}}]}
+        {
+            "disruptions": [
+                {"type": "tool_end_of_life", "machine": "cnc1"},
+                {"type": "rush_order", "order": {"id": "R", "product": "housing", "due": "1h"}},
+            ]
+        }
     )
     ds = build_disruptions(req, 100, cell_line)
     assert ds[0].duration == 480  # the tool change time of cnc1 in the definition

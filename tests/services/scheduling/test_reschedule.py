@@ -36,7 +36,9 @@ def test_breakdown_on_15x15_keeps_started_work_and_counts_moves(planned) -> None
     problem, schedule = planned
     now = schedule.makespan // 3
     machine = "M4"
-    result = reschedule(problem, schedule, [Disruption("breakdown", now, machine, 150)], now, time_budget_s=2.0)
+    result = reschedule(
+        problem, schedule, [Disruption("breakdown", now, machine, 150)], now, time_budget_s=2.0
+    )
     new = result.schedule
     kept = {k: a for k, a in _started(schedule, now).items() if k not in result.interrupted}
     assert check_schedule(result.problem, new, kept=kept) == []
@@ -50,7 +52,9 @@ def test_breakdown_on_15x15_keeps_started_work_and_counts_moves(planned) -> None
         assert placed[key].start >= now + 150
     # the reported moves are exactly the operations whose start or machine changed
     old = schedule.by_key()
-    recount = {k for k in old if (placed[k].start, placed[k].machine) != (old[k].start, old[k].machine)}
+    recount = {
+        k for k in old if (placed[k].start, placed[k].machine) != (old[k].start, old[k].machine)
+    }
     assert set(result.moved) == recount - set(result.interrupted)
     assert result.unchanged + len(recount) == len(old)
     # CP-SAT never returns worse than the right-shift repair it was seeded with
@@ -62,7 +66,11 @@ def test_tool_end_of_life_lets_the_running_cut_finish(planned) -> None:  # type:
     running = sorted(schedule.assignments, key=lambda a: a.start)[len(schedule.assignments) // 2]
     now = running.start + max(1, (running.end - running.start) // 2)
     result = reschedule(
-        problem, schedule, [Disruption("tool_end_of_life", now, running.machine, 40)], now, time_budget_s=1.0
+        problem,
+        schedule,
+        [Disruption("tool_end_of_life", now, running.machine, 40)],
+        now,
+        time_budget_s=1.0,
     )
     assert result.schedule.by_key()[running.key] == running  # started, kept
     change = [w for w in result.problem.windows if w.reason == "tool end of life"]
@@ -75,8 +83,12 @@ def test_rush_order_is_added_after_now(planned) -> None:  # type: ignore[no-unty
     now = schedule.makespan // 4
     rush = Job("RUSH", problem.jobs[0].operations, due=now + 400, weight=20)
     result = reschedule(
-        problem, schedule, [Disruption("rush_order", now, job=rush)], now,
-        objective="weighted_tardiness", time_budget_s=1.5,
+        problem,
+        schedule,
+        [Disruption("rush_order", now, job=rush)],
+        now,
+        objective="weighted_tardiness",
+        time_budget_s=1.5,
     )
     assert result.added == len(rush.operations)
     first = result.schedule.by_key()[("RUSH", 0)]
@@ -89,9 +101,13 @@ def test_bad_disruptions_are_named() -> None:
     schedule = solve(problem, options=SolverOptions(time_limit_s=1.0))
     with pytest.raises(ScheduleInputError) as info:
         reschedule(
-            problem, schedule,
-            [Disruption("breakdown", 5, "M99", 10), Disruption("maintenance", 5, "M1", 0),
-             Disruption("rush_order", 5, job=problem.jobs[0])],
+            problem,
+            schedule,
+            [
+                Disruption("breakdown", 5, "M99", 10),
+                Disruption("maintenance", 5, "M1", 0),
+                Disruption("rush_order", 5, job=problem.jobs[0]),
+            ],
             5,
         )
     wheres = [i.where for i in info.value.issues]

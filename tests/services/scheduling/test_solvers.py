@@ -98,7 +98,11 @@ def test_flexible_operations_pick_the_faster_free_machine() -> None:
 
 def test_windows_release_and_lags_are_respected() -> None:
     jobs = (
-        Job("A", (Operation((Alternative("M1", 5),)), Operation((Alternative("M2", 5),), min_lag=7)), release=3),
+        Job(
+            "A",
+            (Operation((Alternative("M1", 5),)), Operation((Alternative("M2", 5),), min_lag=7)),
+            release=3,
+        ),
         Job("B", (Operation((Alternative("M2", 4),)),)),
     )
     problem = SchedulingProblem(jobs, windows=(Window("M1", 0, 10), Window("M2", 12, 20)))
@@ -113,20 +117,54 @@ def test_windows_release_and_lags_are_respected() -> None:
 def test_the_oracle_catches_each_kind_of_violation() -> None:
     problem = SchedulingProblem(
         (
-            Job("A", (Operation((Alternative("M1", 5),)), Operation((Alternative("M2", 5),))), release=2),
+            Job(
+                "A",
+                (Operation((Alternative("M1", 5),)), Operation((Alternative("M2", 5),))),
+                release=2,
+            ),
             Job("B", (Operation((Alternative("M1", 5),)),)),
         ),
         windows=(Window("M2", 20, 30),),
     )
-    good = Schedule((Assignment("A", 0, "M1", 2, 7), Assignment("A", 1, "M2", 7, 12), Assignment("B", 0, "M1", 7, 12)))
+    good = Schedule(
+        (
+            Assignment("A", 0, "M1", 2, 7),
+            Assignment("A", 1, "M2", 7, 12),
+            Assignment("B", 0, "M1", 7, 12),
+        )
+    )
     assert check_schedule(problem, good) == []
     cases = {
-        "overlap": (Assignment("A", 0, "M1", 2, 7), Assignment("A", 1, "M2", 7, 12), Assignment("B", 0, "M1", 5, 10)),
-        "before": (Assignment("A", 0, "M1", 2, 7), Assignment("A", 1, "M2", 6, 11), Assignment("B", 0, "M1", 7, 12)),
-        "release": (Assignment("A", 0, "M1", 0, 5), Assignment("A", 1, "M2", 7, 12), Assignment("B", 0, "M1", 7, 12)),
-        "window": (Assignment("A", 0, "M1", 2, 7), Assignment("A", 1, "M2", 18, 23), Assignment("B", 0, "M1", 7, 12)),
-        "runs on": (Assignment("A", 0, "M2", 2, 7), Assignment("A", 1, "M2", 7, 12), Assignment("B", 0, "M1", 7, 12)),
-        "lasts": (Assignment("A", 0, "M1", 2, 8), Assignment("A", 1, "M2", 8, 13), Assignment("B", 0, "M1", 8, 13)),
+        "overlap": (
+            Assignment("A", 0, "M1", 2, 7),
+            Assignment("A", 1, "M2", 7, 12),
+            Assignment("B", 0, "M1", 5, 10),
+        ),
+        "before": (
+            Assignment("A", 0, "M1", 2, 7),
+            Assignment("A", 1, "M2", 6, 11),
+            Assignment("B", 0, "M1", 7, 12),
+        ),
+        "release": (
+            Assignment("A", 0, "M1", 0, 5),
+            Assignment("A", 1, "M2", 7, 12),
+            Assignment("B", 0, "M1", 7, 12),
+        ),
+        "window": (
+            Assignment("A", 0, "M1", 2, 7),
+            Assignment("A", 1, "M2", 18, 23),
+            Assignment("B", 0, "M1", 7, 12),
+        ),
+        "runs on": (
+            Assignment("A", 0, "M2", 2, 7),
+            Assignment("A", 1, "M2", 7, 12),
+            Assignment("B", 0, "M1", 7, 12),
+        ),
+        "lasts": (
+            Assignment("A", 0, "M1", 2, 8),
+            Assignment("A", 1, "M2", 8, 13),
+            Assignment("B", 0, "M1", 8, 13),
+        ),
         "not scheduled": (Assignment("A", 0, "M1", 2, 7), Assignment("A", 1, "M2", 7, 12)),
     }
     for word, assignments in cases.items():

@@ -31,7 +31,10 @@ twins:
   - {id: m2, type: machine, attributes: {operation: finish}}
 production:
   stations:
-    m1: {buffer: 10, failures: {mtbf: 4h, mttr: {mean: 10m, cv: 0.5}}, tool: {life_parts: 40, change: 5m}}
+    m1:
+      buffer: 10
+      failures: {mtbf: 4h, mttr: {mean: 10m, cv: 0.5}}
+      tool: {life_parts: 40, change: 5m}
     m2: {buffer: 10}
   products:
     part:

@@ -92,7 +92,8 @@ def test_every_problem_is_named_with_its_line() -> None:
 def test_bad_durations_and_keys() -> None:
     text = (
         BASE
-        + "  stations: {a: {buffre: 3}}\n  products: {p: {routing: [{operation: cut, time: 5 minutes}]}}\n"
+        + "  stations: {a: {buffre: 3}}\n"
+        + "  products: {p: {routing: [{operation: cut, time: 5 minutes}]}}\n"
     )
     with pytest.raises(SpecError) as info:
         parse_definition(text)

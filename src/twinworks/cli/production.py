@@ -67,7 +67,8 @@ def _download(url: str, path: str, target: Path) -> None:
 def _kpi_table(result: dict[str, Any]) -> Table:
     level = f"{result['confidence'] * 100:g} %"
     table = Table(
-        title=f"what-if: {result['scenario']['name']} ({result['replications']} replications, {level} CI)",
+        title=f"what-if: {result['scenario']['name']} "
+        f"({result['replications']} replications, {level} CI)",
         title_justify="left",
     )
     for col in ("KPI", "baseline", "scenario", "difference [CI]", "verdict"):

@@ -325,7 +325,7 @@ def resolve_stations(definition: Any, op: OperationSpec) -> list[str]:
 
 
 def transport_between(definition: Any, a: str, b: str) -> str | None:
-    """``""`` when ``a`` feeds ``b`` directly, the conveyor twin id when one joins them, else None."""
+    """``""`` when ``a`` feeds ``b`` directly, the conveyor joining them, or None."""
     twins = {t.id: t for t in definition.twins}
 
     def feeds(twin_id: str) -> list[str]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from twinworks.services.errors import ScheduleInputError, ServiceInputError
@@ -15,8 +17,6 @@ from twinworks.services.scheduling.request import (
     build_problem,
 )
 from twinworks.services.yamlio import parse_document, validate_model
-
-from pathlib import Path
 
 
 def _request(text: str) -> ScheduleRequest:

@@ -115,7 +115,6 @@ class Step:
     operation: str
     stations: tuple[str, ...]
     times: tuple[Dist, ...]  # per station, same order
-    transport_in: tuple[str | None, ...] = ()  # per station: conveyor from the previous step
 
     def time_on(self, station: str) -> Dist:
         return self.times[self.stations.index(station)]

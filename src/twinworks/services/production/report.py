@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- HTML and SVG markup reads better unwrapped
 """The what-if report: one PNG of plots and one self-contained HTML page.
 
 The PNG has four panels: each KPI's change with its confidence interval, the

@@ -145,16 +145,19 @@ def _check(scenario: Scenario, line: LineModel, lines: dict[Any, int]) -> list[P
                     line_of(lines, (*base, "station")),
                 )
             )
-        if isinstance(c, FeedRate) and c.station in line.stations:
-            if line.stations[c.station].feed_signal is None:
-                issues.append(
-                    ProblemIssue(
-                        f"changes[{i}].station",
-                        f"station {c.station!r} has no feed override (feed_signal is none)",
-                        "a station whose processing time follows its feed",
-                        line_of(lines, (*base, "station")),
-                    )
+        if (
+            isinstance(c, FeedRate)
+            and c.station in line.stations
+            and line.stations[c.station].feed_signal is None
+        ):
+            issues.append(
+                ProblemIssue(
+                    f"changes[{i}].station",
+                    f"station {c.station!r} has no feed override (feed_signal is none)",
+                    "a station whose processing time follows its feed",
+                    line_of(lines, (*base, "station")),
                 )
+            )
         if isinstance(c, RushOrder) and c.product not in line.products:
             issues.append(
                 ProblemIssue(

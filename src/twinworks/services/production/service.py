@@ -19,6 +19,7 @@ import uuid
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from twinworks.runtime.service import TwinService
 from twinworks.services.errors import ProblemIssue, ScheduleInputError
 from twinworks.services.production import events as pev
 from twinworks.services.production.line import LineModel, line_from_definition
@@ -34,7 +35,6 @@ from twinworks.services.scheduling.request import (
     build_problem,
 )
 from twinworks.services.scheduling.reschedule import Disruption, RescheduleResult, reschedule
-from twinworks.runtime.service import TwinService
 from twinworks.store.base import Event
 
 if TYPE_CHECKING:

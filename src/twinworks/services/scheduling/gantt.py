@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- HTML and SVG markup reads better unwrapped
 """Gantt charts of a schedule: a PNG (matplotlib) and a self-contained HTML page.
 
 The HTML draws the chart as inline SVG with a tooltip on every bar (job,

@@ -237,8 +237,10 @@ def reschedule(
     best_assignments: list[Assignment] = list(repair.assignments)
     status_name = "heuristic"
     solver_name = repair.solver
+    # a little of the budget is kept for building, checking and reporting the answer
+    usable = time_budget_s * 0.9
     spent = time.perf_counter() - began
-    solver = options.solver(max(0.05, (time_budget_s - spent) * 0.5))
+    solver = options.solver(max(0.05, (usable - spent) * 0.5))
     status = solver.solve(m)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         found = builder.extract(solver)
@@ -267,7 +269,7 @@ def reschedule(
     m.clear_objective()
     m.minimize(sum(moved_lits))
     builder.hint(Schedule(tuple(best_assignments)))
-    remaining = time_budget_s - (time.perf_counter() - began)
+    remaining = usable - (time.perf_counter() - began)
     if remaining > 0.02 and moved_lits:
         solver2 = options.solver(remaining)
         if solver2.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):

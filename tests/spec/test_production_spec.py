@@ -32,12 +32,13 @@ production:
 def test_examples_load_with_their_production_data() -> None:
     cell = line_from_definition(load_definition(EXAMPLES / "machining_cell.yaml"))
     assert list(cell.stations) == ["cnc1", "cnc2", "cnc3"]
-    bracket = cell.products["bracket"]
-    assert [s.stations for s in bracket.steps] == [("cnc1",), ("cnc2",), ("cnc3",)]
+    part = cell.products["part"]
+    assert [s.stations for s in part.steps] == [("cnc1",), ("cnc2",), ("cnc3",)]
     assert (
         cell.links[("cnc1", "cnc2")] == "conveyor1" and cell.links[("cnc2", "cnc3")] == "conveyor1"
     )
-    assert bracket.steps[0].times[0].mean == 240
+    assert part.steps[0].times[0].mean == 120
+    assert cell.wip_limit == 12 and cell.queue_cap == 4
     line = line_from_definition(load_definition(EXAMPLES / "ten_station_line.yaml"))
     assert len(line.stations) == 10 and len(line.shifts) == 2
     assert line.links[("st05", "st06")] == "c1" and line.links[("st01", "st02")] == ""

@@ -173,6 +173,18 @@ class ReleaseSpec(_Spec):
     interarrival: DistSpec | None = Field(default=None, description="none: no new work arrives")
     mix: dict[str, float] = Field(default_factory=dict, description="product → share")
     due_in: Seconds | None = Field(default=None, description="default due date allowance")
+    wip_limit: int | None = Field(
+        default=None, ge=1, description="CONWIP: release new work only while fewer parts are in"
+    )
+    queue_cap: int | None = Field(
+        default=None, ge=1, description="CONWIP: and while the first station's queue is shorter"
+    )
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> ReleaseSpec:
+        if self.queue_cap is not None and self.wip_limit is None:
+            raise ValueError("queue_cap belongs to CONWIP release: set wip_limit too")
+        return self
 
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

@@ -55,7 +55,7 @@ def test_fork_state_work_is_conserved_and_finished(det_line: LineModel) -> None:
 
 
 def test_a_machine_down_at_the_fork_repairs_first(cell_line: LineModel) -> None:
-    line = LineModel(**{**cell_line.__dict__, "interarrival": None})
+    line = LineModel(**{**cell_line.__dict__, "interarrival": None, "wip_limit": None})
     state = LineState(stations={"cnc1": StationState(queue=[None] * 3, state="down")})
     r = simulate(line, 8 * HOUR, seed=2, state=state)
     assert r.stations["cnc1"]["down"] > 0
@@ -101,11 +101,32 @@ def test_same_seed_same_run_other_seed_other_run(cell_line: LineModel) -> None:
 
 
 def test_failures_happen_about_as_often_as_declared(cell_line: LineModel) -> None:
-    # cnc1 fails every 6 busy hours on average; over 20 runs of 24 h the count is near busy/MTBF
+    # cnc1 fails every 4 busy hours on average; over 20 runs of 24 h the count is near busy/MTBF
     failures = busy_h = 0.0
     for seed in range(20):
         r = simulate(cell_line, 24 * HOUR, seed=seed)
         failures += r.stations["cnc1"]["failures"]
         busy_h += r.stations["cnc1"]["utilisation"] * 24
-    expected = busy_h / 6
+    expected = busy_h / 4
     assert abs(failures - expected) < 4 * math.sqrt(expected)
+
+
+def test_conwip_caps_the_parts_in_the_line(det_line: LineModel) -> None:
+    line = LineModel(**{**det_line.__dict__, "interarrival": None, "wip_limit": 5})
+    r = simulate(line, 8 * HOUR, seed=0, trace=True)
+    assert max(wip for _, wip, _ in r.trace) <= 5
+    assert r.released == r.completed + r.wip_end and r.wip_end == 5
+    # five parts are enough to keep the 90 s bottleneck busy: still 40 parts/h
+    assert 40 * 8 - 5 <= r.completed <= 40 * 8
+    # a tighter limit starves it: with one part, a part takes 60 + 20 + 90 + 30 s
+    one = LineModel(**{**line.__dict__, "wip_limit": 1})
+    assert simulate(one, 8 * HOUR, seed=0).completed == int(8 * HOUR // 200)
+
+
+def test_the_cell_runs_like_the_plant(cell_line: LineModel) -> None:
+    # CONWIP 12 with cnc3 (150 s) the bottleneck: at most 24 parts/h, less the tool
+    # changes and repairs
+    r = simulate(cell_line, 8 * HOUR, seed=3)
+    assert 18 <= r.kpis["throughput_per_h"] <= 24
+    assert r.stations["cnc3"]["utilisation"] > r.stations["cnc2"]["utilisation"]
+    assert r.wip_end <= 12

@@ -30,12 +30,11 @@ def test_the_example_request_builds_from_the_cell(cell_line) -> None:  # type: i
     state = LineState(stations={"cnc1": StationState(feed=80.0, family="A")})
     problem = build_problem(req, cell_line, state)
     o1 = problem.job("O1")
-    # routing from the definition; 5 brackets of 4 min on cnc1 at 80 % feed
+    # routing from the definition; 10 parts of 2 min on cnc1 at 80 % feed
     assert [o.machines for o in o1.operations] == [("cnc1",), ("cnc2",), ("cnc3",)]
-    assert o1.operations[0].alternatives[0].duration == round(5 * 240 * 100 / 80)
-    assert o1.operations[1].min_lag == 45  # conveyor1 carries the part
-    assert o1.due == 7200 and o1.weight == 2
-    assert problem.setups["cnc1"].initial == "A"
+    assert o1.operations[0].alternatives[0].duration == round(10 * 120 * 100 / 80)
+    assert o1.operations[1].min_lag == 30  # conveyor1 carries the part
+    assert o1.due == 5400 and o1.weight == 2
     reasons = {w.reason for w in problem.windows}
     assert {"planned maintenance", "predicted failure"} <= reasons
     schedule = solve(problem, req.objective, options=SolverOptions(time_limit_s=2.0))
@@ -59,7 +58,7 @@ def test_orders_need_known_products_and_a_definition(cell_line) -> None:  # type
     with pytest.raises(ScheduleInputError) as info:
         build_problem(req, cell_line)
     assert info.value.issues[0].where == "orders[0].product"
-    assert "bracket" in str(info.value)
+    assert "one of: part" in str(info.value)
     with pytest.raises(ScheduleInputError, match="definition"):
         build_problem(req, None)
 
@@ -104,12 +103,12 @@ def test_disruption_requests(cell_line) -> None:  # type: ignore[no-untyped-def]
         {
             "disruptions": [
                 {"type": "tool_end_of_life", "machine": "cnc1"},
-                {"type": "rush_order", "order": {"id": "R", "product": "housing", "due": "1h"}},
+                {"type": "rush_order", "order": {"id": "R", "product": "part", "due": "1h"}},
             ]
         }
     )
     ds = build_disruptions(req, 100, cell_line)
-    assert ds[0].duration == 480  # the tool change time of cnc1 in the definition
+    assert ds[0].duration == 60  # the tool change time of cnc1 in the definition
     assert ds[0].at == 100 and ds[1].job is not None and ds[1].job.due == 3600
     with pytest.raises(ValueError, match="needs the machine"):
         RescheduleRequest.model_validate({"disruptions": [{"type": "breakdown", "duration": 5}]})

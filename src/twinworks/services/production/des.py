@@ -90,6 +90,7 @@ class Effects:
     extra_open: list[tuple[float, float]] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     release_factor: float = 1.0
+    wip_limit: int | None = None  # overrides the line's CONWIP limit
 
 
 @dataclass
@@ -214,6 +215,7 @@ class Simulation:
         self.trace: list[tuple[float, int, int]] = []
         self.names, self.weights = line.mix_table()
         self.rng_mix = self.rng("mix")
+        self._pull: simpy.Event | None = None  # CONWIP: wakes the release when room appears
 
     # ------------------------------------------------------------------ helpers
 
@@ -256,6 +258,13 @@ class Simulation:
         self.wip_area += self.wip * (now - self.wip_t)
         self.wip_t = now
         self.wip += delta
+        if delta < 0:
+            self._signal()
+
+    def _signal(self) -> None:
+        pull = self._pull
+        if pull is not None and not pull.triggered:
+            pull.succeed()
 
     def _product(self, name: str | None) -> Product:
         if name is None or name not in self.line.products:
@@ -315,6 +324,32 @@ class Simulation:
             if t > env.now:
                 yield env.timeout(t - env.now)
             env.process(self._enter(self._new_part(self._product(None), 0, env.now)))
+
+    def _conwip(self) -> Generator[Any, Any, None]:
+        """Release a part whenever the line holds fewer than the limit (and the queue has room)."""
+        env = self.env
+        limit = self.effects.wip_limit or self.line.wip_limit
+        cap = self.line.queue_cap
+        assert limit is not None
+        product = self._product(None)
+        while True:
+            first = [self.stations[s] for s in product.steps[0].stations]
+            room = cap is None or min(len(st.buffer.items) for st in first) < cap
+            if self.wip < limit and room:
+                t = self.next_open(env.now)
+                if t == _INF:
+                    return
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                    continue
+                env.process(self._enter(self._new_part(product, 0, env.now)))
+                product = self._product(None)
+                # let the part reach its buffer before looking at the queue again
+                yield env.timeout(0)
+                continue
+            self._pull = env.event()
+            yield self._pull
+            self._pull = None
 
     def _order(self, order: Order) -> Generator[Any, Any, None]:
         yield self.env.timeout(order.at)
@@ -432,6 +467,8 @@ class Simulation:
         while True:
             item = yield buffer.get()
             part = item.item
+            if self._pull is not None:
+                self._signal()
             # the line works in shifts; a part started in a shift is finished
             t = self.next_open(env.now)
             if t == _INF:
@@ -536,7 +573,9 @@ class Simulation:
                 self.wip += 1
                 ride = rng.random() * transport.time.mean
                 env.process(self._ride(conveyor, None, part, self.stations[dest], ride))
-        if self.line.interarrival is not None and self.effects.release_factor > 0:
+        if self.line.wip_limit is not None or self.effects.wip_limit is not None:
+            env.process(self._conwip())
+        elif self.line.interarrival is not None and self.effects.release_factor > 0:
             env.process(self._arrivals())
         for order in self.effects.orders:
             env.process(self._order(order))

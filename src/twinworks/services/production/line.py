@@ -137,6 +137,8 @@ class LineModel:
     interarrival: Dist | None = None
     mix: dict[str, float] = field(default_factory=dict)
     due_in: float | None = None
+    wip_limit: int | None = None  # CONWIP release when set
+    queue_cap: int | None = None
     shifts: tuple[ShiftSpec, ...] = ()
     timezone: str = "UTC"
     # conveyor joining two stations ("" when one feeds the other directly)
@@ -215,6 +217,8 @@ def line_from_definition(definition: TwinDefinition) -> LineModel:
         interarrival=Dist.of(prod.release.interarrival) if prod.release.interarrival else None,
         mix=dict(prod.release.mix),
         due_in=prod.release.due_in,
+        wip_limit=prod.release.wip_limit,
+        queue_cap=prod.release.queue_cap,
         shifts=tuple(prod.shifts),
         timezone=prod.timezone,
         links=links,

@@ -11,8 +11,9 @@
       - {type: feed_rate, station: cnc3, percent: 90}              # from the fork, or at: 2h
       - {type: maintenance, station: cnc2, at: 2h, duration: 45m}
       - {type: extra_shift, at: 8h, duration: 8h}                  # or start/end/days clock times
-      - {type: rush_order, at: 30m, product: bracket, quantity: 5, due_in: 2h, priority: 10}
+      - {type: rush_order, at: 30m, product: part, quantity: 5, due_in: 2h, priority: 10}
       - {type: release_rate, percent: 120}                         # more (or less) new work
+      - {type: wip_limit, value: 15}                               # CONWIP limit
 
 Every problem is reported with its line, path and what was expected, e.g.
 ``line 7, changes[1].station: unknown station 'cnc9' (expected one of: cnc1, cnc2, cnc3)``.
@@ -89,10 +90,25 @@ class ReleaseRate(_Change):
     percent: float = Field(ge=0, le=1000)
 
 
+class WipLimit(_Change):
+    """Release new work while fewer than ``value`` parts are in the line (CONWIP)."""
+
+    type: Literal["wip_limit"] = "wip_limit"
+    value: int = Field(ge=1, le=100_000)
+
+
 Change = Annotated[
-    FeedRate | Maintenance | ExtraShift | RushOrder | ReleaseRate, Field(discriminator="type")
+    FeedRate | Maintenance | ExtraShift | RushOrder | ReleaseRate | WipLimit,
+    Field(discriminator="type"),
 ]
-CHANGE_TYPES = ("feed_rate", "maintenance", "extra_shift", "rush_order", "release_rate")
+CHANGE_TYPES = (
+    "feed_rate",
+    "maintenance",
+    "extra_shift",
+    "rush_order",
+    "release_rate",
+    "wip_limit",
+)
 
 
 class Scenario(BaseModel):
@@ -124,6 +140,8 @@ def _describe(c: Any) -> str:
     if isinstance(c, RushOrder):
         due = f", due {d(c.due_in)} after release" if c.due_in else ""
         return f"rush order: {c.quantity} × {c.product} at {d(c.at)}, priority {c.priority}{due}"
+    if isinstance(c, WipLimit):
+        return f"release new work while fewer than {c.value} parts are in the line (CONWIP)"
     assert isinstance(c, ReleaseRate)
     return f"new work arrives at {c.percent:g} % of the current rate"
 
@@ -243,7 +261,12 @@ def compile_effects(
         elif isinstance(c, RushOrder):
             effects.orders.append(Order(c.at, c.product, c.quantity, c.due_in, c.priority, "rush"))
         elif isinstance(c, ReleaseRate):
-            if line.interarrival is None:
-                notes.append("the line has no arrivals declared: release_rate changes nothing")
+            if line.interarrival is None or line.wip_limit is not None:
+                notes.append(
+                    "new work is not released by a rate here (none declared, or CONWIP): "
+                    "release_rate changes nothing; try wip_limit"
+                )
             effects.release_factor *= c.percent / 100.0
+        elif isinstance(c, WipLimit):
+            effects.wip_limit = c.value
     return effects, notes

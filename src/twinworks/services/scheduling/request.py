@@ -10,7 +10,7 @@ planned maintenance or the health services' predicted failures.
     objective: weighted_tardiness     # or makespan
     time_limit: 10s
     orders:
-      - {id: O1, product: bracket, quantity: 10, due: 6h, weight: 2}
+      - {id: O1, product: part, quantity: 10, due: 6h, weight: 2}
     jobs:
       - id: J7
         due: 4h

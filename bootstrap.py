@@ -3,11 +3,13 @@
 
     python3 bootstrap.py demo [ARGS...]   # install, then `twinworks demo ARGS...`
     python3 bootstrap.py test [ARGS...]   # install, then the whole test suite (pytest ARGS...)
+    python3 bootstrap.py bench SCRIPT     # install with benchmark extras, then run bench/SCRIPT
     python3 bootstrap.py env              # install only
 
 Only the Python standard library is used here, so this runs on a fresh machine with
 Python 3.11+ and git. The virtual environment lives in `.venv/` inside the checkout;
-it is re-installed only when `pyproject.toml` changes. Debian packages the tests need
+it is re-installed only when `pyproject.toml` changes. The dashboard's front-end
+libraries come from npm (package-lock.json) into `node_modules/`. Debian packages the tests need
 (real brokers, browsers) are installed with apt-get when missing and we are root.
 """
 
@@ -26,14 +28,20 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".twinworks-installed"
 
 # extras of pyproject.toml installed for each target
-EXTRAS = {"demo": [], "env": ["test"], "test": ["test"]}
+EXTRAS = {"demo": [], "env": ["test"], "test": ["test"], "bench": ["test", "bench"]}
 
 # Debian packages per target: {executable that proves the package is there: package}
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {
     "demo": {},
     "env": {},
-    "test": {},
+    "test": {"chromium": "chromium", "chromedriver": "chromium-driver"},
+    "bench": {},
 }
+
+# the dashboard's front-end libraries (package.json, package-lock.json): installed with
+# npm into node_modules/ and served from there; never committed
+WEB_LOCK = ROOT / "package-lock.json"
+WEB_STAMP = ROOT / "node_modules" / ".twinworks-installed"
 
 
 def _log(message: str) -> None:
@@ -94,6 +102,25 @@ def _ensure_venv(extras: list[str]) -> None:
     STAMP.write_text(fingerprint)
 
 
+def _ensure_web_assets() -> None:
+    if not WEB_LOCK.exists():
+        return
+    fingerprint = hashlib.sha256(WEB_LOCK.read_bytes()).hexdigest()
+    if WEB_STAMP.exists() and WEB_STAMP.read_text().strip() == fingerprint:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _log("npm not found: the dashboard will run without its charts (install Node.js and npm)")
+        return
+    _log("installing the dashboard's front-end libraries (npm ci)")
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+        check=True,
+        cwd=ROOT,
+    )
+    WEB_STAMP.write_text(fingerprint)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in EXTRAS:
         print(__doc__)
@@ -103,6 +130,7 @@ def main(argv: list[str]) -> int:
     # the test target installs every extra the demo needs as well
     extras = sorted(set(EXTRAS[target]) | set(EXTRAS["demo"]))
     _ensure_venv(extras)
+    _ensure_web_assets()
     bin_dir = VENV / "bin"
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     env["VIRTUAL_ENV"] = str(VENV)
@@ -111,9 +139,14 @@ def main(argv: list[str]) -> int:
         return 0
     if target == "demo":
         cmd = [str(bin_dir / "twinworks"), "demo", *rest]
+    elif target == "bench":
+        if not rest:
+            _log("which benchmark? e.g. python3 bootstrap.py bench bench/ingest_store.py")
+            return 2
+        cmd = [str(_venv_python()), *rest]
     else:
         cmd = [str(_venv_python()), "-m", "pytest", *rest]
-    _log(" ".join(cmd[1:] if target == "test" else ["twinworks", "demo", *rest]))
+    _log(" ".join(["python", *cmd[1:]] if target != "demo" else ["twinworks", "demo", *rest]))
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 

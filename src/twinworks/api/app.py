@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.limits import BodySizeLimit
 from twinworks.api.routes import commands, events, ingest, production, stream, system, twins
 from twinworks.runtime.engine import Runtime
+from twinworks.web import mount_dashboard
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -48,10 +48,7 @@ def create_app(
         api.include_router(module.router)
     production.install(app, runtime)
     app.include_router(api)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    mount_dashboard(app)  # the dashboard at /
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

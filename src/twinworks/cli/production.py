@@ -318,8 +318,9 @@ def reschedule(
         else:
             answer = api_send(url, "POST", "/production/reschedule", data)
             new_plan = Plan.from_dict(api_get(url, "/production/schedule"))
-            moved = tuple(tuple(x.split("#")) for x in answer["moved_operations"])  # type: ignore[misc]
-            moved = tuple((j, int(k)) for j, k in moved)
+            moved = tuple(
+                (x.rsplit("#", 1)[0], int(x.rsplit("#", 1)[1])) for x in answer["moved_operations"]
+            )
             kept, t = (), answer["now"]
     except (
         ServiceInputError,

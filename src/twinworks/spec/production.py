@@ -188,16 +188,15 @@ class ReleaseSpec(_Spec):
 
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class ShiftSpec(_Spec):
     name: str = ""
     start: str = Field(description="HH:MM")
     end: str = Field(description="HH:MM; earlier than start: the shift ends the next day")
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(_DAYS)
-    )
+    days: list[Day] = Field(default_factory=lambda: list(_DAYS))
 
     @model_validator(mode="after")
     def _clock(self) -> ShiftSpec:

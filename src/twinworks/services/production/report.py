@@ -156,11 +156,12 @@ def render_html(result: WhatIfResult, png: bytes) -> str:
         )
     srows = []
     for sid, arms in result.station_table().items():
+        fork = result.state.stations.get(sid)
         srows.append(
             f"<tr><td>{e(sid)}</td><td>{_num(arms['baseline'].mean)} ± {_num(arms['baseline'].half_width, 2)}</td>"
             f"<td>{_num(arms['scenario'].mean)} ± {_num(arms['scenario'].half_width, 2)}</td>"
-            f"<td>{len(result.state.stations.get(sid).queue) if sid in result.state.stations else 0}</td>"
-            f"<td>{e(result.state.stations[sid].state if sid in result.state.stations else '-')}</td></tr>"
+            f"<td>{len(fork.queue) if fork is not None else 0}</td>"
+            f"<td>{e(fork.state if fork is not None else '-')}</td></tr>"
         )
     changes = (
         "".join(f"<li>{e(c)}</li>" for c in sc.describe()) or "<li>none (the baseline itself)</li>"

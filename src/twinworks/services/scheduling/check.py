@@ -35,11 +35,12 @@ def check_schedule(
     for job in problem.jobs:
         prev: Assignment | None = None
         for k, op in enumerate(job.operations):
-            a = placed.get((job.id, k))
-            if a is None:
+            found = placed.get((job.id, k))
+            if found is None:
                 bad.append(f"{job.id}#{k} is not scheduled")
                 prev = None
                 continue
+            a = found
             duration = op.duration_on(a.machine)
             if duration is None:
                 bad.append(f"{job.id}#{k} runs on {a.machine}, not one of {list(op.machines)}")

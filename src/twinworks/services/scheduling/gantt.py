@@ -12,7 +12,7 @@ import colorsys
 import html
 import io
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from twinworks.services.scheduling.problem import OpKey, SchedulingProblem
 from twinworks.services.scheduling.schedule import Schedule, kpis
@@ -111,7 +111,7 @@ def render_gantt_html(
     now: int | None = None,
     moved: Iterable[OpKey] = (),
     kept: Iterable[OpKey] = (),
-    summary: dict[str, object] | None = None,
+    summary: Mapping[str, object] | None = None,
 ) -> str:
     e = html.escape
     moved_set, kept_set = set(moved), set(kept)

@@ -330,15 +330,16 @@ def build_problem(
         work = sum(max(a.duration for a in o.alternatives) for j in jobs for o in j.operations)
         span = max(7 * 86400.0, 3.0 * work)
         opened = open_windows(line.shifts, origin or 0.0, span, line.timezone)
-        closed, t = [], 0.0
-        for s, e in opened:
-            if s > t:
-                closed.append((t, s))
-            t = e
+        closed: list[tuple[float, float]] = []
+        t = 0.0
+        for ws, we in opened:
+            if ws > t:
+                closed.append((t, ws))
+            t = we
         closed.append((t, span * 10))
         for m in line.stations:
             windows += [
-                Window(m, math.floor(s), math.ceil(e), "off shift") for s, e in closed if e - s >= 1
+                Window(m, math.floor(a), math.ceil(b), "off shift") for a, b in closed if b - a >= 1
             ]
     if issues:
         raise ScheduleInputError("scheduling request", issues)

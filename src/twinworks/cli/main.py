@@ -325,6 +325,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
+
+app.add_typer(_models.app, name="models")
+
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
 

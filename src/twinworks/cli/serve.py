@@ -22,6 +22,7 @@ from twinworks.cli.display import status_line, status_table
 from twinworks.runtime.server import TwinServer
 from twinworks.spec.loader import load_definition
 from twinworks.store.sqlite import SqliteStore
+from twinworks.sync.service import services_for
 
 __all__ = ["PlantProcess", "demo_definition_path", "run_demo", "run_up"]
 
@@ -183,7 +184,10 @@ async def run_up(
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
     with SqliteStore(store_path) as store:
-        server = TwinServer(definition, store, host=host, port=port)
+        services = services_for(definition)  # model estimation, when the definition binds models
+        server = TwinServer(
+            definition, store, host=host, port=port, runtime_options={"services": services}
+        )
         await server.start()
         try:
             console.print(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
 from twinworks.spec.production import ProductionSpec
 
 __all__ = [
@@ -138,6 +139,7 @@ class TwinTypeSpec(_Spec):
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
     commands: dict[Name, CommandSpec] = Field(default_factory=dict)
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- connectors
@@ -188,6 +190,7 @@ class TwinSpec(_Spec):
     attributes: dict[Name, Any] = Field(default_factory=dict)
     relationships: dict[Name, Name | list[Name]] = Field(default_factory=dict)
     bindings: list[BindingSpec] = Field(default_factory=list)
+    models: dict[Name, TwinModelSpec] = Field(default_factory=dict)
 
 
 class TwinDefinition(_Spec):

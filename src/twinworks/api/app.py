@@ -7,7 +7,16 @@ from fastapi import APIRouter, FastAPI
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.limits import BodySizeLimit
-from twinworks.api.routes import commands, events, ingest, models, stream, system, twins
+from twinworks.api.routes import (
+    commands,
+    events,
+    ingest,
+    models,
+    production,
+    stream,
+    system,
+    twins,
+)
 from twinworks.runtime.engine import Runtime
 from twinworks.web import mount_dashboard
 
@@ -44,8 +53,9 @@ def create_app(
     app.state.command_wait_s = command_wait_s
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, stream, models):
+    for module in (system, twins, commands, events, ingest, stream, models, production):
         api.include_router(module.router)
+    production.install(app, runtime)
     app.include_router(api)
     mount_dashboard(app)  # the dashboard at /
 

@@ -14,6 +14,7 @@ from twinworks.api.routes import (
     ingest,
     maintenance,
     models,
+    production,
     rul,
     stream,
     system,
@@ -56,9 +57,20 @@ def create_app(
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (
-        system, twins, commands, events, ingest, stream, models, alarms, rul, maintenance
+        system,
+        twins,
+        commands,
+        events,
+        ingest,
+        stream,
+        models,
+        production,
+        alarms,
+        rul,
+        maintenance,
     ):
         api.include_router(module.router)
+    production.install(app, runtime)
     app.include_router(api)
     mount_dashboard(app)  # the dashboard at /
 

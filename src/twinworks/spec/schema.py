@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinworks.spec.alarms import AlarmSpec
 from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
+from twinworks.spec.production import ProductionSpec
 
 __all__ = [
     "ID_PATTERN",
@@ -204,6 +205,8 @@ class TwinDefinition(_Spec):
     connectors: dict[Name, ConnectorSpec] = Field(default_factory=dict)
     types: dict[Name, TwinTypeSpec] = Field(default_factory=dict)
     twins: list[TwinSpec] = Field(default_factory=list)
+    # what the line makes and how: routings, stations, shifts (see twinworks.spec.production)
+    production: ProductionSpec | None = None
 
     def twin(self, twin_id: str) -> TwinSpec:
         for twin in self.twins:

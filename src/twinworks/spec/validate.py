@@ -12,6 +12,7 @@ from typing import Any
 
 from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
+from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     OpcUaBinding,
     OpcUaConnectorSpec,
@@ -266,5 +267,6 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                     "a hierarchy without cycles",
                 )
             )
+    problems += check_production(definition)
     problems += check_model_bindings(definition)
     return problems

@@ -252,8 +252,12 @@ class TwinStore(abc.ABC):
 
     @abc.abstractmethod
     def set_model_version_status(
-        self, twin_id: str, model: str, version: int, status: str, scores: dict[str, float]
-        | None = None
+        self,
+        twin_id: str,
+        model: str,
+        version: int,
+        status: str,
+        scores: dict[str, float] | None = None,
     ) -> ModelVersion:
         """Record the verdict on a version (and scores added with it); KeyError if unknown."""
 

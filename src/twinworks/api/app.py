@@ -8,11 +8,14 @@ from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.limits import BodySizeLimit
 from twinworks.api.routes import (
+    alarms,
     commands,
     events,
     ingest,
+    maintenance,
     models,
     production,
+    rul,
     stream,
     system,
     twins,
@@ -53,7 +56,19 @@ def create_app(
     app.state.command_wait_s = command_wait_s
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, stream, models, production):
+    for module in (
+        system,
+        twins,
+        commands,
+        events,
+        ingest,
+        stream,
+        models,
+        production,
+        alarms,
+        rul,
+        maintenance,
+    ):
         api.include_router(module.router)
     production.install(app, runtime)
     app.include_router(api)

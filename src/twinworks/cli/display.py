@@ -66,6 +66,14 @@ def _signals(twin: dict[str, Any], limit: int = 6) -> str:
     return "  ".join(parts)
 
 
+def _rul(twin: dict[str, Any]) -> str:
+    """The tool's remaining life when a prognostics service computes it (seconds → minutes)."""
+    value = (twin.get("virtual") or {}).get("rul.tool_life_s")
+    if not value or not isinstance(value.get("value"), int | float):
+        return ""
+    return f"  tool RUL={value['value'] / 60:.1f} min"
+
+
 def _age(twin: dict[str, Any], now: float) -> str:
     last = twin.get("last_received")
     return "-" if last is None else f"{max(0.0, now - last):.1f}s"
@@ -73,7 +81,10 @@ def _age(twin: dict[str, Any], now: float) -> str:
 
 def status_line(twin: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return f"{twin['id']:<10} {twin['status']:<12} {_signals(twin)}  (data {_age(twin, now)} ago)"
+    return (
+        f"{twin['id']:<10} {twin['status']:<12} {_signals(twin)}{_rul(twin)}"
+        f"  (data {_age(twin, now)} ago)"
+    )
 
 
 def status_table(twins: list[dict[str, Any]], title: str | None = None) -> Table:
@@ -90,7 +101,7 @@ def status_table(twins: list[dict[str, Any]], title: str | None = None) -> Table
             twin["id"],
             twin["type"],
             Text(status, style=STATUS_STYLE.get(status, "")),
-            _signals(twin),
+            _signals(twin) + _rul(twin),
             _age(twin, now),
         )
     return table

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import health
 from twinworks.cli import production as _production
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
@@ -325,6 +326,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# rul, alarms (acknowledge), maintenance-plan
+health.register(app)
 from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
 
 app.add_typer(_models.app, name="models")

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
 from twinworks.runtime.server import TwinServer
+from twinworks.runtime.service import TwinService
+from twinworks.services.setup import default_services, demo_services
 from twinworks.spec.loader import load_definition
+from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore
 from twinworks.sync.service import services_for
 
@@ -179,14 +183,17 @@ async def run_up(
     status_every: float,
     console: Console,
     banner: str | None = None,
+    services: Callable[[TwinDefinition], list[TwinService]] | None = None,
 ) -> None:
     definition = load_definition(definition_path)
+    running = (services or default_services)(definition)
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
     with SqliteStore(store_path) as store:
-        services = services_for(definition)  # model estimation, when the definition binds models
+        # model estimation when the definition binds models, then the health services
+        services_list = [*services_for(definition), *running]
         server = TwinServer(
-            definition, store, host=host, port=port, runtime_options={"services": services}
+            definition, store, host=host, port=port, runtime_options={"services": services_list}
         )
         await server.start()
         try:
@@ -235,6 +242,7 @@ async def run_demo(
             headless=headless,
             status_every=status_every,
             console=console,
+            services=demo_services,
             banner=(
                 f"twinworks demo: a machining cell (3 CNC machines, 1 conveyor) at {endpoint} "
                 f"(seed {seed}, speed ×{speed:g})"

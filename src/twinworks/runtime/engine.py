@@ -57,6 +57,10 @@ _STATUS_OF_STATE = {
 }
 
 
+# statuses an active alarm overrides; fault, stale, disconnected and offline say more
+_ALARMABLE = frozenset({"running", "idle", "setup", "stopped", "virtual"})
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     twin_id: str
@@ -195,6 +199,8 @@ class Runtime:
         self.commands: OrderedDict[str, CommandRecord] = OrderedDict()
         self.counters: Counter[str] = Counter()
         self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # conditions that services hold active per twin (alarms); status shows 'alarm' meanwhile
+        self.conditions: defaultdict[str, set[str]] = defaultdict(set)
         self.started_at: float | None = None
         self._chunks: list[_Chunk] = []
         self._pending_points = 0
@@ -530,7 +536,7 @@ class Runtime:
             if not children:
                 return "virtual"
             statuses = {self.live[c].status for c in children}
-            for worst in ("fault", "disconnected", "stale", "stopped"):
+            for worst in ("fault", "alarm", "disconnected", "stale", "stopped"):
                 if worst in statuses:
                     return worst
             return "running" if "running" in statuses else "idle"
@@ -559,12 +565,28 @@ class Runtime:
         order = sorted(self.live, key=lambda t: -len(self.registry.ancestors(t)))
         for twin_id in order:
             status = self._status(twin_id, now)
+            if self.conditions.get(twin_id) and status in _ALARMABLE:
+                status = "alarm"
             live = self.live[twin_id]
             if status != live.status:
                 old, live.status = live.status, status
                 self.bus.publish(
                     {"type": "status", "twin_id": twin_id, "status": status, "previous": old}
                 )
+
+    def set_condition(self, twin_id: str, name: str, active: bool) -> None:
+        """Hold (or release) a named condition such as an active alarm on a twin.
+
+        While a twin holds any condition its status is ``alarm`` (unless it is
+        faulted, disconnected, stale or offline, which say more).
+        """
+        self.registry.twin(twin_id)  # raises UnknownTwinError
+        held = self.conditions[twin_id]
+        if active:
+            held.add(name)
+        else:
+            held.discard(name)
+        self._refresh_statuses()
 
     async def _status_loop(self) -> None:
         while True:

@@ -1,4 +1,11 @@
-"""Services: what the twins compute for people -- what-if, scheduling, and more to come.
+"""Services: what the twins compute for people.
+
+- :mod:`twinworks.services.alarms` — limit / rate / anomaly alarms from the twin definition;
+- :mod:`twinworks.services.anomaly` — streaming detectors that learn normal behaviour;
+- :mod:`twinworks.services.rul` — remaining useful life, data-driven and model-based;
+- :mod:`twinworks.services.maintenance` — cost-optimal interventions and the fleet plan;
+- :mod:`twinworks.services.prognostics` — the runtime service behind the demo's RUL and plan;
+- what-if and scheduling (production services).
 
 Errors of bad inputs are in :mod:`twinworks.services.errors`.
 """

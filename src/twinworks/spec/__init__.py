@@ -11,6 +11,7 @@
 500.0
 """
 
+from twinworks.spec.alarms import AlarmSpec, AnomalyAlarmSpec, LimitAlarmSpec, RateAlarmSpec
 from twinworks.spec.loader import LIMITS, load_definition, parse_definition
 from twinworks.spec.schema import (
     ArgumentSpec,
@@ -34,16 +35,20 @@ from twinworks.spec.validate import check_value
 
 __all__ = [
     "LIMITS",
+    "AlarmSpec",
+    "AnomalyAlarmSpec",
     "ArgumentSpec",
     "BindingSpec",
     "CommandSpec",
     "ConnectorSpec",
     "DType",
     "DesiredSpec",
+    "LimitAlarmSpec",
     "OpcUaBinding",
     "OpcUaConnectorSpec",
     "OpcUaMethod",
     "PropertySpec",
+    "RateAlarmSpec",
     "ReconnectSpec",
     "RelationshipSpec",
     "SignalSpec",

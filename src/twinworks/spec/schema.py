@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twinworks.spec.alarms import AlarmSpec
 from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
 from twinworks.spec.production import ProductionSpec
 
@@ -139,6 +140,8 @@ class TwinTypeSpec(_Spec):
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
     commands: dict[Name, CommandSpec] = Field(default_factory=dict)
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
+    # limit, rate-of-change and anomaly alarms (see twinworks.spec.alarms)
+    alarms: dict[Name, AlarmSpec] = Field(default_factory=dict)
     models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
 
 

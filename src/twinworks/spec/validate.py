@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
 from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
@@ -122,6 +123,7 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
     types = definition.types
     for tname, declared in types.items():
         problems += _check_units(declared, ("types", tname))
+        problems += check_alarms(declared, ("types", tname))
         for rname, relspec in declared.relationships.items():
             for target in relspec.target:
                 if target not in types:

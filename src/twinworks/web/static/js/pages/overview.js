@@ -154,9 +154,24 @@ export async function mount(main, { ctx }) {
   }, 1000);
 
   await load();
-  const alarms = hasRoute("/api/v1/alarms")
-    ? h("p", { class: "pending" }, "Alarm counts: this server has an alarms API, but this dashboard does not show it yet.")
+  const alarmsApi = hasRoute("/api/v1/alarms");
+  const alarms = alarmsApi
+    ? h("p", { class: "alarm-counts", "data-alarms": "" }, "Alarms: loading…")
     : h("p", { class: "pending", "data-pending": "alarms" }, "Alarm counts: not available yet (no alarm service on this server).");
+  // counts of the alarms needing attention; refreshed when an alarm event arrives
+  const loadAlarms = () => {
+    if (!alarmsApi) return;
+    api.get("/alarms").then((list) => {
+      const active = list.filter((a) => a.active).length;
+      const unacknowledged = list.filter((a) => !a.acknowledged).length;
+      alarms.textContent = `Alarms: ${active} active, ${unacknowledged} unacknowledged`;
+      alarms.dataset.alarms = String(active);
+    }, () => {});
+  };
+  scope.on("event", (m) => {
+    if (String(m.kind || "").startsWith("Alarm")) loadAlarms();
+  });
+  loadAlarms();
   fill(
     main,
     h("h1", {}, "Plant overview"),

@@ -1,0 +1,72 @@
+"""Alarms: the list of alarms needing attention, and acknowledging one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from twinworks.api.deps import RuntimeDep
+from twinworks.api.errors import error_response
+from twinworks.api.schemas import ErrorBody
+from twinworks.runtime.engine import Runtime
+from twinworks.services.alarms.service import AlarmService, UnknownAlarmError
+
+__all__ = ["AcknowledgeIn", "alarm_service", "router"]
+
+router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown twin or alarm, or no alarm service"},
+    409: {"model": ErrorBody, "description": "the alarm is not waiting for acknowledgement"},
+}
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(default="operator", min_length=1, max_length=128, description="who saw it")
+
+
+def alarm_service(runtime: Runtime) -> AlarmService | None:
+    service = runtime.services.get(AlarmService.name)
+    return service if isinstance(service, AlarmService) else None
+
+
+def _no_service() -> JSONResponse:
+    return error_response(
+        404, "no_alarm_service", "this server runs no alarm service (declare alarms in the types)"
+    )
+
+
+@router.get("", responses=_ERRORS)
+async def list_alarms(
+    runtime: RuntimeDep,
+    twin_id: Annotated[str | None, Query(max_length=128, description="only this twin")] = None,
+    all: Annotated[bool, Query(description="also alarms in their normal state")] = False,
+) -> Any:
+    """Active and unacknowledged alarms (with ``all``: every declared alarm), worst first."""
+    service = alarm_service(runtime)
+    if service is None:
+        return _no_service()
+    if twin_id is not None:
+        runtime.registry.twin(twin_id)  # unknown twin: 404
+    return [a.as_dict() for a in service.listing(include_normal=all, twin_id=twin_id)]
+
+
+@router.post("/{twin_id}/{name}/acknowledge", responses=_ERRORS)
+async def acknowledge(
+    runtime: RuntimeDep, twin_id: str, name: str, body: AcknowledgeIn | None = None
+) -> Any:
+    """Acknowledge an alarm (an operator has seen it); recorded as ``AlarmAcknowledged``."""
+    service = alarm_service(runtime)
+    if service is None:
+        return _no_service()
+    try:
+        alarm = await service.acknowledge(twin_id, name, (body or AcknowledgeIn()).by)
+    except UnknownAlarmError as exc:
+        return error_response(404, "unknown_alarm", str(exc), "path name")
+    except ValueError as exc:
+        return error_response(409, "not_acknowledgeable", str(exc), "path name")
+    return alarm.as_dict()

@@ -1,0 +1,30 @@
+"""The maintenance plan: when to intervene on which asset, within technician capacity, and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from twinworks.api.deps import RuntimeDep
+from twinworks.api.errors import error_response
+from twinworks.api.routes.rul import prognostics_service
+from twinworks.api.schemas import ErrorBody
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/maintenance", tags=["maintenance"])
+
+
+@router.get(
+    "/plan",
+    responses={404: {"model": ErrorBody, "description": "no maintenance planning on this server"}},
+)
+async def get_plan(runtime: RuntimeDep) -> Any:
+    """The current fleet plan: interventions with their times, windows, costs and reasoning."""
+    service = prognostics_service(runtime)
+    if service is None:
+        return error_response(
+            404, "no_maintenance_planning", "this server runs no prognostics/maintenance service"
+        )
+    return service.plan_view()

@@ -1,0 +1,335 @@
+"""The prognostics service: tool RUL of every CNC twin and an up-to-date maintenance plan.
+
+For each machine it tracks the current tool's wear from the live data
+(:class:`~twinworks.services.rul.toolwear.ToolWearTracker`), and every
+``every_s`` seconds of source time propagates the estimate through the tool
+wear model to the wear limit under the future load (the machine's feed override
+and nominal speed, at the share of time it has recently spent cutting), by
+Monte Carlo (``method="monte_carlo"``) or the unscented transform. It writes
+
+- ``rul.tool_life_s`` (median, seconds of calendar time), ``rul.tool_life_s.lower``
+  and ``.upper`` (the 5–95 % interval), ``rul.tool_wear_mm`` and its ``.std``,
+  ``rul.utilisation`` — derived values, shown under the twin's ``virtual``;
+- the latest :class:`~twinworks.services.rul.result.RulEstimate` with its
+  sensitivity explanation (served by the API);
+- a fleet maintenance plan (:func:`~twinworks.services.maintenance.plan_fleet`)
+  over the coming maintenance windows, and a ``MaintenanceRecommended`` event
+  with the reasoning whenever an asset's planned window changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from twinworks.runtime.service import TwinService
+from twinworks.services import events as hev
+from twinworks.services.maintenance.planning import (
+    FleetPlan,
+    MaintenanceCosts,
+    MaintenanceWindow,
+    plan_fleet,
+)
+from twinworks.services.rul.propagate import constant_load, monte_carlo, unscented
+from twinworks.services.rul.result import RulEstimate
+from twinworks.services.rul.sensitivity import sensitivity
+from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker
+from twinworks.store.base import Event, Point
+
+if TYPE_CHECKING:
+    from twinworks.runtime.engine import Runtime
+
+__all__ = ["MaintenanceCalendar", "PrognosticsService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MaintenanceCalendar:
+    """Recurring maintenance windows: every ``period_s`` a window of ``length_s`` (source time)."""
+
+    period_s: float = 600.0
+    length_s: float = 120.0
+    technicians: int = 1
+    horizon_s: float = 4 * 3600.0
+
+    def windows(self, now: float) -> tuple[float, list[MaintenanceWindow]]:
+        """Windows from the next one on, as seconds from ``now``; and ``now``."""
+        first = math.ceil(now / self.period_s) * self.period_s
+        out = []
+        start = first
+        while start - now < self.horizon_s:
+            out.append(
+                MaintenanceWindow(start - now, start - now + self.length_s, self.technicians)
+            )
+            start += self.period_s
+        return now, out
+
+
+class _Machine:
+    def __init__(self, twin_id: str, model: ToolWearModel, seed: int) -> None:
+        self.twin_id = twin_id
+        self.model = model
+        self.tracker = ToolWearTracker(model, n_particles=600, seed=seed)
+        self.latest: dict[str, Any] = {}
+        self.cutting_share = 0.5  # prior until data says otherwise
+        self._last_share_ts: float | None = None
+        self.last_run: float = -math.inf
+        self.now: float = 0.0
+
+    def observe(self, values: Mapping[str, list[Any]], share_tau_s: float) -> None:
+        for signal, (ts, value) in values.items():
+            self.latest[signal] = value
+            self.now = max(self.now, float(ts))
+        state = str(self.latest.get("state", "idle"))
+        ts = self.now
+        if self._last_share_ts is not None and ts > self._last_share_ts:
+            # time-weighted average of "cutting": the share of calendar time that wears the tool
+            w = math.exp(-(ts - self._last_share_ts) / share_tau_s)
+            cutting = 1.0 if state == "cutting" else 0.0
+            self.cutting_share = w * self.cutting_share + (1 - w) * cutting
+        self._last_share_ts = ts
+        vib = values.get("vibration")
+        self.tracker.observe(
+            ts,
+            state=state,
+            spindle_speed_rpm=float(self.latest.get("spindle_speed", 0.0)),
+            feed_override_pct=float(self.latest.get("feed_override", 100.0)),
+            vibration_mm_s=float(vib[1]) if vib is not None else None,
+            tool_changes=int(self.latest["tool_changes"])
+            if "tool_changes" in self.latest
+            else None,
+        )
+
+
+class PrognosticsService(TwinService):
+    """Tool-life prognostics and maintenance planning for the CNC twins named in ``machines``."""
+
+    name: ClassVar[str] = "prognostics"
+
+    def __init__(
+        self,
+        machines: Mapping[str, ToolWearModel],
+        *,
+        costs: MaintenanceCosts | Mapping[str, MaintenanceCosts] | None = None,
+        calendar: MaintenanceCalendar | None = None,
+        intervention_s: float = 120.0,
+        method: Literal["monte_carlo", "unscented"] = "monte_carlo",
+        every_s: float = 10.0,
+        n_samples: int = 300,
+        dt_s: float = 10.0,
+        horizon_s: float = 8 * 3600.0,
+        level: float = 0.9,
+        share_tau_s: float = 1800.0,
+        seed: int = 0,
+    ) -> None:
+        self.models = dict(machines)
+        self.costs = costs or MaintenanceCosts(
+            planned_cost=40.0,
+            failure_cost=400.0,
+            downtime_cost_per_h=300.0,
+            planned_downtime_h=2 / 60,
+            failure_downtime_h=10 / 60,
+        )
+        self.calendar = calendar or MaintenanceCalendar()
+        self.intervention_s = intervention_s
+        self.method = method
+        self.every_s = every_s
+        self.n_samples = n_samples
+        self.dt_s = dt_s
+        self.horizon_s = horizon_s
+        self.level = level
+        self.share_tau_s = share_tau_s
+        self.seed = seed
+        self.machines = {
+            tid: _Machine(tid, m, seed + i)
+            for i, (tid, m) in enumerate(sorted(self.models.items()))
+        }
+        self.estimates: dict[str, RulEstimate] = {}
+        self.samples: dict[str, np.ndarray] = {}
+        self.plan: FleetPlan | None = None
+        self.plan_at: float | None = None
+        self._planned_window: dict[str, float | None] = {}
+        self._runtime: Runtime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, runtime: Runtime) -> None:
+        for twin_id in self.machines:
+            runtime.registry.twin(twin_id)  # an unknown twin is a configuration error: say so now
+        self._runtime = runtime
+        wanted = set(self.machines)
+        sub = runtime.bus.subscribe(lambda m: m.get("twin_id") in wanted, maxsize=20_000)
+        self._task = asyncio.create_task(self._run(sub), name="twinworks-prognostics")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self, sub: Any) -> None:
+        try:
+            while True:
+                message = await sub.get()
+                if message.get("type") != "telemetry":
+                    continue
+                try:
+                    await self.process(message["twin_id"], message["values"])
+                except Exception:  # keep predicting for the other machines
+                    log.exception("prognostics failed for %s", message.get("twin_id"))
+        finally:
+            sub.close()
+
+    # ------------------------------------------------------------------ computing
+
+    async def process(self, twin_id: str, values: Mapping[str, list[Any]]) -> None:
+        machine = self.machines.get(twin_id)
+        if machine is None:
+            return
+        machine.observe(values, self.share_tau_s)
+        if machine.now - machine.last_run < self.every_s:
+            return
+        machine.last_run = machine.now
+        estimate = await asyncio.to_thread(self.estimate, twin_id)
+        if self._runtime is not None:
+            points = [
+                Point(twin_id, "rul.tool_life_s", machine.now, estimate.value),
+                Point(twin_id, "rul.tool_life_s.lower", machine.now, estimate.lower),
+                Point(twin_id, "rul.tool_life_s.upper", machine.now, estimate.upper),
+                Point(twin_id, "rul.tool_wear_mm", machine.now, estimate.extra["tool_wear_mm"]),
+                Point(
+                    twin_id, "rul.tool_wear_mm.std", machine.now, estimate.extra["tool_wear_mm_std"]
+                ),
+                Point(twin_id, "rul.utilisation", machine.now, machine.cutting_share),
+            ]
+            self._runtime.submit_derived(
+                [p for p in points if isinstance(p.value, float) and math.isfinite(p.value)]
+            )
+        if len(self.samples) == len(self.machines):
+            await self.replan(machine.now)
+
+    def estimate(self, twin_id: str) -> RulEstimate:
+        """Propagate the machine's current tool state to the wear limit (calendar seconds)."""
+        machine = self.machines[twin_id]
+        model = machine.model
+        feed = float(machine.latest.get("feed_override", 100.0))
+        share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
+        profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
+        mean, cov = machine.tracker.mean_cov()
+        if self.method == "unscented":
+            ft = unscented(
+                model,
+                profile,
+                mean=mean[None],
+                cov=cov[None],
+                dt=self.dt_s,
+                horizon=self.horizon_s,
+                level=self.level,
+            )
+            rng = np.random.default_rng(self.seed)
+            sd = float(ft.std[0]) if ft.std is not None else 0.0
+            samples = np.maximum(rng.normal(float(ft.median[0]), sd, self.n_samples), 0.0)
+        else:
+            ft = monte_carlo(
+                model,
+                profile,
+                particles=machine.tracker.sample(self.n_samples)[None],
+                dt=self.dt_s,
+                horizon=self.horizon_s,
+                level=self.level,
+            )
+            assert ft.samples is not None
+            samples = ft.samples[0]
+        self.samples[twin_id] = samples
+        std = np.sqrt(np.maximum(np.diag(cov), 1e-12))
+        why = sensitivity(
+            model,
+            mean,
+            std,
+            profile,
+            state_names=model.states,
+            parameters=("tool_life_s", "taylor_n", "feed_exponent"),
+            dt=self.dt_s,
+            horizon=self.horizon_s,
+        )
+        wear = model.wear_mm(machine.tracker.particles)
+        w = machine.tracker.weights
+        wear_mean = float(w @ wear)
+        wear_std = float(math.sqrt(max(float(w @ (wear - wear_mean) ** 2), 0.0)))
+        estimate = RulEstimate(
+            value=float(ft.median[0]),
+            lower=float(ft.lower[0]),
+            upper=float(ft.upper[0]),
+            level=self.level,
+            unit="s",
+            method=f"model-based ({self.method.replace('_', ' ')})",
+            explanation=why,
+            extra={
+                "at": machine.now,
+                "tool_wear_mm": wear_mean,
+                "tool_wear_mm_std": wear_std,
+                "life_used": float(mean[0]),
+                "wear_multiplier": float(math.exp(mean[1])),
+                "utilisation": machine.cutting_share,
+                "feed_override_pct": feed,
+                "censored": float(ft.censored[0]) if ft.censored is not None else 0.0,
+                "measurements_used": machine.tracker.updates,
+            },
+        )
+        self.estimates[twin_id] = estimate
+        return estimate
+
+    async def replan(self, now: float) -> FleetPlan:
+        now, windows = self.calendar.windows(now)
+        plan = plan_fleet(self.samples, self.costs, windows, intervention_s=self.intervention_s)
+        self.plan, self.plan_at = plan, now
+        events = []
+        for item in plan.interventions:
+            when = None if item.time_s is None else now + item.time_s
+            before = self._planned_window.get(item.asset, "none")
+            if before == "none" or before != when:
+                self._planned_window[item.asset] = when
+                events.append(
+                    Event(
+                        hev.MAINTENANCE_RECOMMENDED,
+                        item.asset,
+                        {
+                            "action": "change_tool",
+                            "at": when,
+                            "window": item.window,
+                            "failure_probability": item.failure_probability,
+                            "cost_rate_per_h": item.cost_rate_per_h,
+                            "reasoning": item.reasoning,
+                            "rul": self.estimates[item.asset].as_dict()
+                            if item.asset in self.estimates
+                            else None,
+                        },
+                        ts=now,
+                    )
+                )
+        if events and self._runtime is not None:
+            await self._runtime.record(events)
+        return plan
+
+    def plan_view(self) -> dict[str, Any]:
+        """The current plan with absolute times (source time), for the API and CLI."""
+        if self.plan is None or self.plan_at is None:
+            return {"at": None, "interventions": [], "windows": [], "note": "no plan yet"}
+        at = self.plan_at
+        body = self.plan.as_dict()
+        for item in body["interventions"]:
+            item["at"] = None if item["time_s"] is None else at + item["time_s"]
+            item["action"] = "change_tool"
+        for w in body["windows"]:
+            w["start"] = at + w["start_s"]
+            w["end"] = at + w["end_s"]
+        currency = self.costs.currency if isinstance(self.costs, MaintenanceCosts) else "EUR"
+        return {"at": at, "currency": currency, **body}

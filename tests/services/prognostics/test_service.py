@@ -1,0 +1,87 @@
+"""The prognostics service on the demo cell, fed by the simulator in virtual time.
+
+The runtime, its store and the service are real; the readings come from a
+seeded :class:`~twinworks.plant.MachiningCell` through ``Runtime.ingest`` as a
+connector would deliver them, so the test checks the whole path: tracking,
+RUL with its interval and explanation, derived values, the plan and its events,
+and the API routes that serve them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from twinworks.api import create_app
+from twinworks.connect import Reading
+from twinworks.plant import MachiningCell
+from twinworks.plant.params import CNC_PRESETS
+from twinworks.runtime import Runtime
+from twinworks.services.prognostics import MaintenanceCalendar, PrognosticsService
+from twinworks.services.rul.toolwear import tool_wear_model_for
+from twinworks.spec.loader import load_definition
+from twinworks.store import MemoryStore
+
+pytestmark = pytest.mark.anyio
+MACHINES = ("cnc1", "cnc2", "cnc3")
+
+
+async def test_demo_twins_get_tool_rul_and_a_maintenance_plan(cell_definition_path) -> None:  # type: ignore[no-untyped-def]
+    definition = load_definition(cell_definition_path)
+    service = PrognosticsService(
+        {m: tool_wear_model_for(CNC_PRESETS[m]) for m in MACHINES},
+        every_s=60.0,
+        n_samples=200,
+        calendar=MaintenanceCalendar(period_s=600, length_s=120, technicians=1),
+    )
+    start = time.time() - 4000
+    cell = MachiningCell(seed=7, start_time_s=start)
+    rt = Runtime(definition, MemoryStore(), connectors={}, services=[service])
+    async with rt:
+        while cell.time_s < start + 900:
+            cell.advance(2.0)
+            seen = cell.measurements()
+            readings = [
+                Reading(m, signal, cell.time_s, value)
+                for m in MACHINES
+                for signal, value in seen[m].items()
+            ]
+            await rt.ingest(readings)
+            await asyncio.sleep(0)
+        for _ in range(50):
+            await rt.flush()
+            await asyncio.sleep(0.02)
+        truth = cell.truth()
+
+        for m in MACHINES:
+            est = service.estimates[m]
+            assert est.lower <= est.value <= est.upper and est.unit == "s"
+            # the tracked tool state agrees with the simulator's hidden one
+            tracked = service.machines[m].tracker.mean_cov()[0][0]
+            assert tracked == pytest.approx(truth[m]["tool_life_used"], abs=0.02)
+            names = [c["name"] for c in est.explanation["contributions"]]
+            assert "state:life_used" in names and "parameter:tool_life_s" in names
+            virtual = rt.twin_view(m)["virtual"]
+            assert {"rul.tool_life_s", "rul.tool_life_s.lower", "rul.tool_wear_mm"} <= set(virtual)
+
+        plan = service.plan_view()
+        assert {i["asset"] for i in plan["interventions"]} == set(MACHINES)
+        windows = [i["window"] for i in plan["interventions"] if i["window"] is not None]
+        assert len(windows) == len(set(windows))  # one technician: one job per window
+        recommended = rt.store.events(kinds=["MaintenanceRecommended"])
+        assert recommended and all("RUL median" in e.data["reasoning"] for e in recommended)
+
+        transport = httpx.ASGITransport(app=create_app(rt), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
+            r = await client.get("/twins/cnc1/rul")
+            assert r.status_code == 200
+            body = r.json()
+            assert body["method"].startswith("model-based") and body["explanation"]["contributions"]
+            r = await client.get("/maintenance/plan")
+            assert r.status_code == 200 and len(r.json()["interventions"]) == 3
+            r = await client.get("/twins/conveyor1/rul")
+            assert r.status_code == 404 and "cnc1, cnc2, cnc3" in r.json()["error"]["message"]
+            assert set((await client.get("/rul")).json()) == set(MACHINES)

@@ -26,13 +26,13 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".twinworks-installed"
 
 # extras of pyproject.toml installed for each target
-EXTRAS = {"demo": [], "env": ["test"], "test": ["test"]}
+EXTRAS = {"demo": ["broker"], "env": ["test"], "test": ["test"]}
 
 # Debian packages per target: {executable that proves the package is there: package}
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {
-    "demo": {},
+    "demo": {"mosquitto": "mosquitto"},
     "env": {},
-    "test": {},
+    "test": {"mosquitto": "mosquitto"},
 }
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from twinworks.spec.schema import (
+    ModbusBinding,
+    ModbusConnectorSpec,
+    MqttBinding,
+    MqttConnectorSpec,
     OpcUaBinding,
     OpcUaConnectorSpec,
     TwinDefinition,
@@ -24,7 +28,11 @@ __all__ = ["Problem", "check_definition", "check_value"]
 Problem = tuple[tuple[str | int, ...], str, str | None]
 
 # which binding class goes with which connector protocol
-_BINDING_FOR = {OpcUaConnectorSpec: OpcUaBinding}
+_BINDING_FOR: dict[type, type] = {
+    OpcUaConnectorSpec: OpcUaBinding,
+    MqttConnectorSpec: MqttBinding,
+    ModbusConnectorSpec: ModbusBinding,
+}
 
 
 def _choices(names: Any) -> str:

@@ -6,9 +6,11 @@ unit tests. Both implement :class:`TwinStore`.
 
 from twinworks.store.base import (
     Bucket,
+    DeadLetter,
     Event,
     Point,
     Revision,
+    StoredDeadLetter,
     StoredEvent,
     TwinStore,
     Value,
@@ -20,11 +22,13 @@ from twinworks.store.sqlite import SqliteStore
 
 __all__ = [
     "Bucket",
+    "DeadLetter",
     "Event",
     "MemoryStore",
     "Point",
     "Revision",
     "SqliteStore",
+    "StoredDeadLetter",
     "StoredEvent",
     "TwinStore",
     "Value",

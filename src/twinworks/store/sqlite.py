@@ -27,9 +27,11 @@ from typing import Any, Literal
 from twinworks.errors import StoreError
 from twinworks.store.base import (
     Bucket,
+    DeadLetter,
     Event,
     Point,
     Revision,
+    StoredDeadLetter,
     StoredEvent,
     TwinStore,
     Value,
@@ -69,6 +71,27 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_twin ON events (twin_id, id);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (ts_us);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_us INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    twin_id TEXT,
+    topic TEXT,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_twin ON dead_letters (twin_id, id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (ts_us);
+-- counts outlive the letters they count (letters are trimmed, counts are not);
+-- '' stands for "no twin named", as NULL would not be unique in the key
+CREATE TABLE IF NOT EXISTS dead_letter_counts (
+    twin_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (twin_id, reason)
+) WITHOUT ROWID;
 """
 
 Durability = Literal["process", "power"]
@@ -157,6 +180,11 @@ class SqliteStore(TwinStore):
     def append(self, points: Sequence[Point]) -> int:
         if not points:
             return 0
+        return self.append_many([points])[0]
+
+    def append_many(self, batches: Sequence[Sequence[Point]]) -> list[int]:
+        if not any(batches):
+            return [0] * len(batches)
         series = self._series
         with self._write_lock:
             if self._closed:
@@ -164,17 +192,20 @@ class SqliteStore(TwinStore):
             try:
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    try:
-                        rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
-                    except KeyError:
-                        self._series_ids((p[0], p[1]) for p in points)
-                        rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
-                    before = self._writer.total_changes
-                    self._writer.executemany(
-                        "INSERT OR IGNORE INTO samples (series_id, ts_us, value) VALUES (?, ?, ?)",
-                        rows,
-                    )
-                    added = self._writer.total_changes - before
+                    counts: list[int] = []
+                    for points in batches:
+                        try:
+                            rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
+                        except KeyError:
+                            self._series_ids((p[0], p[1]) for p in points)
+                            rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
+                        before = self._writer.total_changes
+                        self._writer.executemany(
+                            "INSERT OR IGNORE INTO samples (series_id, ts_us, value) "
+                            "VALUES (?, ?, ?)",
+                            rows,
+                        )
+                        counts.append(self._writer.total_changes - before)
                     self._writer.execute("COMMIT")
                 except BaseException:
                     self._writer.execute("ROLLBACK")
@@ -187,8 +218,9 @@ class SqliteStore(TwinStore):
                     }
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"appending {len(points)} points failed: {exc}") from None
-        return added
+                total = sum(len(b) for b in batches)
+                raise StoreError(f"appending {total} points failed: {exc}") from None
+        return counts
 
     def _sid(self, twin_id: str, signal: str) -> int | None:
         sid = self._series.get((twin_id, signal))
@@ -385,3 +417,126 @@ class SqliteStore(TwinStore):
             StoredEvent(i, from_us(ts), kind, twin, json.loads(data))
             for i, ts, kind, twin, data in self._read(sql, params)
         ]
+
+    # ----------------------------------------------------------- dead letters
+
+    def append_dead_letters(self, letters: Sequence[DeadLetter]) -> list[StoredDeadLetter]:
+        if not letters:
+            return []
+        now = time.time()
+        stored: list[StoredDeadLetter] = []
+        counts: dict[tuple[str, str], int] = {}
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                for d in letters:
+                    ts_us = to_us(d.ts if d.ts is not None else now)
+                    size = d.size if d.size is not None else len(d.payload)
+                    cur = self._writer.execute(
+                        "INSERT INTO dead_letters "
+                        "(ts_us, source, twin_id, topic, reason, message, payload, size) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (ts_us, d.source, d.twin_id, d.topic, d.reason, d.message, d.payload, size),
+                    )
+                    assert cur.lastrowid is not None
+                    stored.append(
+                        StoredDeadLetter(
+                            cur.lastrowid,
+                            from_us(ts_us),
+                            d.source,
+                            d.reason,
+                            d.message,
+                            bytes(d.payload),
+                            d.twin_id,
+                            d.topic,
+                            size,
+                        )
+                    )
+                    key = (d.twin_id or "", d.reason)
+                    counts[key] = counts.get(key, 0) + 1
+                self._writer.executemany(
+                    "INSERT INTO dead_letter_counts (twin_id, reason, n) VALUES (?, ?, ?) "
+                    "ON CONFLICT (twin_id, reason) DO UPDATE SET n = n + excluded.n",
+                    [(twin, reason, n) for (twin, reason), n in counts.items()],
+                )
+                self._writer.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise StoreError(f"keeping {len(letters)} dead letters failed: {exc}") from None
+        return stored
+
+    def dead_letters(
+        self,
+        twin_id: str | None = None,
+        source: str | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        newest_first: bool = True,
+    ) -> list[StoredDeadLetter]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("twin_id", twin_id), ("source", source), ("reason", reason)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("ts_us >= ?")
+            params.append(to_us(since))
+        if until is not None:
+            where.append("ts_us < ?")
+            params.append(to_us(until))
+        if after_id is not None:
+            where.append("id > ?")
+            params.append(after_id)
+        sql = (
+            "SELECT id, ts_us, source, reason, message, payload, twin_id, topic, size "
+            "FROM dead_letters"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        params.append(int(limit))
+        return [
+            StoredDeadLetter(i, from_us(ts), src, rsn, msg, bytes(payload), twin, topic, size)
+            for i, ts, src, rsn, msg, payload, twin, topic, size in self._read(sql, params)
+        ]
+
+    def dead_letter_counts(self) -> dict[str | None, dict[str, int]]:
+        out: dict[str | None, dict[str, int]] = {}
+        for twin, reason, n in self._read(
+            "SELECT twin_id, reason, n FROM dead_letter_counts ORDER BY twin_id, reason"
+        ):
+            out.setdefault(twin or None, {})[reason] = int(n)
+        return out
+
+    def delete_dead_letters(
+        self, before: float | None = None, keep_newest: int | None = None
+    ) -> int:
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            try:
+                before_changes = self._writer.total_changes
+                self._writer.execute("BEGIN IMMEDIATE")
+                if before is not None:
+                    self._writer.execute(
+                        "DELETE FROM dead_letters WHERE ts_us < ?", (to_us(before),)
+                    )
+                if keep_newest is not None:
+                    self._writer.execute(
+                        "DELETE FROM dead_letters WHERE id <= "
+                        "(SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        (max(0, int(keep_newest)),),
+                    )
+                self._writer.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise StoreError(f"dropping dead letters failed: {exc}") from None
+            return self._writer.total_changes - before_changes

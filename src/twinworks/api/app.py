@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.limits import BodySizeLimit
-from twinworks.api.routes import commands, events, ingest, stream, system, twins
+from twinworks.api.routes import commands, deadletters, events, ingest, stream, system, twins
 from twinworks.runtime.engine import Runtime
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -44,7 +44,7 @@ def create_app(
     app.state.command_wait_s = command_wait_s
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, stream):
+    for module in (system, twins, commands, events, ingest, deadletters, stream):
         api.include_router(module.router)
     app.include_router(api)
 

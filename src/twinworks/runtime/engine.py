@@ -242,6 +242,7 @@ class Runtime:
         self._next_probe = 0.0  # monotonic time of the next attempt at a store that is down
         self._retry_delay = _RETRY_MIN_S
         self._stop_deadline: float | None = None
+        self._writing = False  # a batch taken off the queues is being written
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -521,7 +522,12 @@ class Runtime:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            if await self._write_step():
+            self._writing = True
+            try:
+                progressed = await self._write_step()
+            finally:
+                self._writing = False
+            if progressed:
                 continue
             if not self._running and self._give_up_on_stop():
                 return
@@ -734,7 +740,13 @@ class Runtime:
 
     async def flush(self) -> None:
         """Wait until everything queued so far is stored or buffered (for tests and shutdown)."""
-        while self._chunks or self._pending_events or self._pending_letters or self._pending_points:
+        while (
+            self._chunks
+            or self._pending_events
+            or self._pending_letters
+            or self._pending_points
+            or self._writing
+        ):
             await asyncio.sleep(0.005)
 
     # ------------------------------------------------------------------ status

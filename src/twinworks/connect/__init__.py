@@ -4,6 +4,7 @@ Each protocol lives in its own module and registers itself; :func:`connector_cla
 finds the class for a connector declared in a twin definition.
 """
 
+from twinworks.connect import mqtt as _mqtt  # noqa: F401  (registers the protocol)
 from twinworks.connect import opcua as _opcua  # noqa: F401  (registers the protocol)
 from twinworks.connect.base import (
     Backoff,
@@ -17,6 +18,7 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.fake import FakeConnector
+from twinworks.connect.mqtt import MqttConnector
 from twinworks.connect.opcua import OpcUaConnector
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "DeadLetterSink",
     "FakeConnector",
     "IngestSink",
+    "MqttConnector",
     "OpcUaConnector",
     "Origin",
     "Reading",

@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import paho.mqtt.client as paho
@@ -67,44 +67,106 @@ _ROUTE_CACHE = 100_000  # topics remembered with their route; cleared when full
 _CONNACK_TIMEOUT_S = 10.0
 
 
+_PUBACK = 0x40
 _READ_BYTES = 256 * 1024
-_PACKETS_PER_TURN = 5000  # then let the loop run the writer and the API for a moment
+_READ_BUDGET = 4 * 1024 * 1024  # bytes read in one turn of the loop, then the others run
 
 
-class _BufferedSocket:
-    """Serves paho's small reads from one large read.
+class _Message(NamedTuple):
+    """A received PUBLISH, as the fast path hands it over."""
 
-    paho reads each packet with at least three ``recv`` calls (the header one byte
-    at a time); at tens of thousands of messages a second those system calls are
-    most of the cost. Everything else is passed to the real socket.
+    topic: bytes
+    payload: bytes
+    qos: int
+    mid: int
+    props: bytes | None  # MQTT 5 properties, still encoded
+
+
+class _FeedSocket:
+    """The socket paho sees: it reads only the bytes we hand it; it writes to the real one.
+
+    Incoming PUBLISH packets -- all the telemetry -- are parsed by the connector
+    itself, many per system call: paho's reader takes three ``recv`` calls and
+    several objects (with a lock) per message, which at tens of thousands of
+    messages a second costs more than everything else together. Every other packet
+    (CONNACK, SUBACK, PUBACK, PINGRESP, ...) is fed to paho unchanged, so paho still
+    runs the protocol: connecting, subscribing, publishing, acknowledging, keep-alive.
     """
 
-    __slots__ = ("_buf", "_pos", "_sock")
+    __slots__ = ("_buf", "_end", "_sock")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
-        self._buf = b""
-        self._pos = 0
+        self._buf = bytearray()
+        self._end: BaseException | bool = False  # True: closed by the peer
 
-    def recv(self, size: int) -> bytes:
-        if self._pos >= len(self._buf):
-            self._buf = self._sock.recv(_READ_BYTES)  # BlockingIOError/SSLWantReadError pass
-            self._pos = 0
-            if not self._buf:
-                return b""
-        start = self._pos
-        self._pos = min(start + size, len(self._buf))
-        return self._buf[start : self._pos]
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf += data
 
     @property
-    def buffered(self) -> bool:
-        if self._pos < len(self._buf):
-            return True
-        pending = getattr(self._sock, "pending", None)  # TLS: decrypted, not yet read
-        return bool(pending()) if pending is not None else False
+    def fed(self) -> bool:
+        return bool(self._buf)
+
+    def end(self, error: BaseException | None) -> None:
+        self._end = error if error is not None else True
+
+    def recv(self, size: int) -> bytes:
+        if self._buf:
+            chunk = bytes(self._buf[:size])
+            del self._buf[:size]
+            return chunk
+        if isinstance(self._end, BaseException):
+            raise self._end
+        if self._end:
+            return b""
+        raise BlockingIOError
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at ``pos``: (value, position after it); -1 if cut off."""
+    value, shift = 0, 0
+    while True:
+        if pos >= len(buf) or shift > 21:
+            return -1, pos
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _correlation(props: bytes | None) -> bytes | None:
+    """Correlation Data (property 9) from encoded MQTT 5 PUBLISH properties."""
+    if not props:
+        return None
+    pos, n = 0, len(props)
+    while pos < n:
+        pid = props[pos]
+        pos += 1
+        if pid in (8, 9, 3):  # response topic, correlation data, content type
+            size = int.from_bytes(props[pos : pos + 2], "big")
+            if pid == 9:
+                return bytes(props[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+        elif pid == 1:
+            pos += 1
+        elif pid == 2:
+            pos += 4
+        elif pid == 35:
+            pos += 2
+        elif pid == 11:
+            _, pos = _varint(props, pos)
+        elif pid == 38:  # user property: two strings
+            for _ in range(2):
+                size = int.from_bytes(props[pos : pos + 2], "big")
+                pos += 2 + size
+        else:
+            return None  # not a PUBLISH property: stop rather than misread
+    return None
 
 
 class _Unroutable:
@@ -153,12 +215,13 @@ class _Link:
         self.closed: asyncio.Future[str] = loop.create_future()
         self.suback: dict[int, asyncio.Future[list[Any]]] = {}
         self.puback: dict[int, asyncio.Future[None]] = {}
-        self.inbox: list[paho.MQTTMessage] = []
+        self.inbox: list[_Message] = []
         self.scheduled = False
         self.ack_blocked = False  # a batch failed: later acks would skip it
         self._thread = threading.get_ident()
         self._sock: socket.socket | None = None
-        self._buffered: _BufferedSocket | None = None
+        self._feed: _FeedSocket | None = None
+        self._partial = b""  # the start of a packet whose rest has not arrived yet
         self._misc: asyncio.Task[None] | None = None
         c = self.client
         c.on_connect = self._on_connect
@@ -183,9 +246,9 @@ class _Link:
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._sock = sock
         if getattr(client, "_sock", None) is sock:
-            # paho keeps its socket in _sock (2.x); without it we read unbuffered
-            self._buffered = _BufferedSocket(sock)
-            client._sock = self._buffered
+            # paho 2.x keeps its socket in _sock; should that change, paho reads alone
+            self._feed = _FeedSocket(sock)
+            client._sock = self._feed
         self._in_loop(lambda: self.loop.add_reader(sock, self._readable))
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
@@ -207,15 +270,79 @@ class _Link:
             self.loop.remove_writer(sock)
 
     def _readable(self) -> None:
-        read, buffered = self.client.loop_read, self._buffered
-        for _ in range(_PACKETS_PER_TURN):
-            # one packet per loop_read; go on while the buffer holds more
-            if read() != MQTTErrorCode.MQTT_ERR_SUCCESS or buffered is None:
-                return
-            if not buffered.buffered:
-                return
-        # more is buffered than one turn takes: come back soon, after the others
-        self.loop.call_soon(self._readable)
+        feed, sock = self._feed, self._sock
+        if feed is None or sock is None:
+            self.client.loop_read()
+            return
+        chunks: list[bytes] = []
+        total = 0
+        error: BaseException | None = None
+        closed = False
+        try:
+            while total < _READ_BUDGET:
+                data = sock.recv(_READ_BYTES)
+                if not data:
+                    closed = True
+                    break
+                chunks.append(data)
+                total += len(data)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        except ssl.SSLWantWriteError:
+            self.client.loop_write()
+        except OSError as exc:
+            error = exc
+        if chunks:
+            self._parse(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        if closed or error is not None:
+            feed.end(error)  # paho reads the end, closes, and reports the disconnect
+            self.client.loop_read()
+        elif total >= _READ_BUDGET:
+            self.loop.call_soon(self._readable)  # TLS may hold decrypted data epoll cannot see
+
+    def _parse(self, data: bytes) -> None:
+        """Split bytes into packets: PUBLISH to the connector, the rest to paho."""
+        buf = self._partial + data if self._partial else data
+        n = len(buf)
+        pos = 0
+        inbox = self.inbox
+        v5 = self.v5
+        other = bytearray()
+        while pos < n:
+            start = pos
+            first = buf[pos]
+            length, body = _varint(buf, pos + 1)
+            if length < 0 or body + length > n:
+                break  # the rest of this packet comes with the next read
+            end = body + length
+            qos = (first >> 1) & 3
+            if first >> 4 == 3 and qos < 2:
+                size = (buf[body] << 8) | buf[body + 1]
+                p = body + 2 + size
+                topic = buf[body + 2 : p]
+                mid = 0
+                if qos:
+                    mid = (buf[p] << 8) | buf[p + 1]
+                    p += 2
+                props = None
+                if v5:
+                    plen, p = _varint(buf, p)
+                    if plen:
+                        props = buf[p : p + plen]
+                        p += plen
+                inbox.append(_Message(topic, buf[p:end], qos, mid, props))
+            else:
+                other += buf[start:end]
+            pos = end
+        self._partial = buf[pos:] if pos < n else b""
+        if other and self._feed is not None:
+            self._feed.feed(other)
+            while self._feed.fed and self.client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                pass
+        if inbox and not self.scheduled:
+            # everything read in this turn of the loop is handled as one batch
+            self.scheduled = True
+            self.loop.call_soon(self.connector._process, self)
 
     def _writable(self) -> None:
         self.client.loop_write()
@@ -266,7 +393,13 @@ class _Link:
             future.set_result(None)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self.inbox.append(msg)
+        # only what the fast path leaves to paho (QoS 2, or no fast path) arrives here
+        props = getattr(msg, "properties", None)
+        data = getattr(props, "CorrelationData", None) if props is not None else None
+        encoded = b"\x09" + len(data).to_bytes(2, "big") + bytes(data) if data else None
+        self.inbox.append(
+            _Message(msg._topic, bytes(msg.payload), min(msg.qos, 1), msg.mid, encoded)
+        )
         if not self.scheduled:
             # everything read in this turn of the loop is handled as one batch
             self.scheduled = True
@@ -332,9 +465,15 @@ class _Link:
         await future
 
     def ack(self, mids: Sequence[int]) -> None:
-        ack = self.client.ack
-        for mid in mids:
-            ack(mid, 1)
+        queue = getattr(self.client, "_packet_queue", None)
+        if queue is None or len(mids) < 2:
+            for mid in mids:
+                self.client.ack(mid, 1)
+            return
+        # one write for a whole batch: paho would send each 4-byte PUBACK on its own
+        # (a system call each); the short form (no reason code) means success in MQTT 5 too
+        data = b"".join([b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids])
+        queue(_PUBACK, data, 0, 0)
 
     def drop(self, why: str) -> None:
         """End the connection (the session stays with the broker) so that it resends."""
@@ -410,7 +549,7 @@ class MqttConnector(Connector):
                     cmd.name or cname,
                     "command",
                 )
-        self._routes: dict[str, Any] = {}
+        self._routes: dict[bytes, tuple[str, Any]] = {}
         self._link: _Link | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._redeliver_delay = self.backoff.spec.initial_s
@@ -446,15 +585,17 @@ class MqttConnector(Connector):
 
     # ------------------------------------------------------------------ telemetry
 
-    def _route(self, topic: str) -> Any:
-        route = self._routes.get(topic)
-        if route is not None:
-            return route
+    def _route(self, raw: bytes) -> tuple[str, Any]:
+        """The topic as text and where its messages go, cached by the topic's bytes."""
+        found = self._routes.get(raw)
+        if found is not None:
+            return found
         if len(self._routes) >= _ROUTE_CACHE:
             self._routes.clear()  # a flood of distinct topics must not grow memory
-        route = self._resolve(topic)
-        self._routes[topic] = route
-        return route
+        topic = raw.decode("utf-8", "replace")
+        found = (topic, self._resolve(topic))
+        self._routes[bytes(raw)] = found
+        return found
 
     def _resolve(self, topic: str) -> Any:
         for template in self._replies.values():
@@ -490,13 +631,14 @@ class MqttConnector(Connector):
         acks: list[int] = []
         arrival = time.time()
         limit = self.spec.max_payload_bytes
+        new = tuple.__new__
+        loads = orjson.loads
         for msg in messages:
             if msg.qos:
                 acks.append(msg.mid)
-            topic = msg.topic
-            route = self._route(topic)
+            topic, route = self._route(msg.topic)
             if route.__class__ is list:
-                payload = bytes(msg.payload)  # the same object when it is bytes already
+                payload = msg.payload
                 if len(payload) > limit:
                     self.dead_letter(
                         "oversized",
@@ -508,10 +650,13 @@ class MqttConnector(Connector):
                         size=len(payload),
                     )
                     continue
-                origin = Origin(payload, topic)
+                origin = new(Origin, (payload, topic))
                 mapping = route[0]
                 try:
-                    doc = parse_json(payload, topic)
+                    try:
+                        doc = loads(payload)
+                    except orjson.JSONDecodeError:
+                        doc = parse_json(payload, topic)  # NaN, or a clear "not JSON"
                     for mapping in route:
                         readings += mapping.readings(doc, arrival, topic, origin)
                 except PayloadError as exc:
@@ -519,12 +664,12 @@ class MqttConnector(Connector):
                         exc.reason, str(exc), payload, twin_id=mapping.twin_id, topic=topic
                     )
             elif route is _REPLY:
-                self._on_reply(msg)
+                self._on_reply(link, msg, topic)
             else:
                 self.dead_letter(
                     route.reason,
                     route.message,
-                    bytes(msg.payload[:_KEEP_BYTES]),
+                    msg.payload[:_KEEP_BYTES],
                     twin_id=route.twin_id,
                     topic=topic,
                     size=len(msg.payload),
@@ -567,29 +712,22 @@ class MqttConnector(Connector):
 
     # ------------------------------------------------------------------ commands
 
-    def _on_reply(self, msg: paho.MQTTMessage) -> None:
-        if msg.qos:
-            assert self._link is not None
-            self._link.ack([msg.mid])
+    def _on_reply(self, link: _Link, msg: _Message, topic: str) -> None:
+        if msg.qos and not link.ack_blocked:
+            link.ack([msg.mid])
         try:
-            doc = parse_json(bytes(msg.payload), msg.topic)
+            doc = parse_json(msg.payload, topic)
         except PayloadError as exc:
             log.warning("%s: unreadable command reply: %s", self.name, exc)
             return
         if not isinstance(doc, dict):
-            log.warning("%s: command reply on %s is not a JSON object", self.name, msg.topic)
+            log.warning("%s: command reply on %s is not a JSON object", self.name, topic)
             return
-        correlation = None
-        props = getattr(msg, "properties", None)
-        data = getattr(props, "CorrelationData", None) if props is not None else None
-        if data:
-            correlation = bytes(data).decode("utf-8", "replace")
-        correlation = correlation or doc.get("id")
+        data = _correlation(msg.props)
+        correlation = data.decode("utf-8", "replace") if data else doc.get("id")
         future = self._waiting.get(str(correlation)) if correlation is not None else None
         if future is None or future.done():
-            log.info(
-                "%s: reply %r on %s matches no waiting command", self.name, correlation, msg.topic
-            )
+            log.info("%s: reply %r on %s matches no waiting command", self.name, correlation, topic)
             return
         future.set_result(doc)
 

@@ -52,12 +52,16 @@ class MqttDevice:
         self.command_props: list[Any] = []
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *args: self.connected.set()
         self.client.on_message = self._on_message
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         if self.command_topic is not None:
-            client.subscribe(self.command_topic, qos=1)
-        self.connected.set()
+            client.subscribe(self.command_topic, qos=1)  # ready once the broker confirms
+        else:
+            self.connected.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         request = json.loads(msg.payload)

@@ -4,6 +4,7 @@ Each protocol lives in its own module and registers itself; :func:`connector_cla
 finds the class for a connector declared in a twin definition.
 """
 
+from twinworks.connect import modbus as _modbus  # noqa: F401  (registers the protocol)
 from twinworks.connect import mqtt as _mqtt  # noqa: F401  (registers the protocol)
 from twinworks.connect import opcua as _opcua  # noqa: F401  (registers the protocol)
 from twinworks.connect.base import (
@@ -18,6 +19,7 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.fake import FakeConnector
+from twinworks.connect.modbus import ModbusConnector
 from twinworks.connect.mqtt import MqttConnector
 from twinworks.connect.opcua import OpcUaConnector
 
@@ -28,6 +30,7 @@ __all__ = [
     "DeadLetterSink",
     "FakeConnector",
     "IngestSink",
+    "ModbusConnector",
     "MqttConnector",
     "OpcUaConnector",
     "Origin",

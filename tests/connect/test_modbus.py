@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 import time
 from typing import Any
@@ -89,13 +90,12 @@ async def test_registers_are_decoded_scaled_and_polled_at_the_declared_rate() ->
     bank = RegisterBank()
     fill(bank)
     store = MemoryStore()
-    async with ModbusServer(bank) as server:
-        async with Runtime(definition(server.port), store) as rt:
-            connector = rt.connectors["plc"]
-            assert await connector.wait_connected(10)
-            await until(lambda: store.count("ch1", "temperature") >= 5, what="five polls")
-            # holding (0..7) and input (10) registers: one request each per poll
-            assert connector.status.details["requests"] == 2
+    async with ModbusServer(bank) as server, Runtime(definition(server.port), store) as rt:
+        connector = rt.connectors["plc"]
+        assert await connector.wait_connected(10)
+        await until(lambda: store.count("ch1", "temperature") >= 5, what="five polls")
+        # holding (0..7) and input (10) registers: one request each per poll
+        assert connector.status.details["requests"] == 2
     latest = {k: v for k, (_, v) in store.latest("ch1").items()}
     assert latest["temperature"] == 7.25
     assert latest["flow"] == pytest.approx(118.4)
@@ -108,7 +108,7 @@ async def test_registers_are_decoded_scaled_and_polled_at_the_declared_rate() ->
     assert letter.reason == "out_of_range" and letter.topic == "unit 1 input 10-10"
     assert b'"registers": [65386]' in letter.payload
     stamps = [ts for ts, _ in store.range("ch1", "temperature")]
-    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
     # never faster than declared (a busy machine may make it slower, never faster)
     assert gaps[len(gaps) // 2] >= 0.08
 
@@ -116,25 +116,24 @@ async def test_registers_are_decoded_scaled_and_polled_at_the_declared_rate() ->
 async def test_writes_go_to_holding_registers_and_refusals_fail_the_command() -> None:
     bank = RegisterBank()
     fill(bank)
-    async with ModbusServer(bank) as server:
-        async with Runtime(definition(server.port), MemoryStore()) as rt:
-            assert await rt.connectors["plc"].wait_connected(10)
-            desired = await rt.set_desired("ch1", "setpoint", 7.3)
-            await rt.wait_command(desired, 5)
-            assert desired.status == "acknowledged"
-            assert bank.writes[-1] == (20, [73])  # 7.3 °C in a register of 0.1 °C
-            started = await rt.call_command("ch1", "start")
-            await rt.wait_command(started, 5)
-            assert started.status == "acknowledged" and bank.writes[-1] == (30, [1])
-            ramp = await rt.call_command("ch1", "ramp", {"rate": 2.5})
-            await rt.wait_command(ramp, 5)
-            assert ramp.status == "acknowledged"
-            assert bank.writes[-2:] == [(31, encode(2.5, "float32")), (33, [1])]
-            bank.refuse = True
-            refused = await rt.call_command("ch1", "start")
-            await rt.wait_command(refused, 5)
-            assert refused.status == "failed"
-            assert "the device refused the write to register 30" in (refused.error or "")
+    async with ModbusServer(bank) as server, Runtime(definition(server.port), MemoryStore()) as rt:
+        assert await rt.connectors["plc"].wait_connected(10)
+        desired = await rt.set_desired("ch1", "setpoint", 7.3)
+        await rt.wait_command(desired, 5)
+        assert desired.status == "acknowledged"
+        assert bank.writes[-1] == (20, [73])  # 7.3 °C in a register of 0.1 °C
+        started = await rt.call_command("ch1", "start")
+        await rt.wait_command(started, 5)
+        assert started.status == "acknowledged" and bank.writes[-1] == (30, [1])
+        ramp = await rt.call_command("ch1", "ramp", {"rate": 2.5})
+        await rt.wait_command(ramp, 5)
+        assert ramp.status == "acknowledged"
+        assert bank.writes[-2:] == [(31, encode(2.5, "float32")), (33, [1])]
+        bank.refuse = True
+        refused = await rt.call_command("ch1", "start")
+        await rt.wait_command(refused, 5)
+        assert refused.status == "failed"
+        assert "the device refused the write to register 30" in (refused.error or "")
 
 
 async def test_reconnects_after_the_server_restarts() -> None:
@@ -182,11 +181,10 @@ async def test_an_unknown_state_code_is_dead_lettered() -> None:
     bank = RegisterBank()
     fill(bank, state=7)
     store = MemoryStore()
-    async with ModbusServer(bank) as server:
-        async with Runtime(definition(server.port), store) as rt:
-            assert await rt.connectors["plc"].wait_connected(10)
-            await until(lambda: store.dead_letters(reason="unknown_code"), what="letter")
-            await until(lambda: store.count("ch1", "temperature") >= 1, what="good values")
+    async with ModbusServer(bank) as server, Runtime(definition(server.port), store) as rt:
+        assert await rt.connectors["plc"].wait_connected(10)
+        await until(lambda: store.dead_letters(reason="unknown_code"), what="letter")
+        await until(lambda: store.count("ch1", "temperature") >= 1, what="good values")
     letter = store.dead_letters(reason="unknown_code")[0]
     assert "code 7 in register 4 is not one of the declared codes [0, 1, 2]" in letter.message
     assert "state" not in store.latest("ch1")

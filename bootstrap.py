@@ -3,6 +3,7 @@
 
     python3 bootstrap.py demo [ARGS...]   # install, then `twinworks demo ARGS...`
     python3 bootstrap.py test [ARGS...]   # install, then the whole test suite (pytest ARGS...)
+    python3 bootstrap.py bench SCRIPT     # install with benchmark extras, then run bench/SCRIPT
     python3 bootstrap.py env              # install only
 
 Only the Python standard library is used here, so this runs on a fresh machine with
@@ -26,13 +27,14 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".twinworks-installed"
 
 # extras of pyproject.toml installed for each target
-EXTRAS = {"demo": ["broker"], "env": ["test"], "test": ["test"]}
+EXTRAS = {"demo": ["broker"], "env": ["test"], "test": ["test"], "bench": ["test", "bench"]}
 
 # Debian packages per target: {executable that proves the package is there: package}
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {
     "demo": {"mosquitto": "mosquitto"},
     "env": {},
     "test": {"mosquitto": "mosquitto"},
+    "bench": {"mosquitto": "mosquitto"},
 }
 
 
@@ -111,9 +113,14 @@ def main(argv: list[str]) -> int:
         return 0
     if target == "demo":
         cmd = [str(bin_dir / "twinworks"), "demo", *rest]
+    elif target == "bench":
+        if not rest:
+            _log("which benchmark? e.g. python3 bootstrap.py bench bench/ingest_store.py")
+            return 2
+        cmd = [str(_venv_python()), *rest]
     else:
         cmd = [str(_venv_python()), "-m", "pytest", *rest]
-    _log(" ".join(cmd[1:] if target == "test" else ["twinworks", "demo", *rest]))
+    _log(" ".join(["python", *cmd[1:]] if target != "demo" else ["twinworks", "demo", *rest]))
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 

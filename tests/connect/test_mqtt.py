@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.connect.devices import MqttDevice, wait_published
 
 from twinworks.connect.mqtt import MqttConnector
 from twinworks.errors import StoreError
@@ -20,8 +21,6 @@ from twinworks.runtime import Runtime
 from twinworks.runtime.spool import DiskSpool
 from twinworks.spec import TwinDefinition, parse_definition
 from twinworks.store import MemoryStore, Point, SqliteStore
-
-from .devices import MqttDevice, wait_published
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -12,9 +12,16 @@ import pytest
 from twinworks.store import DeadLetter, Event, MemoryStore, Point, SqliteStore, TwinStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-compacting"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TwinStore]:
-    s: TwinStore = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "t.db")
+    s: TwinStore
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "t.db")
+    else:
+        # compacts every few points, so reads cross hot batches and chunks
+        s = SqliteStore(tmp_path / "t.db", compact_at=7)
     with s:
         yield s
 

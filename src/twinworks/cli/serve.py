@@ -145,8 +145,11 @@ async def _watch(
             live.update(status_table(views(), title))
 
 
-async def _run_until_stopped(coro: Any) -> None:
-    """Run ``coro``; SIGTERM cancels it the way Ctrl-C does, so cleanup always runs."""
+async def _run_until_stopped(coro: Any) -> bool:
+    """Run ``coro``; SIGTERM cancels it the way Ctrl-C does, so cleanup always runs.
+
+    Returns True when it was interrupted (Ctrl-C or SIGTERM).
+    """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
@@ -154,9 +157,11 @@ async def _run_until_stopped(coro: Any) -> None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         await coro
+        return False
     except asyncio.CancelledError:
         # Ctrl-C or SIGTERM: swallow the cancellation so that the cleanup below can await
         task.uncancel()
+        return True
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
@@ -187,9 +192,16 @@ async def run_up(
             console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
             console.print(f"store    {store_path}")
             sys.stdout.flush()
-            await _run_until_stopped(_watch(server, duration, headless, status_every, console))
+            interrupted = await _run_until_stopped(
+                _watch(server, duration, headless, status_every, console)
+            )
+            console.print(
+                "stopping: connectors, queued writes, API"
+                + (" (interrupted)" if interrupted else "")
+            )
         finally:
             await server.stop()
+        console.print(f"stopped; data kept in {store_path}")
 
 
 async def run_demo(

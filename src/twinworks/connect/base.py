@@ -80,6 +80,7 @@ class ConnectorStatus:
     reconnects: int = 0
     last_error: str | None = None
     readings: int = 0
+    last_activity: float | None = None  # wall-clock time the source was last heard from
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class ConnectorStatus:
             "reconnects": self.reconnects,
             "last_error": self.last_error,
             "readings": self.readings,
+            "last_activity": self.last_activity,
             **self.details,
         }
 
@@ -126,6 +128,10 @@ DeadLetterSink = Callable[[DeadLetter], None]
 
 class Connector(abc.ABC):
     protocol: ClassVar[str]
+    # True when the source reports changes only (OPC UA subscriptions): an unchanged
+    # value is then still current while the link is alive, so freshness is judged by
+    # the link's activity, not by the age of the newest value.
+    by_exception: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -234,6 +240,8 @@ class Connector(abc.ABC):
             return
         self.status.connected = connected
         self.status.since = time.time()
+        if connected:
+            self.status.last_activity = self.status.since
         if error:
             self.status.last_error = error
         if connected:

@@ -72,6 +72,7 @@ class _Handler:
         batch, self._pending = self._pending, []
         if batch:
             self._connector.status.readings += len(batch)
+            self._connector.status.last_activity = time.time()
             self._connector.sink(batch, self._connector.name)
 
     def status_change_notification(self, status: Any) -> None:
@@ -81,7 +82,10 @@ class _Handler:
 @register_connector
 class OpcUaConnector(Connector):
     protocol = "opcua"
+    by_exception = True
     spec: OpcUaConnectorSpec
+
+    HEALTH_PROBE_S = 2.0
 
     def __init__(
         self,
@@ -94,7 +98,7 @@ class OpcUaConnector(Connector):
         super().__init__(name, spec, bindings, sink, on_status)
         self._by_node: dict[ua.NodeId, tuple[str, str]] = {}
         self._desired: dict[tuple[str, str], str] = {}
-        self._methods: dict[tuple[str, str], tuple[str, str]] = {}
+        self._methods: dict[tuple[str, str], tuple[ua.NodeId, ua.NodeId]] = {}
         for twin_id, binding in self.bindings:
             assert isinstance(binding, OpcUaBinding)
             for signal, node_id in binding.telemetry.items():
@@ -102,7 +106,11 @@ class OpcUaConnector(Connector):
             for dname, node_id in binding.desired.items():
                 self._desired[(twin_id, dname)] = node_id
             for cname, method in binding.commands.items():
-                self._methods[(twin_id, cname)] = (method.object, method.method)
+                # node ids, not strings: asyncua reads a string as a browse name
+                self._methods[(twin_id, cname)] = (
+                    ua.NodeId.from_string(method.object),
+                    ua.NodeId.from_string(method.method),
+                )
         self._client: Client | None = None
         self._variant_types: dict[str, ua.VariantType] = {}
 
@@ -133,7 +141,16 @@ class OpcUaConnector(Connector):
                     log.warning("%s: nodes the server does not have: %s", self.name, unresolved)
             self._client = client
             self._set_connected(True, None)
-            await lost.wait()
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), timeout=self.HEALTH_PROBE_S)
+                except TimeoutError:
+                    # values that do not change send nothing; a cheap read proves the
+                    # server is alive so that the twins are not shown as stale
+                    await asyncio.wait_for(
+                        client.nodes.server_state.read_value(), self.spec.request_timeout_s
+                    )
+                    self.status.last_activity = time.time()
             raise ConnectionError(f"lost the connection to {self.spec.endpoint}")
         finally:
             self._client = None

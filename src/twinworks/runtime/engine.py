@@ -780,13 +780,19 @@ class Runtime:
                 if worst in statuses:
                     return worst
             return "running" if "running" in statuses else "idle"
+        fresh = False
         for binding in twin.bindings:
             connector = self.connectors.get(binding.connector)
-            if connector is not None and not connector.status.connected:
+            if connector is None:
+                continue
+            if not connector.status.connected:
                 return "disconnected"
+            activity = connector.status.last_activity
+            if connector.by_exception and activity is not None:
+                fresh = fresh or now - activity <= self.stale_after_s
         if live.last_received is None:
             return "offline"
-        if now - live.last_received > self.stale_after_s:
+        if not fresh and now - live.last_received > self.stale_after_s:
             return "stale"
         state = live.reported.get("state")
         if state is not None:

@@ -5,10 +5,10 @@ Python, appends at well over a million rows a second in batches, lets several
 processes read while one writes (the CLI can inspect a running plant), and its WAL
 keeps every committed transaction across a ``kill -9``.
 
-Layout: telemetry goes into ``samples(series_id, ts_us, value)``, a clustered
-(WITHOUT ROWID) table keyed by series and time. A series is one (twin, signal) pair,
-numbered once, so each sample row carries two integers and its value. The primary
-key doubles as the idempotency key: a redelivered point is ignored, not duplicated.
+Telemetry is kept in columnar form (see :mod:`twinworks.store.telemetry`): each
+appended batch is one row of column blobs, compacted into per-series chunks; the
+(twin, signal, time) triple stays the idempotency key, so a redelivered point is
+ignored, not duplicated. Documents and events are ordinary tables.
 
 One connection writes, under a lock; every reading thread has its own connection,
 which WAL lets run alongside the writer.
@@ -17,7 +17,6 @@ which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import json
-import operator
 import sqlite3
 import threading
 import time
@@ -39,22 +38,13 @@ from twinworks.store.base import (
     from_us,
     to_us,
 )
+from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS series (
-    id INTEGER PRIMARY KEY,
-    twin_id TEXT NOT NULL,
-    signal TEXT NOT NULL,
-    UNIQUE (twin_id, signal)
-);
-CREATE TABLE IF NOT EXISTS samples (
-    series_id INTEGER NOT NULL,
-    ts_us INTEGER NOT NULL,
-    value,
-    PRIMARY KEY (series_id, ts_us)
-) WITHOUT ROWID;
+SCHEMA = (
+    TELEMETRY_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS documents (
     twin_id TEXT NOT NULL,
     rev INTEGER NOT NULL,
@@ -94,10 +84,9 @@ CREATE TABLE IF NOT EXISTS dead_letter_counts (
     PRIMARY KEY (twin_id, reason)
 ) WITHOUT ROWID;
 """
+)
 
 Durability = Literal["process", "power"]
-
-_KEY = operator.itemgetter(0, 1)  # (series_id, ts_us)
 
 
 class SqliteStore(TwinStore):
@@ -107,7 +96,9 @@ class SqliteStore(TwinStore):
     ``kill -9`` of the process; ``"power"`` also fsyncs each commit, for power loss.
     """
 
-    def __init__(self, path: str | Path, durability: Durability = "process") -> None:
+    def __init__(
+        self, path: str | Path, durability: Durability = "process", compact_at: int = 200_000
+    ) -> None:
         self.path = Path(path)
         self.durability = durability
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +112,7 @@ class SqliteStore(TwinStore):
             self._writer.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
-        self._series: dict[tuple[str, str], int] = {
-            (twin, signal): sid
-            for sid, twin, signal in self._writer.execute("SELECT id, twin_id, signal FROM series")
-        }
+        self._telemetry = TelemetryTables(self._writer, self._reader, compact_at)
 
     # ----------------------------------------------------------- connections
 
@@ -166,78 +154,46 @@ class SqliteStore(TwinStore):
 
     # ----------------------------------------------------------- telemetry
 
-    def _series_ids(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Number the (twin, signal) pairs not yet known. Caller holds the write lock."""
-        new = [k for k in dict.fromkeys(keys) if k not in self._series]
-        if not new:
-            return
-        self._writer.executemany(
-            "INSERT OR IGNORE INTO series (twin_id, signal) VALUES (?, ?)", new
-        )
-        for twin, signal in new:
-            (sid,) = self._writer.execute(
-                "SELECT id FROM series WHERE twin_id = ? AND signal = ?", (twin, signal)
-            ).fetchone()
-            self._series[(twin, signal)] = sid
-
     def append(self, points: Sequence[Point]) -> int:
         if not points:
             return 0
-        return self.append_many([points])[0]
-
-    def append_many(self, batches: Sequence[Sequence[Point]]) -> list[int]:
-        if not any(batches):
-            return [0] * len(batches)
-        series = self._series
+        tables = self._telemetry
         with self._write_lock:
             if self._closed:
                 raise StoreError("the store is closed")
             try:
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    counts: list[int] = []
-                    for points in batches:
-                        try:
-                            rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
-                        except KeyError:
-                            self._series_ids((p[0], p[1]) for p in points)
-                            rows = [(series[(p[0], p[1])], round(p[2] * 1e6), p[3]) for p in points]
-                        # in key order, each B-tree page is visited once per batch rather
-                        # than once per row: a batch from many twins interleaves thousands
-                        # of series (measured: ~2x faster appends); the sort is stable, so
-                        # the first of two equal keys is still the one stored
-                        rows.sort(key=_KEY)
-                        before = self._writer.total_changes
-                        self._writer.executemany(
-                            "INSERT OR IGNORE INTO samples (series_id, ts_us, value) "
-                            "VALUES (?, ?, ?)",
-                            rows,
-                        )
-                        counts.append(self._writer.total_changes - before)
+                    added = tables.append(points)
                     self._writer.execute("COMMIT")
                 except BaseException:
                     self._writer.execute("ROLLBACK")
-                    # series numbered in the rolled-back transaction do not exist
-                    self._series = series = {
-                        (t, s): i
-                        for i, t, s in self._writer.execute(
-                            "SELECT id, twin_id, signal FROM series"
-                        )
-                    }
+                    tables.pending = None
+                    tables.forget_uncommitted()
                     raise
+                tables.committed()
+                if tables.maybe_compact():
+                    self._compact()
             except sqlite3.Error as exc:
-                total = sum(len(b) for b in batches)
-                raise StoreError(f"appending {total} points failed: {exc}") from None
-        return counts
+                raise StoreError(f"appending {len(points)} points failed: {exc}") from None
+        return added
 
-    def _sid(self, twin_id: str, signal: str) -> int | None:
-        sid = self._series.get((twin_id, signal))
-        if sid is None:
-            row = self._read(
-                "SELECT id FROM series WHERE twin_id = ? AND signal = ?", (twin_id, signal)
-            )
-            sid = row[0][0] if row else None
-        return sid
+    def _compact(self) -> None:
+        """Fold hot batches into per-series chunks. Caller holds the write lock."""
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            self._telemetry.compact()
+            self._writer.execute("COMMIT")
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            self._telemetry.compacted = []
+            raise
+        self._telemetry.compaction_committed()
+
+    def compact(self) -> None:
+        """Fold all hot batches into chunks now (normally done automatically)."""
+        with self._write_lock:
+            self._compact()
 
     def range(
         self,
@@ -248,66 +204,44 @@ class SqliteStore(TwinStore):
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[tuple[float, Value]]:
-        sid = self._sid(twin_id, signal)
+        sid = self._telemetry.series_id(twin_id, signal)
         if sid is None:
             return []
         lo = to_us(start) if start is not None else -(2**62)
         hi = to_us(end) if end is not None else 2**62
-        order = "DESC" if newest_first else "ASC"
-        sql = (
-            "SELECT ts_us, value FROM samples WHERE series_id = ? AND ts_us >= ? AND ts_us < ? "
-            f"ORDER BY ts_us {order}"
-        )
-        params: list[Any] = [sid, lo, hi]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return [(from_us(ts), value) for ts, value in self._read(sql, params)]
+        return self._guard(self._telemetry.range_us, sid, lo, hi, limit, newest_first)
 
     def buckets(
         self, twin_id: str, signal: str, start: float, end: float, width_s: float
     ) -> list[Bucket]:
         if width_s <= 0:
             raise ValueError("bucket width must be positive")
-        sid = self._sid(twin_id, signal)
+        sid = self._telemetry.series_id(twin_id, signal)
         if sid is None:
             return []
-        lo, hi, width = to_us(start), to_us(end), max(1, to_us(width_s))
-        rows = self._read(
-            "SELECT (ts_us - ?) / ? AS b, count(value), min(value), avg(value), max(value) "
-            "FROM samples WHERE series_id = ? AND ts_us >= ? AND ts_us < ? "
-            "AND typeof(value) IN ('integer', 'real') GROUP BY b ORDER BY b",
-            (lo, width, sid, lo, hi),
-        )
-        return [
-            Bucket(from_us(lo + b * width), n, float(mn), float(avg), float(mx))
-            for b, n, mn, avg, mx in rows
-        ]
+        width = max(1, to_us(width_s))
+        return self._guard(self._telemetry.buckets_us, sid, to_us(start), to_us(end), width)
 
     def latest(self, twin_id: str, as_of: float | None = None) -> dict[str, tuple[float, Value]]:
+        sids = self._guard(self._telemetry.series_of, twin_id)
         hi = to_us(as_of) if as_of is not None else 2**62
-        rows = self._read(
-            "SELECT s.signal, x.ts_us, x.value FROM series s "
-            "JOIN samples x ON x.series_id = s.id AND x.ts_us = ("
-            "  SELECT max(ts_us) FROM samples WHERE series_id = s.id AND ts_us <= ?) "
-            "WHERE s.twin_id = ?",
-            (hi, twin_id),
-        )
-        return {signal: (from_us(ts), value) for signal, ts, value in rows}
+        return self._guard(self._telemetry.latest_us, sids, hi)
 
     def count(self, twin_id: str | None = None, signal: str | None = None) -> int:
         if twin_id is None:
-            return int(self._read("SELECT count(*) FROM samples")[0][0])
-        if signal is None:
-            sql = (
-                "SELECT count(*) FROM samples WHERE series_id IN "
-                "(SELECT id FROM series WHERE twin_id = ?)"
-            )
-            return int(self._read(sql, (twin_id,))[0][0])
-        sid = self._sid(twin_id, signal)
-        if sid is None:
-            return 0
-        return int(self._read("SELECT count(*) FROM samples WHERE series_id = ?", (sid,))[0][0])
+            return self._guard(self._telemetry.count, None)
+        sids = self._guard(self._telemetry.series_of, twin_id)
+        if signal is not None:
+            sids = {signal: sids[signal]} if signal in sids else {}
+        return self._guard(self._telemetry.count, list(sids.values()))
+
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            return fn(*args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store query failed: {exc}") from None
 
     # ----------------------------------------------------------- documents
 

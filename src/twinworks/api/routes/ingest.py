@@ -2,7 +2,8 @@
 
 Every point is checked on its own; bad ones -- malformed, unknown twin, wrong type,
 out of range -- are answered and kept as dead letters with their reason, while the
-good ones around them are stored. Values of signals that declare a unit must say
+good ones around them are stored. (A request with no well-formed point at all is
+answered 422 as a whole.) Values of signals that declare a unit must say
 their unit, so that a value in °F is never stored as °C.
 
 Retrying a request is always safe: the store keys points by (twin, signal, time),
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from twinworks.api.deps import RuntimeDep
 from twinworks.api.schemas import ErrorBody, IngestIn, IngestOut, IngestPoint
 from twinworks.connect.base import Reading
-from twinworks.errors import StoreError
+from twinworks.errors import RejectedValueError, StoreError
 from twinworks.runtime.engine import Rejection
 from twinworks.store.base import DeadLetter
 from twinworks.timeutil import parse_time
@@ -90,6 +91,11 @@ async def ingest(
         else:
             ts = ts * factor
         readings.append(Reading(p.twin_id, p.signal, ts, p.value, p.unit))
+    if invalid and not readings:
+        # nothing in the request is a point: the request itself is wrong, say so as one
+        first = invalid[0].message
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        raise RejectedValueError("invalid_request", f"body {first}{more}")
     for r in invalid:
         runtime.dead_letter(
             DeadLetter(

@@ -1,0 +1,105 @@
+"""The command line: validate, up, and talking to a server that is not there."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import EXAMPLES, free_port
+from typer.testing import CliRunner
+
+from twinworks.cli import app
+
+runner = CliRunner()
+
+
+def test_validate_accepts_the_examples() -> None:
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        result = runner.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "ok" in result.output
+
+
+def test_validate_lists_every_problem_with_line_and_path(tmp_path: Path) -> None:
+    bad = tmp_path / "plant.yaml"
+    bad.write_text(
+        "types:\n  pump: {telemetry: {flow: {unit: litres_per_fortnight}}}\n"
+        "twins:\n  - {id: p1, type: pmup}\n"
+    )
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    out = result.output
+    assert "2 problems found" in out
+    assert "line 2, types.pump.telemetry.flow.unit: unknown unit 'litres_per_fortnight'" in out
+    assert "line 4, twins[0].type: unknown twin type 'pmup' (expected one of: pump)" in out
+
+
+def test_validate_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 1
+    assert "cannot read the file" in result.output
+
+
+def test_remote_commands_explain_a_missing_server() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["twins", "--url", url])
+    assert result.exit_code == 1
+    assert "no twinworks server answers" in result.output
+
+
+@pytest.mark.integration
+def test_up_serves_a_definition_and_stops_on_sigterm(tmp_path: Path) -> None:
+    definition = tmp_path / "tank.yaml"
+    definition.write_text(
+        "name: tanks\n"
+        "types:\n  tank: {telemetry: {level: {unit: m, min: 0, max: 10}}}\n"
+        "twins:\n  - {id: t1, type: tank}\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twinworks.cli",
+            "up",
+            str(definition),
+            "--headless",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    api = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(api + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        now = time.time()
+        body = {
+            "points": [{"twin_id": "t1", "signal": "level", "ts": now, "value": 2.5, "unit": "m"}]
+        }
+        assert httpx.post(api + "/telemetry", json=body).json()["stored"] == 1
+        assert httpx.get(api + "/twins/t1").json()["reported"]["level"]["value"] == 2.5
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "stopped" in out
+    assert (tmp_path / "data" / "tanks.db").exists()

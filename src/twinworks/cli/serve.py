@@ -20,6 +20,7 @@ from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
 from twinworks.runtime.server import TwinServer
+from twinworks.runtime.spool import DiskSpool
 from twinworks.spec.loader import load_definition
 from twinworks.store.sqlite import SqliteStore
 
@@ -182,8 +183,12 @@ async def run_up(
     definition = load_definition(definition_path)
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
-    with SqliteStore(store_path) as store:
-        server = TwinServer(definition, store, host=host, port=port)
+    # store-and-forward: points wait here, durable, while the store is unavailable
+    spool_path = store_path.with_suffix(".buffer.db")
+    with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
+        server = TwinServer(
+            definition, store, host=host, port=port, runtime_options={"spool": spool}
+        )
         await server.start()
         try:
             console.print(

@@ -124,6 +124,11 @@ class _Field:
         self.linear = spec.scale != 1.0 or spec.offset != 0.0
         self.enum = spec.enum
 
+    @property
+    def plain(self) -> bool:
+        """One key, taken as it is: the common case, mapped without any checks."""
+        return self.key is not None and not self.linear and self.enum is None
+
 
 class JsonMapping:
     """Applies one twin's binding to parsed JSON documents (one object, or a list of them).
@@ -140,6 +145,8 @@ class JsonMapping:
     def __init__(self, twin_id: str, binding: MqttBinding) -> None:
         self.twin_id = twin_id
         self.fields = [_Field(signal, spec) for signal, spec in binding.telemetry.items()]
+        plain = all(f.plain for f in self.fields)
+        self._plain = [(f.key, f.signal) for f in self.fields] if plain else None
         stamp = binding.timestamp
         self.ts_path = _path(stamp.path) if stamp is not None else None
         self.ts_text = stamp.path if stamp is not None else ""
@@ -221,6 +228,16 @@ class JsonMapping:
                 )
             ts = self._timestamp(record, arrival, where)
             found = 0
+            if self._plain is not None:
+                get = record.get
+                for key, signal in self._plain:
+                    value = get(key, _MISSING)
+                    if value is not _MISSING:
+                        found += 1
+                        out.append(new(Reading, (twin, signal, ts, value, None, origin)))
+                if not found:
+                    raise self._no_fields(record, where)
+                continue
             for f in self.fields:
                 value = record.get(f.key, _MISSING) if f.key else _get(record, f.path)
                 if value is _MISSING:
@@ -240,10 +257,13 @@ class JsonMapping:
                     value = value * f.scale + f.offset
                 out.append(new(Reading, (twin, f.signal, ts, value, None, origin)))
             if not found:
-                keys = ", ".join(sorted(map(str, record))[:20]) or "none"
-                raise PayloadError(
-                    "missing_fields",
-                    f"{where}: none of the mapped fields ({self.expected()}) is in the "
-                    f"payload; its keys are: {keys}",
-                )
+                raise self._no_fields(record, where)
         return out
+
+    def _no_fields(self, record: dict[str, Any], where: str) -> PayloadError:
+        keys = ", ".join(sorted(map(str, record))[:20]) or "none"
+        return PayloadError(
+            "missing_fields",
+            f"{where}: none of the mapped fields ({self.expected()}) is in the "
+            f"payload; its keys are: {keys}",
+        )

@@ -307,6 +307,7 @@ class _Link:
         pos = 0
         inbox = self.inbox
         v5 = self.v5
+        new = tuple.__new__  # a NamedTuple's own constructor costs three times as much
         other = bytearray()
         while pos < n:
             start = pos
@@ -330,7 +331,7 @@ class _Link:
                     if plen:
                         props = buf[p : p + plen]
                         p += plen
-                inbox.append(_Message(topic, buf[p:end], qos, mid, props))
+                inbox.append(new(_Message, (topic, buf[p:end], qos, mid, props)))
             else:
                 other += buf[start:end]
             pos = end

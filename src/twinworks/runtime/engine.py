@@ -385,6 +385,8 @@ class Runtime:
         for reading in readings:
             twin_id, signal, ts, value = reading[0], reading[1], reading[2], reading[3]
             rule = rules.get((twin_id, signal))
+            if value.__class__ is int and rule is not None and rule.dtype == "float":
+                value = float(value)  # as SignalRule.check would; devices send 42 for 42.0
             # the common case in a few comparisons: a finite float in range, in the declared
             # unit, at a plausible time -- the verdict SignalRule.check gives, sooner
             if (

@@ -37,6 +37,7 @@ __all__ = [
     "Origin",
     "Reading",
     "connector_class",
+    "connector_protocols",
     "register_connector",
 ]
 
@@ -286,3 +287,8 @@ def connector_class(protocol: str) -> type[Connector]:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise KeyError(f"no connector for protocol {protocol!r}; known: {known}") from None
+
+
+def connector_protocols() -> list[str]:
+    """The protocols with a registered connector (for conformance tests and messages)."""
+    return sorted(_REGISTRY)

@@ -369,3 +369,42 @@ def test_nan_is_refused_by_value_not_as_bad_json() -> None:
 
     doc = parse_json(b'{"t": NaN}', "x")
     assert math.isnan(doc["t"])
+
+
+async def test_every_qos1_message_is_acknowledged_exactly_once() -> None:
+    """A command reply and telemetry in one batch: one PUBACK each, telemetry after storing."""
+    from twinworks.connect.mqtt import _Message
+
+    defn = definition(1883, twins=("c1",))
+    bindings = [(t.id, b) for t in defn.twins for b in t.bindings]
+    stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def sink(readings: object, source: str) -> None:
+        await stored
+
+    connector = MqttConnector("broker", defn.connectors["broker"], bindings, sink)  # type: ignore[arg-type]
+
+    class Link:
+        v5 = False
+        ack_blocked = False
+        scheduled = False
+
+        def __init__(self) -> None:
+            self.closed = asyncio.get_running_loop().create_future()
+            self.acked: list[int] = []
+            self.inbox = [
+                _Message(b"plant/c1/cmd/reply", b'{"id": "x", "ok": true}', 1, 7, None),
+                _Message(b"plant/c1/telemetry", json.dumps(message(1)).encode(), 1, 8, None),
+                _Message(b"plant/c1/telemetry", b"not json", 1, 9, None),
+            ]
+
+        def ack(self, mids: list[int]) -> None:
+            self.acked += mids
+
+    link = Link()
+    connector._link = link  # type: ignore[assignment]
+    connector._process(link)  # type: ignore[arg-type]
+    assert link.acked == [7]  # the reply at once; telemetry waits for the store
+    stored.set_result(None)
+    await asyncio.sleep(0.01)
+    assert link.acked == [7, 8, 9]  # the dead letter is handled too, once

@@ -635,9 +635,12 @@ class MqttConnector(Connector):
         new = tuple.__new__
         loads = orjson.loads
         for msg in messages:
+            topic, route = self._route(msg.topic)
+            if route is _REPLY:
+                self._on_reply(link, msg, topic)  # acknowledged at once: nothing to store
+                continue
             if msg.qos:
                 acks.append(msg.mid)
-            topic, route = self._route(msg.topic)
             if route.__class__ is list:
                 payload = msg.payload
                 if len(payload) > limit:
@@ -664,8 +667,6 @@ class MqttConnector(Connector):
                     self.dead_letter(
                         exc.reason, str(exc), payload, twin_id=mapping.twin_id, topic=topic
                     )
-            elif route is _REPLY:
-                self._on_reply(link, msg, topic)
             else:
                 self.dead_letter(
                     route.reason,

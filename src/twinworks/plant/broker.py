@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -24,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +276,6 @@ class EmbeddedBroker:
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-                "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": {},
             },
         }
 
@@ -295,6 +296,11 @@ class EmbeddedBroker:
 
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         asyncio.run(main())
+        # amqtt leaves its client streams for the garbage collector; collect them here,
+        # quietly, rather than in whatever code happens to run next
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:

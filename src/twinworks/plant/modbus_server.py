@@ -119,13 +119,14 @@ class ModbusServer:
         self._server = ModbusTcpServer(device, address=(self.host, self.port))
         self._task = asyncio.create_task(self._server.serve_forever(), name="modbus-server")
         for _ in range(200):  # until it listens
+            await asyncio.sleep(0.02)
+            if self._task.done():
+                break
             try:
-                _, writer = await asyncio.open_connection(self.host, self.port)
-                writer.close()
-                await writer.wait_closed()
-                return self
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
             except OSError:
-                await asyncio.sleep(0.02)
+                continue
         raise RuntimeError(f"the Modbus server did not listen on {self.host}:{self.port}")
 
     async def stop(self) -> None:

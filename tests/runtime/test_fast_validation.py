@@ -43,7 +43,7 @@ def oracle(signal: str, value: Any, ts: float, unit: str | None, need_unit: bool
         return ("rejected", exc.reason)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)  # reproducible
 @given(
     st.sampled_from(["bounded", "open", "temp", "count"]),
     values,

@@ -31,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import socket
 import ssl
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -418,6 +420,7 @@ class _Link:
             props.SessionExpiryInterval = 0 if spec.clean_session else spec.session_expiry_s
             props.ReceiveMaximum = spec.receive_maximum
             clean_start = spec.clean_session
+        failure: str | None = None
         try:
             await self.loop.run_in_executor(
                 None,
@@ -431,9 +434,14 @@ class _Link:
                 ),
             )
         except (OSError, ssl.SSLError) as exc:
-            raise ConnectionError(
-                f"cannot reach the broker at {spec.host}:{spec.port}: {exc}"
-            ) from None
+            failure = f"cannot reach the broker at {spec.host}:{spec.port}: {exc}"
+        if failure is not None:
+            # paho drops the socket of a failed TLS handshake without closing it; once
+            # the traceback is gone, collect it quietly instead of warning later
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()
+            raise ConnectionError(failure)
         self._misc = self.loop.create_task(self._misc_loop())
         try:
             return await asyncio.wait_for(asyncio.shield(self.connack), _CONNACK_TIMEOUT_S)
@@ -490,10 +498,14 @@ class _Link:
             if self.client.is_connected():
                 self.client.disconnect()
                 self.client.loop_write()
+        if self._feed is not None:
+            self._feed.end(None)  # paho reads the end of the stream, and closes its socket
+        with contextlib.suppress(Exception):
+            self.client.loop_read()
         if self._sock is not None:
             self._forget(self._sock)
-        with contextlib.suppress(Exception):
-            self.client.loop_read()  # lets paho close its socket and finish its state
+            with contextlib.suppress(OSError):
+                self._sock.close()
 
 
 def _refusal(reason: Any) -> str:

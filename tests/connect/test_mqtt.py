@@ -458,3 +458,16 @@ async def test_tls_carries_telemetry_and_commands(tmp_path: Path) -> None:
             await until(lambda: connector.status.last_error is not None, what="a TLS refusal")
             assert not connector.status.connected
             assert "certificate" in (connector.status.last_error or "").lower()
+
+
+async def test_qos0_is_delivered_without_acknowledgements(broker: MosquittoBroker) -> None:
+    store = MemoryStore()
+    defn = definition(broker.port, twins=("c1",), extra="qos: 0")
+    async with Runtime(defn, store) as rt:
+        connector = rt.connectors["broker"]
+        assert await connector.wait_connected(10)
+        with MqttDevice(broker.port, "dev") as dev:
+            for i in range(50):
+                dev.publish("plant/c1/telemetry", message(i), qos=0)
+            await until(lambda: store.count("c1") == 200, what="QoS 0 telemetry")
+        assert connector.status.details["acknowledged"] == 0  # nothing to acknowledge

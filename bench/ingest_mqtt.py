@@ -314,7 +314,7 @@ def run_twinworks(args: argparse.Namespace, broker: MosquittoBroker, work: Path)
             results.append(row)
             print(
                 f"  twinworks  offered {row['offered']:8.0f} msg/s  stored {stored}/{published} "
-                f"(points exact: {exact})  backlog at end {backlog:6d}  "
+                f"(all stored, once: {exact})  backlog at end {backlog:6d}  "
                 f"latency p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:7.1f} ms "
                 f"({len(lat)} probes)  -> {'sustained' if row['sustained'] else 'NOT sustained'}",
                 flush=True,

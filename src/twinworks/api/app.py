@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.limits import BodySizeLimit
-from twinworks.api.routes import commands, deadletters, events, ingest, stream, system, twins
+from twinworks.api.routes import (
+    commands,
+    deadletters,
+    events,
+    ingest,
+    models,
+    production,
+    stream,
+    system,
+    twins,
+)
 from twinworks.runtime.engine import Runtime
+from twinworks.web import mount_dashboard
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -44,13 +54,21 @@ def create_app(
     app.state.command_wait_s = command_wait_s
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, deadletters, stream):
+    for module in (
+        system,
+        twins,
+        commands,
+        events,
+        ingest,
+        deadletters,
+        stream,
+        models,
+        production,
+    ):
         api.include_router(module.router)
+    production.install(app, runtime)
     app.include_router(api)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    mount_dashboard(app)  # the dashboard at /
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

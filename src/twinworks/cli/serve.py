@@ -24,6 +24,7 @@ from twinworks.runtime.server import TwinServer
 from twinworks.runtime.spool import DiskSpool
 from twinworks.spec.loader import load_definition
 from twinworks.store.sqlite import SqliteStore
+from twinworks.sync.service import services_for
 
 __all__ = ["PlantProcess", "UtilitiesProcess", "demo_definition_path", "run_demo", "run_up"]
 
@@ -222,14 +223,20 @@ async def run_up(
     # store-and-forward: points wait here, durable, while the store is unavailable
     spool_path = store_path.with_suffix(".buffer.db")
     with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
+        services = services_for(definition)  # model estimation, when the definition binds models
         server = TwinServer(
-            definition, store, host=host, port=port, runtime_options={"spool": spool}
+            definition,
+            store,
+            host=host,
+            port=port,
+            runtime_options={"services": services, "spool": spool},
         )
         await server.start()
         try:
             console.print(
                 banner or f"twinworks: {len(definition.twins)} twins from {definition_path}"
             )
+            console.print(f"dashboard {server.url}/")
             console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
             console.print(f"store    {store_path}")
             sys.stdout.flush()

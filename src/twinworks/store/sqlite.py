@@ -38,6 +38,7 @@ from twinworks.store.base import (
     from_us,
     to_us,
 )
+from twinworks.store.model_registry import MODEL_SCHEMA, SqliteModelRegistry
 from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
 
 __all__ = ["SCHEMA", "SqliteStore"]
@@ -84,12 +85,13 @@ CREATE TABLE IF NOT EXISTS dead_letter_counts (
     PRIMARY KEY (twin_id, reason)
 ) WITHOUT ROWID;
 """
+    + MODEL_SCHEMA
 )
 
 Durability = Literal["process", "power"]
 
 
-class SqliteStore(TwinStore):
+class SqliteStore(SqliteModelRegistry, TwinStore):
     """The default store. ``path=":memory:"`` is not supported: readers need a shared file.
 
     ``durability="process"`` (default) keeps every committed batch across a crash or

@@ -49,7 +49,7 @@ def test_the_chiller_settles_near_its_setpoint_and_warms_when_off() -> None:
     for _ in range(1800):
         chiller.step(1.0, cell_heat_kw=10.0)
     assert chiller.supply_c == pytest.approx(15.0 + 0.5, abs=0.05)
-    chiller.state = "off"
+    chiller.state = "stopped"
     for _ in range(600):
         chiller.step(1.0, cell_heat_kw=10.0)
     assert chiller.supply_c > 20.0 and chiller.power_kw == 0.0
@@ -67,7 +67,7 @@ def test_the_chiller_plc_register_map() -> None:
     assert plc.written(3, [120]) is None and chiller.setpoint_c == 12.0
     assert plc.written(3, [400]) is not None  # 40 °C: refused, kept
     assert chiller.setpoint_c == 12.0
-    assert plc.written(21, [1]) is None and chiller.state == "off"
+    assert plc.written(21, [1]) is None and chiller.state == "stopped"
     assert plc.written(99, [1]) is not None
 
 
@@ -116,7 +116,7 @@ async def test_the_demo_definition_reaches_both_utilities(
                 assert time.monotonic() < deadline, "no values from the utilities"
                 await asyncio.sleep(0.05)
             assert 4.0 < store.latest("compressor1")["pressure"][1] < 8.0
-            assert store.latest("chiller1")["state"][1] == "cooling"
+            assert store.latest("chiller1")["state"][1] == "running"
             setpoint = await rt.set_desired("compressor1", "pressure_setpoint", 7.5)
             chiller_setpoint = await rt.set_desired("chiller1", "setpoint", 16.5)
             for record in (setpoint, chiller_setpoint):

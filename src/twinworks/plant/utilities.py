@@ -178,20 +178,20 @@ class Chiller:
 
     setpoint_c: float = 18.0
     supply_c: float = 22.0
-    state: str = "cooling"  # off, cooling, fault
+    state: str = "running"  # stopped, running (cooling), fault
     heat_load_kw: float = 12.0
     flow_l_min: float = 85.0
 
     @property
     def power_kw(self) -> float:
-        if self.state != "cooling":
+        if self.state != "running":
             return 0.0
         # a chiller with a coefficient of performance of about 3 moves the cell's heat
         return self.heat_load_kw / 3.0 + 0.4 * max(0.0, self.supply_c - self.setpoint_c)
 
     def step(self, dt_s: float, cell_heat_kw: float) -> None:
         self.heat_load_kw = cell_heat_kw
-        if self.state == "cooling":
+        if self.state == "running":
             target = self.setpoint_c + 0.05 * cell_heat_kw
             self.supply_c += (target - self.supply_c) * min(1.0, dt_s / 60.0)
         else:
@@ -203,7 +203,7 @@ class ChillerPlc:
     """The chiller's register map, as a :class:`~twinworks.plant.modbus_server.SimulatedDevice`.
 
     holding 0-1  supply temperature °C, float32, low word first
-    holding 2    state (0 off, 1 cooling, 2 fault)
+    holding 2    state (0 stopped, 1 running, 2 fault)
     holding 3    setpoint in 0.1 °C, int16 (writable)
     holding 20   write 1: start;  holding 21  write 1: stop
     input 10     power in 0.01 kW, uint16;  input 11  flow in 0.1 L/min, uint16
@@ -216,7 +216,7 @@ class ChillerPlc:
         c = self.chiller
         if table == "holding":
             registers[0:2] = encode(round(c.supply_c, 3), "float32", "little")
-            registers[2] = {"off": 0, "cooling": 1, "fault": 2}[c.state]
+            registers[2] = {"stopped": 0, "running": 1, "fault": 2}[c.state]
             registers[3] = encode(round(c.setpoint_c * 10), "int16")[0]
         else:
             registers[10] = min(65535, round(c.power_kw * 100))
@@ -230,9 +230,9 @@ class ChillerPlc:
                 return ExcCodes.ILLEGAL_VALUE
             c.setpoint_c = setpoint
         elif address == 20 and values[:1] == [1]:
-            c.state = "cooling"
+            c.state = "running"
         elif address == 21 and values[:1] == [1]:
-            c.state = "off"
+            c.state = "stopped"
         else:
             return ExcCodes.ILLEGAL_ADDRESS
         return None

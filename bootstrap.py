@@ -28,14 +28,14 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".twinworks-installed"
 
 # extras of pyproject.toml installed for each target
-EXTRAS = {"demo": [], "env": ["test"], "test": ["test"], "bench": ["test", "bench"]}
+EXTRAS = {"demo": ["broker"], "env": ["test"], "test": ["test"], "bench": ["test", "bench"]}
 
 # Debian packages per target: {executable that proves the package is there: package}
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {
-    "demo": {},
+    "demo": {"mosquitto": "mosquitto"},
     "env": {},
-    "test": {"chromium": "chromium", "chromedriver": "chromium-driver"},
-    "bench": {},
+    "test": {"mosquitto": "mosquitto", "chromium": "chromium", "chromedriver": "chromium-driver"},
+    "bench": {"mosquitto": "mosquitto"},
 }
 
 # the dashboard's front-end libraries (package.json, package-lock.json): installed with

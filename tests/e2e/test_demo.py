@@ -117,7 +117,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_twins_are_listed_with_live_values(demo: Demo) -> None:
     twins = {t["id"]: t for t in demo.get("/twins")}
-    assert set(twins) == {"cell1", "cnc1", "cnc2", "cnc3", "conveyor1"}
+    assert set(twins) == {"cell1", "cnc1", "cnc2", "cnc3", "conveyor1", "compressor1", "chiller1"}
     cnc1 = twins["cnc1"]
     assert cnc1["parent"] == "cell1"
     assert cnc1["reported"]["spindle_temperature"]["unit"] == "degC"
@@ -132,6 +132,18 @@ def test_twins_are_listed_with_live_values(demo: Demo) -> None:
     one = demo.get("/twins/cnc1")
     assert one["relationships"] == {"partOf": "cell1", "feeds": "conveyor1"}
     assert one["attributes"]["model"] == "DMU 50"
+
+
+def test_the_utilities_report_over_mqtt_and_modbus(demo: Demo) -> None:
+    def reported(twin: str) -> dict[str, Any]:
+        return dict(demo.get(f"/twins/{twin}")["reported"])
+
+    wait_until(lambda: "pressure" in reported("compressor1"), 30, "compressor over MQTT")
+    wait_until(lambda: "supply_temperature" in reported("chiller1"), 30, "chiller over Modbus")
+    assert 4.0 < reported("compressor1")["pressure"]["value"] < 9.0
+    assert reported("chiller1")["state"]["value"] == "running"
+    connectors = demo.get("/stats")["connectors"]
+    assert connectors["cell_mqtt"]["connected"] and connectors["cell_modbus"]["connected"]
 
 
 def test_telemetry_advances(demo: Demo) -> None:

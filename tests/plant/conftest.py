@@ -13,9 +13,16 @@ DEFINITION = Path(__file__).resolve().parents[2] / "examples" / "machining_cell.
 
 @pytest.fixture(scope="session")
 def cell_definition() -> dict[str, Any]:
-    """The demo cell's twin definition as plain YAML data."""
+    """The demo cell's twin definition as plain YAML data: the twins this plant serves.
+
+    The cell's utilities (compressor over MQTT, chiller over Modbus) are simulated
+    by twinworks.plant.utilities and left out here.
+    """
     with DEFINITION.open(encoding="utf-8") as f:
         data: dict[str, Any] = yaml.safe_load(f)
+    data["twins"] = [
+        t for t in data["twins"] if all(b["connector"] == "cell_opcua" for b in t["bindings"])
+    ]
     return data
 
 

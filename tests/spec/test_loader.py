@@ -32,10 +32,14 @@ def problems(text: str) -> list[str]:
 
 def test_demo_cell_definition_loads(cell_definition_path: Path) -> None:
     d = load_definition(cell_definition_path)
-    assert {t.id for t in d.twins} == {"cell1", "cnc1", "cnc2", "cnc3", "conveyor1"}
+    assert {t.id for t in d.twins} == {
+        "cell1", "cnc1", "cnc2", "cnc3", "conveyor1", "compressor1", "chiller1"
+    }  # fmt: skip
     assert d.type_of("cnc1").desired["feed_override"].max == 120
     assert d.twin("cnc1").relationships["partOf"] == "cell1"
     assert d.connectors["cell_opcua"].protocol == "opcua"
+    assert d.connectors["cell_mqtt"].protocol == "mqtt"
+    assert d.connectors["cell_modbus"].protocol == "modbus"
 
 
 def test_minimal_definition() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twinworks.store import Event, MemoryStore, Point, SqliteStore, TwinStore
+from twinworks.store import DeadLetter, Event, MemoryStore, Point, SqliteStore, TwinStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "sqlite-compacting"])
@@ -152,6 +152,72 @@ def test_events_filter_and_page(store: TwinStore) -> None:
     assert store.events(limit=1)[0].data == {"reason": "range"}
 
 
+def test_append_many_counts_new_points_per_batch(store: TwinStore) -> None:
+    a = [Point("m1", "x", T0 + i, float(i)) for i in range(5)]
+    b = [Point("m1", "x", T0 + i, float(i)) for i in range(3, 8)]  # 3, 4 repeat a's
+    c = [Point("m2", "y", T0, 1.0), Point("m2", "y", T0, 2.0)]  # a repeat inside one batch
+    assert store.append_many([a, b, c, []]) == [5, 3, 1, 0]
+    assert store.count() == 9
+    # a redelivery of everything is all duplicates, and counted as such
+    assert store.append_many([a, b, c]) == [0, 0, 0]
+    assert store.range("m2", "y") == [(T0, 1.0)]  # the first delivery wins
+
+
+def _letter(i: int, twin: str | None, reason: str, **kw: object) -> DeadLetter:
+    payload = kw.pop("payload", f'{{"n": {i}}}'.encode())
+    assert isinstance(payload, bytes)
+    return DeadLetter(
+        source=str(kw.pop("source", "broker")),
+        reason=reason,
+        message=f"letter {i}",
+        payload=payload,
+        twin_id=twin,
+        topic=f"plant/{twin}/telemetry" if twin else None,
+        ts=T0 + i,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_dead_letters_keep_raw_payloads_and_filter(store: TwinStore) -> None:
+    binary = b"\xff\x00not json\xfe"
+    stored = store.append_dead_letters(
+        [
+            _letter(0, "c1", "not_json", payload=binary),
+            _letter(1, "c1", "out_of_range"),
+            _letter(2, None, "unknown_twin", source="http"),
+            _letter(3, "c2", "oversized", payload=b"x" * 10, size=1_000_000),
+        ]
+    )
+    ids = [d.id for d in stored]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    newest = store.dead_letters()
+    assert [d.reason for d in newest] == ["oversized", "unknown_twin", "out_of_range", "not_json"]
+    assert newest[-1].payload == binary  # bytes exactly as received
+    assert newest[-1].as_dict()["payload_encoding"] == "base64"
+    assert newest[0].size == 1_000_000 and newest[0].as_dict()["truncated"] is True
+    assert newest[1].as_dict()["payload"] == '{"n": 2}'
+    assert [d.id for d in store.dead_letters(twin_id="c1", newest_first=False)] == ids[:2]
+    assert [d.reason for d in store.dead_letters(source="http")] == ["unknown_twin"]
+    assert [d.reason for d in store.dead_letters(reason="not_json")] == ["not_json"]
+    assert len(store.dead_letters(since=T0 + 1, until=T0 + 3)) == 2
+    assert [d.id for d in store.dead_letters(after_id=ids[1], newest_first=False)] == ids[2:]
+    assert len(store.dead_letters(limit=1)) == 1
+
+
+def test_dead_letter_counts_outlive_deleted_letters(store: TwinStore) -> None:
+    store.append_dead_letters([_letter(i, "c1", "nan") for i in range(5)])
+    store.append_dead_letters([_letter(5 + i, None, "not_json") for i in range(2)])
+    store.append_dead_letters([_letter(7, "c1", "wrong_type"), _letter(8, "c2", "nan")])
+    expected = {"c1": {"nan": 5, "wrong_type": 1}, "c2": {"nan": 1}, None: {"not_json": 2}}
+    assert store.dead_letter_counts() == expected
+    assert store.delete_dead_letters(before=T0 + 3) == 3
+    assert store.dead_letters(newest_first=False)[0].ts == T0 + 3
+    assert store.delete_dead_letters(keep_newest=2) == 4
+    assert [d.ts - T0 for d in store.dead_letters()] == [8, 7]
+    assert store.delete_dead_letters(keep_newest=5) == 0
+    assert store.dead_letter_counts() == expected  # counts say what arrived, not what is kept
+
+
 def test_nan_and_inf_are_stored_as_given(store: TwinStore) -> None:
     # validation happens before the store; the store itself must not corrupt values
     store.append([Point("m1", "x", T0, math.inf)])
@@ -164,7 +230,10 @@ def test_sqlite_data_survives_reopening(tmp_path: Path) -> None:
         s.append([Point("m1", "x", T0 + i, float(i)) for i in range(100)])
         s.put_document("m1", {"a": 1}, ts=T0)
         s.append_events([Event("Started", None, {}, ts=T0)])
+        s.append_dead_letters([_letter(0, "m1", "nan")])
     with SqliteStore(path) as s:
+        assert s.dead_letter_counts() == {"m1": {"nan": 1}}
+        assert s.dead_letters()[0].payload == b'{"n": 0}'
         assert s.count() == 100
         assert s.get_document("m1") is not None
         assert s.events()[0].kind == "Started"

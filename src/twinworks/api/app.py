@@ -10,6 +10,7 @@ from twinworks.api.limits import BodySizeLimit
 from twinworks.api.routes import (
     alarms,
     commands,
+    deadletters,
     events,
     ingest,
     maintenance,
@@ -62,6 +63,7 @@ def create_app(
         commands,
         events,
         ingest,
+        deadletters,
         stream,
         models,
         production,

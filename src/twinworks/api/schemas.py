@@ -10,6 +10,8 @@ __all__ = [
     "Bucket",
     "CommandCall",
     "CommandOut",
+    "DeadLetterCount",
+    "DeadLetterOut",
     "DesiredWrite",
     "ErrorBody",
     "ErrorDetail",
@@ -150,11 +152,40 @@ class IngestPoint(BaseModel):
 
 class IngestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: list[IngestPoint] = Field(max_length=100_000)
+    # a malformed point is rejected on its own (reason invalid_point), not the whole batch
+    points: list[IngestPoint | dict[str, Any] | Any] = Field(
+        max_length=100_000, description="IngestPoint objects; malformed ones are rejected alone"
+    )
 
 
 class IngestOut(_Out):
     accepted: int
-    stored: int
-    duplicates: int
-    rejected: list[dict[str, str]]
+    stored: int = Field(description="new points now in the store")
+    duplicates: int = Field(description="points the store already had (a retried request)")
+    spooled: int = Field(
+        default=0, description="safe in the on-disk buffer while the store is unavailable"
+    )
+    rejected_count: int = Field(default=0, description="all rejected points")
+    rejected: list[dict[str, str]] = Field(
+        description="why points were rejected (the first 1000 when there are more)"
+    )
+
+
+class DeadLetterOut(_Out):
+    id: int
+    ts: float = Field(description="when it arrived, seconds since the epoch (UTC)")
+    source: str = Field(description="the connector's name, or http")
+    twin_id: str | None
+    topic: str | None
+    reason: str = Field(description="not_json, missing_fields, unknown_twin, out_of_range, ...")
+    message: str
+    payload: str = Field(description="the raw payload: UTF-8 text, or base64 (payload_encoding)")
+    payload_encoding: Literal["utf-8", "base64"]
+    size: int = Field(description="bytes as received")
+    truncated: bool = Field(description="the payload was cut to the size limit")
+
+
+class DeadLetterCount(_Out):
+    twin_id: str | None
+    reason: str
+    count: int

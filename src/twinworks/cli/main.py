@@ -2,7 +2,7 @@
 
 Run twins: ``demo``, ``up FILE``. Check a definition: ``validate FILE``.
 Talk to a running server (``--url``, default $TWINWORKS_URL or http://127.0.0.1:8321):
-``twins``, ``history``, ``command``, ``events``.
+``twins``, ``history``, ``command``, ``events``, ``dead-letters``.
 """
 
 from __future__ import annotations
@@ -314,6 +314,69 @@ def events(
         details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, {}, []))
         table.add_row(
             str(e["id"]), format_time(e["ts"]), e["kind"], e["twin_id"] or "", details[:120]
+        )
+    console.print(table)
+
+
+@app.command("dead-letters")
+def dead_letters(
+    twin: Annotated[str | None, typer.Option(help="only this twin")] = None,
+    reason: Annotated[str | None, typer.Option(help="only this reason, e.g. not_json")] = None,
+    source: Annotated[str | None, typer.Option(help="only this connector (or http)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from: ISO time, epoch s, or an age like 1h")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    counts: Annotated[
+        bool, typer.Option("--counts", help="counts per twin and reason instead of letters")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Payloads that could not be ingested, with the reason and the raw payload."""
+    try:
+        if counts:
+            rows = api_get(url, "/dead-letters/counts")
+        else:
+            start = repr(parse_time(since)) if since else None
+            rows = api_get(
+                url,
+                "/dead-letters",
+                twin_id=twin,
+                reason=reason,
+                source=source,
+                since=start,
+                limit=limit,
+            )
+    except (ApiError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title_justify="left")
+    if counts:
+        for col in ("twin", "reason", "count"):
+            table.add_column(col, justify="right" if col == "count" else "left")
+        for row in rows:
+            if twin is None or row["twin_id"] == twin:
+                table.add_row(row["twin_id"] or "(none)", row["reason"], str(row["count"]))
+        console.print(table)
+        return
+    for col in ("id", "time (UTC)", "source", "twin", "reason", "message", "payload"):
+        table.add_column(col, overflow="fold")
+    for d in rows:
+        payload = d["payload"] if d["payload_encoding"] == "utf-8" else "base64:" + d["payload"]
+        if len(payload) > 80 or d["truncated"]:
+            payload = payload[:77] + f"... ({d['size']} bytes)"
+        table.add_row(
+            str(d["id"]),
+            format_time(d["ts"]),
+            d["source"],
+            d["twin_id"] or "",
+            d["reason"],
+            d["message"][:160],
+            payload,
         )
     console.print(table)
 

@@ -20,15 +20,17 @@ from rich.console import Console
 from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
+from twinworks.plant.broker import free_port, start_broker
 from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
+from twinworks.runtime.spool import DiskSpool
 from twinworks.services.setup import default_services, demo_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore
 from twinworks.sync.service import services_for
 
-__all__ = ["PlantProcess", "demo_definition_path", "run_demo", "run_up"]
+__all__ = ["PlantProcess", "UtilitiesProcess", "demo_definition_path", "run_demo", "run_up"]
 
 
 def demo_definition_path() -> Path:
@@ -56,11 +58,8 @@ class PlantProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
-    async def start(self, timeout_s: float = 60.0) -> str:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = self.log_path.open("ab")
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
+    def _args(self) -> list[str]:
+        return [
             "-m",
             "twinworks.plant",
             "--host",
@@ -71,8 +70,13 @@ class PlantProcess:
             str(self.seed),
             "--speed",
             str(self.speed),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log_file,
+        ]
+
+    async def start(self, timeout_s: float = 60.0) -> str:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, *self._args(), stdout=asyncio.subprocess.PIPE, stderr=log_file
         )
         log_file.close()
         assert self._proc.stdout is not None
@@ -115,6 +119,39 @@ class PlantProcess:
             await proc.wait()
         if self._drain is not None:
             self._drain.cancel()
+
+
+class UtilitiesProcess(PlantProcess):
+    """The cell's compressor (MQTT, via ``broker_port``) and chiller (Modbus on ``port``)."""
+
+    def __init__(
+        self,
+        port: int,
+        broker_port: int,
+        mqtt_version: str,
+        seed: int,
+        speed: float,
+        log_path: Path,
+    ) -> None:
+        super().__init__(port, seed, speed, log_path)
+        self.broker_port = broker_port
+        self.mqtt_version = mqtt_version
+
+    def _args(self) -> list[str]:
+        return [
+            "-m",
+            "twinworks.plant.utilities",
+            "--mqtt-port",
+            str(self.broker_port),
+            "--mqtt-version",
+            self.mqtt_version,
+            "--modbus-port",
+            str(self.port),
+            "--seed",
+            str(self.seed),
+            "--speed",
+            str(self.speed),
+        ]
 
 
 async def _watch(
@@ -189,11 +226,17 @@ async def run_up(
     running = (services or default_services)(definition)
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
-    with SqliteStore(store_path) as store:
+    # store-and-forward: points wait here, durable, while the store is unavailable
+    spool_path = store_path.with_suffix(".buffer.db")
+    with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
         # model estimation when the definition binds models, then the health services
         services_list = [*services_for(definition), *running]
         server = TwinServer(
-            definition, store, host=host, port=port, runtime_options={"services": services_list}
+            definition,
+            store,
+            host=host,
+            port=port,
+            runtime_options={"services": services_list, "spool": spool},
         )
         await server.start()
         try:
@@ -232,6 +275,24 @@ async def run_demo(
     plant = PlantProcess(plant_port, seed, speed, data_dir / "plant.log")
     endpoint = await plant.start()
     os.environ["CELL_OPCUA_ENDPOINT"] = endpoint
+    # the utilities speak MQTT through a broker we start (mosquitto if installed, else an
+    # embedded one) and Modbus TCP on a port of their own
+    broker = await asyncio.to_thread(start_broker, 0, "127.0.0.1", data_dir / "broker")
+    mqtt_version = "5" if broker.kind == "mosquitto" else "3.1.1"  # amqtt speaks 3.1.1
+    utilities = UtilitiesProcess(
+        free_port(), broker.port, mqtt_version, seed, speed, data_dir / "utilities.log"
+    )
+    try:
+        modbus = await utilities.start()
+    except BaseException:
+        await plant.stop()
+        await asyncio.to_thread(broker.close)
+        raise
+    os.environ.update(
+        CELL_MQTT_PORT=str(broker.port),
+        CELL_MQTT_VERSION=mqtt_version,
+        CELL_MODBUS_PORT=str(utilities.port),
+    )
     try:
         await run_up(
             demo_definition_path(),
@@ -244,9 +305,12 @@ async def run_demo(
             console=console,
             services=demo_services,
             banner=(
-                f"twinworks demo: a machining cell (3 CNC machines, 1 conveyor) at {endpoint} "
-                f"(seed {seed}, speed ×{speed:g})"
+                f"twinworks demo: a machining cell (3 CNC machines, 1 conveyor) at {endpoint}, "
+                f"its compressor over MQTT ({broker.kind} at {broker.url}) and its chiller "
+                f"over Modbus TCP ({modbus}) (seed {seed}, speed ×{speed:g})"
             ),
         )
     finally:
+        await utilities.stop()
         await plant.stop()
+        await asyncio.to_thread(broker.close)

@@ -4,26 +4,36 @@ Each protocol lives in its own module and registers itself; :func:`connector_cla
 finds the class for a connector declared in a twin definition.
 """
 
+from twinworks.connect import modbus as _modbus  # noqa: F401  (registers the protocol)
+from twinworks.connect import mqtt as _mqtt  # noqa: F401  (registers the protocol)
 from twinworks.connect import opcua as _opcua  # noqa: F401  (registers the protocol)
 from twinworks.connect.base import (
     Backoff,
     Connector,
     ConnectorStatus,
+    DeadLetterSink,
     IngestSink,
+    Origin,
     Reading,
     connector_class,
     register_connector,
 )
 from twinworks.connect.fake import FakeConnector
+from twinworks.connect.modbus import ModbusConnector
+from twinworks.connect.mqtt import MqttConnector
 from twinworks.connect.opcua import OpcUaConnector
 
 __all__ = [
     "Backoff",
     "Connector",
     "ConnectorStatus",
+    "DeadLetterSink",
     "FakeConnector",
     "IngestSink",
+    "ModbusConnector",
+    "MqttConnector",
     "OpcUaConnector",
+    "Origin",
     "Reading",
     "connector_class",
     "register_connector",

@@ -26,18 +26,29 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from twinworks.spec.schema import BindingSpec, ReconnectSpec
+from twinworks.store.base import DeadLetter
 
 __all__ = [
     "Backoff",
     "Connector",
     "ConnectorStatus",
+    "DeadLetterSink",
     "IngestSink",
+    "Origin",
     "Reading",
     "connector_class",
+    "connector_protocols",
     "register_connector",
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Origin(NamedTuple):
+    """The raw message some readings came from, kept as a dead letter if they are rejected."""
+
+    payload: bytes
+    topic: str | None = None  # where it arrived: an MQTT topic, a register, a URL path
 
 
 class Reading(NamedTuple):
@@ -48,6 +59,7 @@ class Reading(NamedTuple):
     ts: float  # seconds since epoch (UTC), source time when the source gives one
     value: Any
     unit: str | None = None  # None: the signal's declared unit
+    origin: Origin | None = None  # readings of one message share it (one dead letter per message)
 
 
 class IngestSink(Protocol):
@@ -111,6 +123,9 @@ class Backoff:
 # called with (event kind, connector name, data) for connection changes
 StatusListener = Callable[[str, str, dict[str, Any]], None]
 
+# called with a payload that could not be ingested (not JSON, unknown twin, ...)
+DeadLetterSink = Callable[[DeadLetter], None]
+
 
 class Connector(abc.ABC):
     protocol: ClassVar[str]
@@ -133,15 +148,40 @@ class Connector(abc.ABC):
         self.sink = sink
         self.status = ConnectorStatus(name, self.protocol)
         self._on_status = on_status
+        self._on_dead_letter: DeadLetterSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         reconnect = getattr(spec, "reconnect", None) or ReconnectSpec()
         self.backoff = Backoff(reconnect)
 
-    def attach(self, sink: IngestSink, on_status: StatusListener | None) -> None:
+    def attach(
+        self,
+        sink: IngestSink,
+        on_status: StatusListener | None,
+        on_dead_letter: DeadLetterSink | None = None,
+    ) -> None:
         """Point the connector at a runtime (for connectors built before it)."""
         self.sink = sink
         self._on_status = on_status
+        self._on_dead_letter = on_dead_letter
+
+    def dead_letter(
+        self,
+        reason: str,
+        message: str,
+        payload: bytes,
+        *,
+        twin_id: str | None = None,
+        topic: str | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Hand over a payload that cannot be ingested, with why (see ``DeadLetter``)."""
+        self.status.details["dead_letters"] = self.status.details.get("dead_letters", 0) + 1
+        letter = DeadLetter(self.name, reason, message, payload, twin_id, topic, size)
+        if self._on_dead_letter is None:
+            log.warning("%s: dead letter (%s): %s", self.name, reason, message)
+        else:
+            self._on_dead_letter(letter)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -247,3 +287,8 @@ def connector_class(protocol: str) -> type[Connector]:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise KeyError(f"no connector for protocol {protocol!r}; known: {known}") from None
+
+
+def connector_protocols() -> list[str]:
+    """The protocols with a registered connector (for conformance tests and messages)."""
+    return sorted(_REGISTRY)

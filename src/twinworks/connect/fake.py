@@ -58,6 +58,9 @@ class FakeConnector(Connector):
         return await self.sink(readings, self.name)
 
     async def _answer(self) -> None:
+        if not self.status.connected:
+            # as every real connector: nothing can reach a source that is away
+            raise CommandError(f"{self.name}: not connected (the fake link is down)")
         if self.hang:
             await asyncio.Event().wait()
         if self.refuse is not None:

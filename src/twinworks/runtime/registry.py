@@ -26,11 +26,11 @@ from twinworks.spec.units import UnitError, check_unit, conversion
 from twinworks.spec.validate import check_value
 from twinworks.store.base import Value
 
-__all__ = ["SignalRule", "TwinRegistry", "check_arguments"]
+__all__ = ["TS_MAX", "TS_MIN", "SignalRule", "TwinRegistry", "check_arguments"]
 
 # timestamps outside this window are almost certainly unit errors (ms sent as s)
-_TS_MIN = 0.0
-_TS_MAX = 7_258_118_400.0  # 2200-01-01
+TS_MIN = _TS_MIN = 0.0
+TS_MAX = _TS_MAX = 7_258_118_400.0  # 2200-01-01
 
 
 class SignalRule:

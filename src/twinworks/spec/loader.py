@@ -136,8 +136,16 @@ def _allowed_keys(loc: typing.Sequence[str | int]) -> list[str] | None:
         elif origin is list:
             annotation = typing.get_args(annotation)[0]
         elif origin in (typing.Union, types.UnionType):
-            models = [a for a in typing.get_args(annotation) if isinstance(a, type)]
-            models = [m for m in models if issubclass(m, BaseModel)]
+            members = [
+                typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a
+                for a in typing.get_args(annotation)
+            ]
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            # a tagged union (bindings by protocol): the location names the member
+            tagged = [m for m in models if _tag_of(m) == part]
+            if tagged:
+                annotation = tagged[0]
+                continue
             if len(models) != 1:
                 return None
             annotation = models[0]
@@ -154,8 +162,23 @@ def _allowed_keys(loc: typing.Sequence[str | int]) -> list[str] | None:
     return None
 
 
+def _tag_of(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("protocol")
+    return field.default if field is not None else None
+
+
+def _without_tags(loc: list[str | int]) -> list[str | int]:
+    """Drop the union tags pydantic puts in locations (``bindings[0].mqtt.topic``)."""
+    return [
+        part
+        for i, part in enumerate(loc)
+        if not (i >= 2 and loc[i - 2] == "bindings" and isinstance(loc[i - 1], int))
+    ]
+
+
 def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
-    loc = list(err["loc"])
+    tagged_loc = list(err["loc"])
+    loc = _without_tags(tagged_loc)
     kind = err["type"]
     path = _format_path(loc)
     line = _line_of(lines, loc)
@@ -163,7 +186,7 @@ def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
     message = err["msg"]
     if kind == "extra_forbidden":
         key = loc[-1]
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(tagged_loc[:-1])
         message = f"unknown key {key!r}"
         expected = "one of: " + ", ".join(allowed) if allowed else None
     elif kind == "missing":

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from twinworks.spec.alarms import AlarmSpec
 from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
@@ -28,6 +36,16 @@ __all__ = [
     "ConnectorSpec",
     "DType",
     "DesiredSpec",
+    "ModbusBinding",
+    "ModbusConnectorSpec",
+    "ModbusRegister",
+    "ModbusWrite",
+    "MqttBinding",
+    "MqttCommand",
+    "MqttConnectorSpec",
+    "MqttField",
+    "MqttTimestamp",
+    "MqttTls",
     "OpcUaBinding",
     "OpcUaConnectorSpec",
     "OpcUaMethod",
@@ -166,7 +184,78 @@ class OpcUaConnectorSpec(_Spec):
     description: str = ""
 
 
-ConnectorSpec = Annotated[OpcUaConnectorSpec, Field(discriminator="protocol")]
+class MqttTls(_Spec):
+    """TLS towards the broker. Paths are PEM files; none given: the system's CA bundle."""
+
+    ca_file: str | None = None
+    cert_file: str | None = Field(default=None, description="client certificate (mutual TLS)")
+    key_file: str | None = None
+    insecure: bool = Field(
+        default=False, description="skip the broker's host name check (test rigs only)"
+    )
+
+
+class MqttConnectorSpec(_Spec):
+    """One MQTT broker connection (MQTT 3.1.1 or 5) shared by every twin bound to it."""
+
+    protocol: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    version: Literal["3.1.1", "5"] = "5"
+    client_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="stable id for a persistent session; default twinworks-<connector name>",
+    )
+    clean_session: bool = Field(
+        default=False,
+        description="false: the broker keeps subscriptions and QoS 1 messages while we are away",
+    )
+    session_expiry_s: int = Field(
+        default=86_400, ge=0, description="MQTT 5: how long the broker keeps a persistent session"
+    )
+    qos: Literal[0, 1] = 1
+    keepalive_s: int = Field(default=30, ge=5, le=65_535)
+    username: str | None = None
+    password: str | None = None
+    tls: MqttTls | None = None
+    max_payload_bytes: int = Field(
+        default=256 * 1024, gt=0, description="larger messages are dead-lettered as oversized"
+    )
+    receive_maximum: int = Field(
+        default=10_000,
+        ge=1,
+        le=65_535,
+        description="MQTT 5: QoS 1 messages the broker may have in flight to us, unacknowledged",
+    )
+    reconnect: ReconnectSpec = ReconnectSpec()
+    description: str = ""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # YAML reads `version: 5` as a number
+        return str(value) if isinstance(value, int | float) else value
+
+
+class ModbusConnectorSpec(_Spec):
+    """One Modbus TCP server (a PLC, a gateway); its registers are polled at a fixed rate."""
+
+    protocol: Literal["modbus"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    poll_interval_s: float = Field(default=1.0, gt=0, description="default polling period")
+    timeout_s: float = Field(default=2.0, gt=0, description="answer timeout of one request")
+    max_block: int = Field(
+        default=100, ge=1, le=125, description="registers read in one request at most"
+    )
+    reconnect: ReconnectSpec = ReconnectSpec()
+    description: str = ""
+
+
+ConnectorSpec = Annotated[
+    OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec, Field(discriminator="protocol")
+]
 
 
 class OpcUaMethod(_Spec):
@@ -177,13 +266,203 @@ class OpcUaMethod(_Spec):
 class OpcUaBinding(_Spec):
     """Maps OPC UA node ids to a twin's telemetry, desired settings and commands."""
 
+    protocol: Literal["opcua"] = "opcua"
     connector: Name
     telemetry: dict[Name, str] = Field(default_factory=dict)
     desired: dict[Name, str] = Field(default_factory=dict)
     commands: dict[Name, OpcUaMethod] = Field(default_factory=dict)
 
 
-BindingSpec = OpcUaBinding
+# ------------------------------------------------------------------- MQTT bindings
+
+_TOPIC_FIELD = "{twin_id}"
+
+
+def _check_topic(topic: str, what: str, wildcards: bool = False) -> str:
+    if not topic or len(topic.encode()) > 65_535:
+        raise ValueError(f"{what} must be 1 to 65535 bytes")
+    rest = topic.replace(_TOPIC_FIELD, "")
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"{what} {topic!r}: the only placeholder is {_TOPIC_FIELD}")
+    for level in topic.split("/"):
+        if _TOPIC_FIELD in level and level != _TOPIC_FIELD:
+            raise ValueError(f"{what} {topic!r}: {_TOPIC_FIELD} must be a whole topic level")
+        if ("+" in level or "#" in level) and (not wildcards or level not in ("+", "#")):
+            raise ValueError(f"{what} {topic!r}: wildcards + and # are not allowed here")
+    return topic
+
+
+class MqttField(_Spec):
+    """Where a telemetry value sits in a JSON payload, and how to turn it into the signal."""
+
+    path: str = Field(min_length=1, description="dotted path, e.g. data.pressure or values.0")
+    scale: float = 1.0
+    offset: float = 0.0
+    enum: dict[str, str] | None = Field(
+        default=None, description="raw value (as text) → state name, e.g. {0: idle, 1: running}"
+    )
+
+    @field_validator("enum", mode="before")
+    @classmethod
+    def _enum_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in value.items()}
+        return value
+
+
+class MqttTimestamp(_Spec):
+    path: str = Field(default="ts", min_length=1)
+    unit: Literal["s", "ms", "us", "ns", "iso"] = Field(
+        default="s", description="epoch seconds/milliseconds/... or an ISO 8601 string"
+    )
+
+
+class MqttCommand(_Spec):
+    name: str | None = Field(default=None, description="the name the device knows; default ours")
+
+
+class MqttBinding(_Spec):
+    """Telemetry from JSON messages on a topic; commands out and acknowledgements back.
+
+    ``topic`` may hold ``{twin_id}`` as a whole level (``plant/{twin_id}/telemetry``):
+    twins that share a template share one wildcard subscription, and a message
+    for a twin the definition does not know is dead-lettered as ``unknown_twin``.
+    """
+
+    protocol: Literal["mqtt"] = "mqtt"
+    connector: Name
+    topic: str = Field(description="telemetry topic template, e.g. plant/{twin_id}/telemetry")
+    timestamp: MqttTimestamp | None = Field(
+        default=None, description="where the source time is; none: the time of arrival"
+    )
+    telemetry: dict[Name, MqttField] = Field(default_factory=dict)
+    command_topic: str | None = Field(default=None, description="e.g. plant/{twin_id}/cmd")
+    reply_topic: str | None = Field(
+        default=None, description="where the device acknowledges, e.g. plant/{twin_id}/cmd/reply"
+    )
+    ack_timeout_s: float = Field(
+        default=5.0, gt=0, description="no acknowledgement within this time: the command failed"
+    )
+    desired: dict[Name, MqttCommand] = Field(default_factory=dict)
+    commands: dict[Name, MqttCommand] = Field(default_factory=dict)
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _field_shorthand(cls, value: Any) -> Any:
+        # `pressure: data.p` is short for `pressure: {path: data.p}`
+        if isinstance(value, dict):
+            return {k: {"path": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("desired", "commands", mode="before")
+    @classmethod
+    def _command_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {k: {} if v is None else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _check_topics(self) -> MqttBinding:
+        _check_topic(self.topic, "topic")
+        for name in ("command_topic", "reply_topic"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_topic(value, name)
+        if (self.desired or self.commands) and self.command_topic is None:
+            raise ValueError("desired values and commands need a command_topic to publish to")
+        if self.reply_topic is not None and self.command_topic is None:
+            raise ValueError("reply_topic is set but command_topic is not")
+        return self
+
+
+# ------------------------------------------------------------------- Modbus bindings
+
+RegisterType = Literal[
+    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool"
+]
+
+
+class _Register(_Spec):
+    address: int = Field(ge=0, le=65_535, description="0-based register address")
+    type: RegisterType = "uint16"
+    word_order: Literal["big", "little"] = Field(
+        default="big", description="big: the first register holds the most significant word"
+    )
+    byte_order: Literal["big", "little"] = Field(
+        default="big", description="within each register; little = bytes swapped"
+    )
+    scale: float = Field(default=1.0, description="value = raw * scale + offset")
+    offset: float = 0.0
+
+    @model_validator(mode="after")
+    def _check_scale(self) -> _Register:
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
+        return self
+
+
+class ModbusRegister(_Register):
+    """A telemetry value (or a writable setting) held in one or more registers."""
+
+    table: Literal["holding", "input"] = "holding"
+    bit: int | None = Field(default=None, ge=0, le=15, description="for type bool: one bit")
+    enum: dict[int, str] | None = Field(
+        default=None, description="register value → state name, e.g. {0: stopped, 1: running}"
+    )
+
+    @model_validator(mode="after")
+    def _check_bit(self) -> ModbusRegister:
+        if self.bit is not None and self.type != "bool":
+            raise ValueError("bit applies to type bool only")
+        return self
+
+
+class ModbusWrite(_Register):
+    """A command: write a constant, or one of the command's arguments, to holding registers."""
+
+    value: float | int | bool | None = None
+    arg: Name | None = Field(default=None, description="the command argument to write")
+
+    @model_validator(mode="after")
+    def _value_or_arg(self) -> ModbusWrite:
+        if (self.value is None) == (self.arg is None):
+            raise ValueError("give exactly one of 'value' (a constant) and 'arg' (an argument)")
+        return self
+
+
+class ModbusBinding(_Spec):
+    """Registers of one Modbus unit mapped to a twin's telemetry, settings and commands."""
+
+    protocol: Literal["modbus"] = "modbus"
+    connector: Name
+    unit_id: int = Field(default=1, ge=0, le=255)
+    poll_interval_s: float | None = Field(default=None, gt=0, description="default: connector's")
+    telemetry: dict[Name, ModbusRegister] = Field(default_factory=dict)
+    desired: dict[Name, ModbusRegister] = Field(default_factory=dict)
+    commands: dict[Name, ModbusWrite | list[ModbusWrite]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _desired_in_holding(self) -> ModbusBinding:
+        for name, reg in self.desired.items():
+            if reg.table != "holding":
+                raise ValueError(f"desired {name!r}: only holding registers can be written")
+        return self
+
+
+def _binding_protocol(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("protocol", "opcua"))
+    return str(getattr(data, "protocol", "opcua"))
+
+
+BindingSpec = Annotated[
+    Annotated[OpcUaBinding, Tag("opcua")]
+    | Annotated[MqttBinding, Tag("mqtt")]
+    | Annotated[ModbusBinding, Tag("modbus")],
+    Discriminator(_binding_protocol),
+]
 
 
 class TwinSpec(_Spec):
@@ -207,6 +486,33 @@ class TwinDefinition(_Spec):
     twins: list[TwinSpec] = Field(default_factory=list)
     # what the line makes and how: routings, stations, shifts (see twinworks.spec.production)
     production: ProductionSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _binding_protocols(cls, data: Any) -> Any:
+        """Tell each binding the protocol of its connector, so it is read by the right model."""
+        if not isinstance(data, dict):
+            return data
+        connectors, twins = data.get("connectors"), data.get("twins")
+        if not isinstance(connectors, dict) or not isinstance(twins, list):
+            return data
+        protocols = {
+            name: c.get("protocol") if isinstance(c, dict) else getattr(c, "protocol", None)
+            for name, c in connectors.items()
+        }
+        new_twins = []
+        for twin in twins:
+            bindings = twin.get("bindings") if isinstance(twin, dict) else None
+            if isinstance(bindings, list):
+                tagged = []
+                for b in bindings:
+                    protocol = protocols.get(b.get("connector")) if isinstance(b, dict) else None
+                    if isinstance(b, dict) and "protocol" not in b and isinstance(protocol, str):
+                        b = {**b, "protocol": protocol}
+                    tagged.append(b)
+                twin = {**twin, "bindings": tagged}
+            new_twins.append(twin)
+        return {**data, "twins": new_twins}
 
     def twin(self, twin_id: str) -> TwinSpec:
         for twin in self.twins:

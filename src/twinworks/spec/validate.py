@@ -14,6 +14,10 @@ from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
 from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
+    ModbusBinding,
+    ModbusConnectorSpec,
+    MqttBinding,
+    MqttConnectorSpec,
     OpcUaBinding,
     OpcUaConnectorSpec,
     TwinDefinition,
@@ -27,7 +31,11 @@ __all__ = ["Problem", "check_definition", "check_value"]
 Problem = tuple[tuple[str | int, ...], str, str | None]
 
 # which binding class goes with which connector protocol
-_BINDING_FOR = {OpcUaConnectorSpec: OpcUaBinding}
+_BINDING_FOR: dict[type, type] = {
+    OpcUaConnectorSpec: OpcUaBinding,
+    MqttConnectorSpec: MqttBinding,
+    ModbusConnectorSpec: ModbusBinding,
+}
 
 
 def _choices(names: Any) -> str:

@@ -6,10 +6,12 @@ unit tests. Both implement :class:`TwinStore`.
 
 from twinworks.store.base import (
     Bucket,
+    DeadLetter,
     Event,
     ModelVersion,
     Point,
     Revision,
+    StoredDeadLetter,
     StoredEvent,
     TwinStore,
     Value,
@@ -21,12 +23,14 @@ from twinworks.store.sqlite import SqliteStore
 
 __all__ = [
     "Bucket",
+    "DeadLetter",
     "Event",
     "MemoryStore",
     "ModelVersion",
     "Point",
     "Revision",
     "SqliteStore",
+    "StoredDeadLetter",
     "StoredEvent",
     "TwinStore",
     "Value",

@@ -8,6 +8,9 @@ A store keeps three kinds of twin data (the DD dimension):
   desired state), so a twin can be read back as it was at any past time;
 - **events**: an append-only log of what happened (commands, rejections, model
   updates), each with a monotonically increasing id;
+- **dead letters**: payloads that could not be ingested (not JSON, wrong fields,
+  bad values, unknown twin, oversized), each with its reason and the raw bytes, and
+  exact counts per (twin, reason) that outlive the letters themselves.
 - **model registry**: numbered versions of each twin's models (parameters, their
   uncertainty, validation scores) and the history of which version was active.
 
@@ -19,16 +22,19 @@ are durable: they survive a crash of the process.
 from __future__ import annotations
 
 import abc
+import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 __all__ = [
     "Bucket",
+    "DeadLetter",
     "Event",
     "ModelVersion",
     "Point",
     "Revision",
+    "StoredDeadLetter",
     "StoredEvent",
     "TwinStore",
     "Value",
@@ -101,6 +107,58 @@ class StoredEvent:
             "kind": self.kind,
             "twin_id": self.twin_id,
             "data": self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A payload that could not be ingested, wholly or in part, kept with the reason why.
+
+    ``reason`` is a short code (``not_json``, ``missing_fields``, ``unknown_twin``,
+    ``out_of_range``, ``oversized``, ...); ``message`` says what was wrong, where, and
+    what was expected. ``payload`` holds the raw bytes as received (cut to a limit for
+    oversized ones; ``size`` keeps the original length).
+    """
+
+    source: str  # the connector's name, or "http"
+    reason: str
+    message: str
+    payload: bytes
+    twin_id: str | None = None  # the twin the payload claimed to be for, if it said
+    topic: str | None = None  # where it arrived: MQTT topic, register, URL path
+    size: int | None = None  # None: len(payload)
+    ts: float | None = None  # None: stamped with the time it is appended
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    ts: float
+    source: str
+    reason: str
+    message: str
+    payload: bytes
+    twin_id: str | None
+    topic: str | None
+    size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        try:
+            text, encoding = self.payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(self.payload).decode("ascii"), "base64"
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "source": self.source,
+            "twin_id": self.twin_id,
+            "topic": self.topic,
+            "reason": self.reason,
+            "message": self.message,
+            "payload": text,
+            "payload_encoding": encoding,
+            "size": self.size,
+            "truncated": self.size > len(self.payload),
         }
 
 
@@ -226,6 +284,49 @@ class TwinStore(abc.ABC):
         newest_first: bool = True,
     ) -> list[StoredEvent]:
         """Events filtered by twin, kind and time; ``after_id`` pages forward."""
+
+    def append_many(self, batches: Sequence[Sequence[Point]]) -> list[int]:
+        """Store several batches durably; return how many points of each were new.
+
+        The runtime hands over the points of many sources at once and tells each
+        source exactly how many of its points were duplicates. Backends override this
+        to do it in one transaction; the default stores the batches one by one.
+        """
+        return [self.append(batch) for batch in batches]
+
+    # --------------------------------------------------------------- dead letters
+
+    @abc.abstractmethod
+    def append_dead_letters(self, letters: Sequence[DeadLetter]) -> list[StoredDeadLetter]:
+        """Keep letters durably and add them to the counts per (twin, reason)."""
+
+    @abc.abstractmethod
+    def dead_letters(
+        self,
+        twin_id: str | None = None,
+        source: str | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        newest_first: bool = True,
+    ) -> list[StoredDeadLetter]:
+        """Kept letters filtered by twin, source, reason and time; ``after_id`` pages forward."""
+
+    @abc.abstractmethod
+    def dead_letter_counts(self) -> dict[str | None, dict[str, int]]:
+        """How many letters arrived per twin (None: no twin named) and reason, ever."""
+
+    @abc.abstractmethod
+    def delete_dead_letters(
+        self, before: float | None = None, keep_newest: int | None = None
+    ) -> int:
+        """Drop kept letters older than ``before`` and beyond the newest ``keep_newest``.
+
+        The counts are not reduced: they say how much bad data arrived, not how much
+        is still kept. Returns the number of letters dropped.
+        """
 
     # --------------------------------------------------------------- model registry
 

@@ -17,9 +17,11 @@ from typing import Any
 
 from twinworks.store.base import (
     Bucket,
+    DeadLetter,
     Event,
     Point,
     Revision,
+    StoredDeadLetter,
     StoredEvent,
     TwinStore,
     Value,
@@ -39,19 +41,28 @@ class MemoryStore(MemoryModelRegistry, TwinStore):
         self._values: dict[tuple[str, str], dict[int, Value]] = {}
         self._docs: dict[str, list[Revision]] = {}
         self._events: list[StoredEvent] = []
+        self._letters: list[StoredDeadLetter] = []
+        self._letter_id = 0
+        self._letter_counts: dict[tuple[str | None, str], int] = {}
 
     def append(self, points: Sequence[Point]) -> int:
-        added = 0
+        return self.append_many([points])[0]
+
+    def append_many(self, batches: Sequence[Sequence[Point]]) -> list[int]:
+        counts = []
         with self._lock:
-            for twin, signal, ts, value in points:
-                key, us = (twin, signal), to_us(ts)
-                values = self._values.setdefault(key, {})
-                if us in values:
-                    continue
-                values[us] = value
-                bisect.insort(self._times.setdefault(key, []), us)
-                added += 1
-        return added
+            for points in batches:
+                added = 0
+                for twin, signal, ts, value in points:
+                    key, us = (twin, signal), to_us(ts)
+                    values = self._values.setdefault(key, {})
+                    if us in values:
+                        continue
+                    values[us] = value
+                    bisect.insort(self._times.setdefault(key, []), us)
+                    added += 1
+                counts.append(added)
+        return counts
 
     def range(
         self,
@@ -173,3 +184,74 @@ class MemoryStore(MemoryModelRegistry, TwinStore):
         if newest_first:
             chosen.reverse()
         return chosen[:limit]
+
+    def append_dead_letters(self, letters: Sequence[DeadLetter]) -> list[StoredDeadLetter]:
+        now = time.time()
+        stored = []
+        with self._lock:
+            for d in letters:
+                self._letter_id += 1
+                item = StoredDeadLetter(
+                    self._letter_id,
+                    from_us(to_us(d.ts if d.ts is not None else now)),
+                    d.source,
+                    d.reason,
+                    d.message,
+                    bytes(d.payload),
+                    d.twin_id,
+                    d.topic,
+                    d.size if d.size is not None else len(d.payload),
+                )
+                self._letters.append(item)
+                stored.append(item)
+                key = (d.twin_id or None, d.reason)
+                self._letter_counts[key] = self._letter_counts.get(key, 0) + 1
+        return stored
+
+    def dead_letters(
+        self,
+        twin_id: str | None = None,
+        source: str | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        newest_first: bool = True,
+    ) -> list[StoredDeadLetter]:
+        with self._lock:
+            chosen = [
+                d
+                for d in self._letters
+                if (twin_id is None or d.twin_id == twin_id)
+                and (source is None or d.source == source)
+                and (reason is None or d.reason == reason)
+                and (since is None or d.ts >= since)
+                and (until is None or d.ts < until)
+                and (after_id is None or d.id > after_id)
+            ]
+        if newest_first:
+            chosen.reverse()
+        return chosen[:limit]
+
+    def dead_letter_counts(self) -> dict[str | None, dict[str, int]]:
+        out: dict[str | None, dict[str, int]] = {}
+        with self._lock:
+            for (twin, reason), n in sorted(
+                self._letter_counts.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+            ):
+                out.setdefault(twin, {})[reason] = n
+        return out
+
+    def delete_dead_letters(
+        self, before: float | None = None, keep_newest: int | None = None
+    ) -> int:
+        with self._lock:
+            kept = self._letters
+            if before is not None:
+                kept = [d for d in kept if d.ts >= before]
+            if keep_newest is not None:
+                kept = kept[max(0, len(kept) - max(0, keep_newest)) :]
+            dropped = len(self._letters) - len(kept)
+            self._letters = kept
+        return dropped

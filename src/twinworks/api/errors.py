@@ -16,7 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twinworks.errors import (
+    AuthenticationError,
     CommandError,
+    PermissionDeniedError,
+    RateLimitedError,
     RejectedValueError,
     SpecError,
     StoreError,
@@ -112,6 +115,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error on %s: %s", request.url.path, exc)
         return error_response(503, "store_unavailable", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(AuthenticationError)
+    async def unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+        # messages of AuthenticationError never hold the credential: safe to return
+        return error_response(
+            401,
+            "unauthorized" if exc.reason == "missing" else f"unauthorized_{exc.reason}",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer realm="twinworks"'},
+        )
+
+    @app.exception_handler(PermissionDeniedError)
+    async def forbidden(request: Request, exc: PermissionDeniedError) -> JSONResponse:
+        return error_response(403, "forbidden", str(exc))
+
+    @app.exception_handler(RateLimitedError)
+    async def rate_limited(request: Request, exc: RateLimitedError) -> JSONResponse:
+        retry = max(1, round(exc.retry_after_s + 0.49))
+        return error_response(429, exc.reason, str(exc), headers={"Retry-After": str(retry)})
 
     @app.exception_handler(SpecError)
     async def spec_error(request: Request, exc: SpecError) -> JSONResponse:

@@ -71,9 +71,7 @@ async def api(line_definition: TwinDefinition):  # type: ignore[no-untyped-def]
     security = Security.ephemeral()
     security.users.add("admin", [Grant(Role.ADMIN)])
     token = security.users.create_token("admin", "tests").secret
-    app = create_app(
-        runtime, security=security, max_body_bytes=256 * 1024, command_wait_s=0.3
-    )
+    app = create_app(runtime, security=security, max_body_bytes=256 * 1024, command_wait_s=0.3)
     await runtime.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(

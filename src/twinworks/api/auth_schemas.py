@@ -68,9 +68,9 @@ class UserCreate(_In):
     password: str | None = Field(
         default=None, min_length=1, max_length=1024, description="none: token-only (a gateway)"
     )
-    grants: list[str] = Field(default_factory=list, max_length=100, json_schema_extra={
-        "items": {"pattern": GRANT}
-    })
+    grants: list[str] = Field(
+        default_factory=list, max_length=100, json_schema_extra={"items": {"pattern": GRANT}}
+    )
 
 
 class UserUpdate(_In):

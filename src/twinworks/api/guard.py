@@ -200,8 +200,7 @@ class SecurityGuard:
                     raise _Refusal(
                         403,
                         "no_policy",
-                        f"no access policy is declared for {method} {template}; "
-                        "refused by default",
+                        f"no access policy is declared for {method} {template}; refused by default",
                     )
                 if rule.needs_body and kind == "http":
                     body, receive = await _buffer(receive)
@@ -236,12 +235,16 @@ class SecurityGuard:
         scheme, _, credential = auth.partition(" ")
         via_cookie = False
         if auth and scheme.lower() != "bearer":
-            raise self._unauthorized(scope, "invalid_request", "use 'Authorization: Bearer <token>'")
+            raise self._unauthorized(
+                scope, "invalid_request", "use 'Authorization: Bearer <token>'"
+            )
         if not auth:
             credential = _cookies(headers).get(SESSION_COOKIE, "")
             via_cookie = bool(credential)
         if not credential.strip():
-            raise self._unauthorized(scope, None, "credentials are required: log in or send a token")
+            raise self._unauthorized(
+                scope, None, "credentials are required: log in or send a token"
+            )
         try:
             return security.auth.authenticate(credential.strip()), via_cookie
         except AuthenticationError as exc:
@@ -358,9 +361,7 @@ class SecurityGuard:
     # ------------------------------------------------------------------ responses
 
     @staticmethod
-    def _decorate(
-        send: Send, security: Security, extra: list[tuple[bytes, bytes]]
-    ) -> Send:
+    def _decorate(send: Send, security: Security, extra: list[tuple[bytes, bytes]]) -> Send:
         async def decorated(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -397,8 +398,11 @@ class SecurityGuard:
         if scope["type"] == "websocket":
             if "websocket.http.response" in scope.get("extensions", {}):
                 await send(
-                    {"type": "websocket.http.response.start", "status": refusal.status,
-                     "headers": headers}
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": refusal.status,
+                        "headers": headers,
+                    }
                 )
                 await send({"type": "websocket.http.response.body", "body": body})
             else:

@@ -60,7 +60,7 @@ Where = Literal[
     "public", "signed_in", "anywhere", "sitewide", "twin", "query", "listing", "command", "body"
 ]
 
-V, O, E, A = Role.VIEWER, Role.OPERATOR, Role.ENGINEER, Role.ADMIN
+VIEWER, OPERATOR, ENGINEER, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ENGINEER, Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -213,25 +213,25 @@ def on_body_twins(role: Role) -> Rule:
 POLICY: dict[tuple[str, str], Rule] = {
     # system
     ("GET", f"{API}/health"): public(),
-    ("GET", f"{API}/stats"): listing(V),
-    ("GET", f"{API}/connectors"): anywhere(V),
-    ("GET", f"{API}/types"): anywhere(V),
-    ("GET", f"{API}/types/{{name}}"): anywhere(V),
+    ("GET", f"{API}/stats"): listing(VIEWER),
+    ("GET", f"{API}/connectors"): anywhere(VIEWER),
+    ("GET", f"{API}/types"): anywhere(VIEWER),
+    ("GET", f"{API}/types/{{name}}"): anywhere(VIEWER),
     # twins and history
-    ("GET", f"{API}/twins"): listing(V),
-    ("GET", f"{API}/twins/{{twin_id}}"): on_twin(V),
-    ("GET", f"{API}/twins/{{twin_id}}/revisions"): on_twin(V),
-    ("GET", f"{API}/twins/{{twin_id}}/telemetry/{{signal}}"): on_twin(V),
+    ("GET", f"{API}/twins"): listing(VIEWER),
+    ("GET", f"{API}/twins/{{twin_id}}"): on_twin(VIEWER),
+    ("GET", f"{API}/twins/{{twin_id}}/revisions"): on_twin(VIEWER),
+    ("GET", f"{API}/twins/{{twin_id}}/telemetry/{{signal}}"): on_twin(VIEWER),
     # desired state and commands
-    ("PUT", f"{API}/twins/{{twin_id}}/desired/{{name}}"): on_twin(O),
-    ("POST", f"{API}/twins/{{twin_id}}/commands/{{name}}"): on_twin(O),
-    ("GET", f"{API}/commands"): on_query_twins(V, "twin_id"),
-    ("GET", f"{API}/commands/{{command_id}}"): on_command(V),
+    ("PUT", f"{API}/twins/{{twin_id}}/desired/{{name}}"): on_twin(OPERATOR),
+    ("POST", f"{API}/twins/{{twin_id}}/commands/{{name}}"): on_twin(OPERATOR),
+    ("GET", f"{API}/commands"): on_query_twins(VIEWER, "twin_id"),
+    ("GET", f"{API}/commands/{{command_id}}"): on_command(VIEWER),
     # events, ingest, live stream
-    ("GET", f"{API}/events"): on_query_twins(V, "twin_id"),
-    ("POST", f"{API}/telemetry"): on_body_twins(O),
-    ("GET", f"{API}/stream"): on_query_twins(V, "twin"),
-    ("WS", f"{API}/ws"): on_query_twins(V, "twin"),
+    ("GET", f"{API}/events"): on_query_twins(VIEWER, "twin_id"),
+    ("POST", f"{API}/telemetry"): on_body_twins(OPERATOR),
+    ("GET", f"{API}/stream"): on_query_twins(VIEWER, "twin"),
+    ("WS", f"{API}/ws"): on_query_twins(VIEWER, "twin"),
     # authentication (the login page is public: it must show before anyone is known)
     ("GET", "/login"): public(),
     ("POST", f"{API}/auth/login"): public(),
@@ -239,22 +239,22 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/auth/refresh"): signed_in(),
     ("GET", f"{API}/auth/me"): signed_in(),
     # users and tokens, audit trail
-    ("GET", f"{API}/users"): sitewide(A),
-    ("POST", f"{API}/users"): sitewide(A),
-    ("GET", f"{API}/users/{{name}}"): sitewide(A),
-    ("PATCH", f"{API}/users/{{name}}"): sitewide(A),
-    ("DELETE", f"{API}/users/{{name}}"): sitewide(A),
-    ("GET", f"{API}/users/{{name}}/tokens"): sitewide(A),
-    ("POST", f"{API}/users/{{name}}/tokens"): sitewide(A),
-    ("DELETE", f"{API}/tokens/{{token_id}}"): sitewide(A),
-    ("GET", f"{API}/audit"): sitewide(A),
-    ("GET", f"{API}/audit/verify"): sitewide(A),
+    ("GET", f"{API}/users"): sitewide(ADMIN),
+    ("POST", f"{API}/users"): sitewide(ADMIN),
+    ("GET", f"{API}/users/{{name}}"): sitewide(ADMIN),
+    ("PATCH", f"{API}/users/{{name}}"): sitewide(ADMIN),
+    ("DELETE", f"{API}/users/{{name}}"): sitewide(ADMIN),
+    ("GET", f"{API}/users/{{name}}/tokens"): sitewide(ADMIN),
+    ("POST", f"{API}/users/{{name}}/tokens"): sitewide(ADMIN),
+    ("DELETE", f"{API}/tokens/{{token_id}}"): sitewide(ADMIN),
+    ("GET", f"{API}/audit"): sitewide(ADMIN),
+    ("GET", f"{API}/audit/verify"): sitewide(ADMIN),
     # documentation and the start page (the dashboard replaces "/")
-    ("GET", f"{API}/openapi.json"): anywhere(V),
-    ("GET", "/docs"): anywhere(V),
-    ("GET", "/docs/oauth2-redirect"): anywhere(V),
-    ("GET", "/redoc"): anywhere(V),
-    ("GET", "/"): anywhere(V),
+    ("GET", f"{API}/openapi.json"): anywhere(VIEWER),
+    ("GET", "/docs"): anywhere(VIEWER),
+    ("GET", "/docs/oauth2-redirect"): anywhere(VIEWER),
+    ("GET", "/redoc"): anywhere(VIEWER),
+    ("GET", "/"): anywhere(VIEWER),
     # issue 3 (connectors, dead letters), 4 (model versions, calibration: engineer),
     # 5 (alarms, RUL, maintenance), 6 (what-if, schedule) and 7 (dashboard pages)
     # add their lines here when they are merged

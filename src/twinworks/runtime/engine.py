@@ -738,7 +738,11 @@ class Runtime:
             raise RejectedValueError("out_of_limits", f"{twin_id}.{name}: {why}")
         live = self.live[twin_id]
         why = rate_of_change_problem(
-            f"{twin_id}.{name}", spec, value, self._previous_setting(twin_id, name, spec), time.time()
+            f"{twin_id}.{name}",
+            spec,
+            value,
+            self._previous_setting(twin_id, name, spec),
+            time.time(),
         )
         if why:
             await self._reject(record, why, "max_rate", by)
@@ -800,9 +804,7 @@ class Runtime:
         self._launch(record, connector.call(twin_id, name, record.args))
         return record
 
-    def _previous_setting(
-        self, twin_id: str, name: str, spec: Any
-    ) -> tuple[Any, float] | None:
+    def _previous_setting(self, twin_id: str, name: str, spec: Any) -> tuple[Any, float] | None:
         """The setting's last desired value and when it was set, else what the asset reports."""
         live = self.live[twin_id]
         last = live.desired.get(name)

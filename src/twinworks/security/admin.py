@@ -27,14 +27,18 @@ class UserAdmin:
         self.actor = actor
 
     def _is_admin(self, user: User) -> bool:
-        return not user.disabled and any(g.role == Role.ADMIN and g.scope == ALL for g in user.grants)
+        return not user.disabled and any(
+            g.role == Role.ADMIN and g.scope == ALL for g in user.grants
+        )
 
     def _keep_an_admin(self, name: str, after: Sequence[Grant] | None, disabled: bool) -> None:
         user = self.users.get(name)
         if user is None or not self._is_admin(user):
             return
-        still_admin = not disabled and after is not None and any(
-            g.role == Role.ADMIN and g.scope == ALL for g in after
+        still_admin = (
+            not disabled
+            and after is not None
+            and any(g.role == Role.ADMIN and g.scope == ALL for g in after)
         )
         if still_admin:
             return
@@ -49,7 +53,11 @@ class UserAdmin:
         self.audit.append(
             "UserCreated",
             self.actor,
-            {"user": name, "grants": [str(g) for g in user.grants], "password": password is not None},
+            {
+                "user": name,
+                "grants": [str(g) for g in user.grants],
+                "password": password is not None,
+            },
         )
         return user
 

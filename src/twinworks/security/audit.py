@@ -183,7 +183,10 @@ class AuditLog:
                 TAIL_REPAIRED,
                 "twinworks",
                 None,
-                {"dropped_bytes": len(dropped), "dropped_sha256": hashlib.sha256(dropped).hexdigest()},
+                {
+                    "dropped_bytes": len(dropped),
+                    "dropped_sha256": hashlib.sha256(dropped).hexdigest(),
+                },
             )
 
     def _write(
@@ -378,7 +381,9 @@ def verify_log(
             continue
         report.entries += 1
         if seq > expected:
-            missing = f"entry {expected}" if seq == expected + 1 else f"entries {expected}-{seq - 1}"
+            missing = (
+                f"entry {expected}" if seq == expected + 1 else f"entries {expected}-{seq - 1}"
+            )
             report.findings.append(
                 Finding(number, seq, f"{missing} missing before this line: deleted or moved")
             )

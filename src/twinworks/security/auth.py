@@ -146,9 +146,7 @@ class Authenticator:
                 {**who, "client": client, "reason": reason, "failures": failures},
             )
             if locked is not None:
-                self._audit(
-                    "AccountLocked", actor, {**who, "until": locked, "failures": failures}
-                )
+                self._audit("AccountLocked", actor, {**who, "until": locked, "failures": failures})
             raise AuthenticationError("wrong_credentials", "wrong user name or password")
         s = self.settings
         self.users.record_login(username, True, s.lock_after, s.lock_base_s, s.lock_max_s)
@@ -185,8 +183,8 @@ class Authenticator:
         """A new session for the same login, unless the login is older than ``max_session_s``."""
         if principal.via != "session" or principal.auth_time is None:
             raise AuthenticationError(
-                "not_a_session", "only a login session can be refreshed; API tokens do not expire"
-                " this way"
+                "not_a_session",
+                "only a login session can be refreshed; API tokens do not expire this way",
             )
         if time.time() - principal.auth_time >= self.settings.max_session_s - 1:
             raise AuthenticationError("session_too_old", "the login is too old; log in again")
@@ -241,7 +239,9 @@ class Authenticator:
                 "invalid_token", "the token's signature is not valid (signed with another key?)"
             ) from None
         except jwt.PyJWTError:
-            raise AuthenticationError("invalid_token", "the token is not a valid credential") from None
+            raise AuthenticationError(
+                "invalid_token", "the token is not a valid credential"
+            ) from None
         name, jti = str(claims["sub"]), str(claims["jti"])
         user = self._live_user(name)
         if claims.get("gen") != user.generation:

@@ -104,15 +104,19 @@ class Security:
             return None
         password = generate_password()
         self.users.add(ADMIN, [Grant(Role.ADMIN, ALL)], password)
-        self.audit.append("UserCreated", "twinworks", {"user": ADMIN, "grants": ["admin@*"],
-                                                       "reason": "first start"})
+        self.audit.append(
+            "UserCreated",
+            "twinworks",
+            {"user": ADMIN, "grants": ["admin@*"], "reason": "first start"},
+        )
         token_path = self.token_path
         if token_path is not None:
             new = self.users.create_token(ADMIN, f"cli@{os.uname().nodename}")
             write_private_file(token_path, (new.secret + "\n").encode())
             self.audit.append(
-                "TokenCreated", "twinworks", {"user": ADMIN, "token": new.token.id,
-                                              "name": new.token.name}
+                "TokenCreated",
+                "twinworks",
+                {"user": ADMIN, "token": new.token.id, "name": new.token.name},
             )
         return FirstRun(ADMIN, password, token_path)
 

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from asyncua import Client, Server, ua
 from asyncua.common.utils import ServiceError
@@ -27,7 +28,7 @@ from twinworks.spec.schema import OpcUaSecuritySpec
 
 __all__ = ["secure_client", "secure_server"]
 
-_POLICY_CLASS = {
+_POLICY_CLASS: dict[str, Any] = {
     "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
     "Aes128Sha256RsaOaep": security_policies.SecurityPolicyAes128Sha256RsaOaep,
     "Aes256Sha256RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
@@ -49,7 +50,9 @@ async def secure_client(client: Client, spec: OpcUaSecuritySpec) -> None:
     uri = application_uri_of(cert)
     if uri:
         client.application_uri = uri
-    server_cert = _read(spec.server_certificate, "server certificate") if spec.server_certificate else None
+    server_cert = (
+        _read(spec.server_certificate, "server certificate") if spec.server_certificate else None
+    )
     await client.set_security(
         _POLICY_CLASS[spec.policy],
         certificate=cert,

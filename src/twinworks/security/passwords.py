@@ -43,15 +43,17 @@ class Passwords:
         else:
             # argon2-cffi's default follows RFC 9106's second recommendation (64 MiB, t=3)
             self._hasher = PasswordHasher()
-        # verifying against this keeps unknown user names as slow as known ones
-        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
+        if stored is None and self._dummy is None:
+            # verifying against this keeps unknown user names as slow as known ones
+            self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            return self._hasher.verify(stored or self._dummy or "", password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

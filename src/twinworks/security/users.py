@@ -304,9 +304,7 @@ class UserStore:
     def unlock(self, name: str) -> None:
         self._require(name)
         with self._tx() as db:
-            db.execute(
-                "UPDATE users SET failures = 0, locked_until = NULL WHERE name = ?", (name,)
-            )
+            db.execute("UPDATE users SET failures = 0, locked_until = NULL WHERE name = ?", (name,))
 
     def check_password(self, name: str, password: str) -> User | None:
         """The user when ``password`` is right (and re-hash it if the profile got stronger)."""
@@ -322,8 +320,9 @@ class UserStore:
                 )
         return self.get(name)
 
-    def record_login(self, name: str, ok: bool, lock_after: int, lock_base_s: float,
-                     lock_max_s: float) -> tuple[int, float | None]:
+    def record_login(
+        self, name: str, ok: bool, lock_after: int, lock_base_s: float, lock_max_s: float
+    ) -> tuple[int, float | None]:
         """Count a login; after ``lock_after`` failures in a row, lock for a doubling time.
 
         Returns (consecutive failures, locked until).
@@ -438,7 +437,9 @@ class UserStore:
 
     def touch_token(self, token_id: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (time.time(), token_id))
+            self._db.execute(
+                "UPDATE tokens SET last_used = ? WHERE id = ?", (time.time(), token_id)
+            )
 
     # ------------------------------------------------------------------ sessions
 

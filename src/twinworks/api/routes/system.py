@@ -31,9 +31,7 @@ async def stats(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     visible = visible_twins(runtime, principal)
     if visible is not None:
         allowed = set(visible)
-        out["rejected_by_twin"] = {
-            t: c for t, c in out["rejected_by_twin"].items() if t in allowed
-        }
+        out["rejected_by_twin"] = {t: c for t, c in out["rejected_by_twin"].items() if t in allowed}
     return out
 
 

@@ -6,7 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from twinworks.api.auth_schemas import NewTokenOut, TokenCreate, TokenOut, UserCreate, UserOut, UserUpdate
+from twinworks.api.auth_schemas import (
+    NewTokenOut,
+    TokenCreate,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
 from twinworks.api.deps import PrincipalDep, SecurityDep
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody

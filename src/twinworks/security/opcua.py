@@ -35,28 +35,48 @@ _POLICY_CLASS: dict[str, Any] = {
 }
 
 
-def _read(path: str, what: str) -> bytes:
+def _read(path: str | Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise OSError(f"cannot read the {what} {path}: {exc.strerror}") from None
 
 
+def _cert_der(path: str | Path, what: str) -> bytes:
+    # asyncua guesses PEM or DER from a file's extension; hand it DER, whatever the file is
+    return _load_cert(_read(path, what)).public_bytes(serialization.Encoding.DER)
+
+
+def _key_der(path: str | Path, what: str, password: bytes | None = None) -> bytes:
+    data = _read(path, what)
+    try:
+        key = serialization.load_pem_private_key(data, password)
+    except ValueError:
+        key = serialization.load_der_private_key(data, password)
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 async def secure_client(client: Client, spec: OpcUaSecuritySpec) -> None:
     """Set up the client's secure channel; call before ``connect()``."""
     check_private_file(Path(spec.private_key), "OPC UA private key")
-    cert = _read(spec.certificate, "OPC UA client certificate")
+    cert = _cert_der(spec.certificate, "OPC UA client certificate")
     # the server checks that our application URI is the one in our certificate
     uri = application_uri_of(cert)
     if uri:
         client.application_uri = uri
     server_cert = (
-        _read(spec.server_certificate, "server certificate") if spec.server_certificate else None
+        _cert_der(spec.server_certificate, "server certificate")
+        if spec.server_certificate
+        else None
     )
     await client.set_security(
         _POLICY_CLASS[spec.policy],
         certificate=cert,
-        private_key=_read(spec.private_key, "OPC UA private key"),
+        private_key=_key_der(spec.private_key, "OPC UA private key"),
         server_certificate=server_cert,
         mode=getattr(ua.MessageSecurityMode, spec.mode),
     )
@@ -90,7 +110,7 @@ async def secure_server(
     Call after ``server.init()`` and ``set_endpoint`` and before ``start()``.
     """
     check_private_file(private_key, "OPC UA server private key")
-    cert_bytes = certificate.read_bytes()
+    cert_bytes = _cert_der(certificate, "OPC UA server certificate")
     uri = application_uri_of(cert_bytes)
     if uri:
         await server.set_application_uri(uri)
@@ -99,9 +119,9 @@ async def secure_server(
         policies.append(ua.SecurityPolicyType.Basic256Sha256_Sign)
     server.set_security_policy(policies)
     await server.load_certificate(cert_bytes)
-    await server.load_private_key(private_key.read_bytes())
+    await server.load_private_key(_key_der(private_key, "OPC UA server private key"))
     if trusted:
-        allowed = {_fingerprint(_load_cert(p.read_bytes())) for p in trusted}
+        allowed = {_fingerprint(_load_cert(_read(p, "trusted certificate"))) for p in trusted}
 
         async def validate(cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
             now = dt.datetime.now(dt.UTC)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from asyncua import Client
-from tests.conftest import EXAMPLES, free_port
 
+from tests.conftest import EXAMPLES, free_port
 from twinworks.plant import MachiningCell, PlantSecurity, PlantServer, SimClock
 from twinworks.runtime import Runtime
 from twinworks.security.tls import CertPair, write_self_signed
@@ -40,11 +40,17 @@ def paths(pair: CertPair) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    # one event loop for the module, so that one secured plant serves all its tests
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def secured_plant(pki: Pki) -> AsyncIterator[tuple[str, Pki]]:
     assert pki.plant.cert_path and pki.plant.key_path and pki.client.cert_path
     clock = SimClock(10.0)
@@ -109,7 +115,7 @@ async def test_an_insecure_client_finds_no_endpoint(secured_plant: tuple[str, Pk
         assert not connector.status.connected
         assert store.count() == 0
     # and a plain asyncua client is refused as well, whatever twinworks does
-    with pytest.raises(Exception):  # noqa: B017, PT011 - asyncua raises several kinds here
+    with pytest.raises(Exception):  # noqa: B017 - asyncua raises several kinds here
         async with Client(endpoint, timeout=5) as client:
             await client.nodes.server_state.read_value()
 

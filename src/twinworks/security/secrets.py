@@ -73,7 +73,7 @@ class Secrets:
 
     @classmethod
     def generate(cls) -> Secrets:
-        return cls(_random.token_bytes(32), Ed25519PrivateKey.generate(), "generated")
+        return cls(_random.token_bytes(64), Ed25519PrivateKey.generate(), "generated")
 
     @classmethod
     def load(

@@ -176,7 +176,7 @@ def test_logins_are_audited_without_passwords(security: Security) -> None:
     text = json.dumps(entries)
     for secret in (PASSWORD, "hunter2-typo", "my-password-typed-as-name"):
         assert secret not in text
-    ghost = [e for e in entries if e["kind"] == "LoginFailed" and e["actor"] is None][0]
+    ghost = next(e for e in entries if e["kind"] == "LoginFailed" and e["actor"] is None)
     assert ghost["data"]["name_ref"].startswith("sha256:")
 
 

@@ -16,6 +16,7 @@ that is not in the system's store (a self-signed one), set ``TWINWORKS_CA_FILE``
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def _unwrap(response: httpx.Response) -> Any:
 def _request(method: str, url: str, path: str, **kwargs: Any) -> Any:
     token = find_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    verify: Any = os.environ.get("TWINWORKS_CA_FILE") or True
+    ca_file = os.environ.get("TWINWORKS_CA_FILE")
+    verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
     try:
         with httpx.Client(base_url=url, timeout=30, headers=headers, verify=verify) as client:
             return _unwrap(client.request(method, "/api/v1" + path, **kwargs))

@@ -93,6 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such resource: {request.url.path}"
         if exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = (
+                "the body could not be read: send UTF-8 JSON with Content-Type application/json"
+            )
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(UnknownTwinError)

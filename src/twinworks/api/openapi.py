@@ -49,6 +49,14 @@ def secured_openapi(app: FastAPI) -> dict[str, Any]:
             rule = policy.get((method.upper(), path))
             responses = operation.setdefault("responses", {})
             responses.setdefault("413", _error("the request body is too large"))
+            # every error is answered as ErrorBody, FastAPI's own 422 included (see errors.py)
+            responses["422"] = _error(
+                responses.get("422", {}).get("description") or "invalid request or value"
+            )
+            if "requestBody" in operation:
+                responses.setdefault("400", _error("the body could not be read (not UTF-8 JSON)"))
+            if "{" in path:
+                responses.setdefault("404", _error("no such twin, signal or resource"))
             if rule is not None and rule.is_public:
                 operation["security"] = []
                 continue

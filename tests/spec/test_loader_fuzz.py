@@ -107,14 +107,29 @@ scalars = st.one_of(
     st.text(max_size=20),
 )
 keys = st.sampled_from(
-    ["types", "twins", "connectors", "telemetry", "id", "type", "min", "max", "unit", "dtype",
-     "values", "commands", "desired", "bindings", "relationships", "partOf", "x"]
+    [
+        "types",
+        "twins",
+        "connectors",
+        "telemetry",
+        "id",
+        "type",
+        "min",
+        "max",
+        "unit",
+        "dtype",
+        "values",
+        "commands",
+        "desired",
+        "bindings",
+        "relationships",
+        "partOf",
+        "x",
+    ]
 )
 documents = st.recursive(
     scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=40,
 )
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import free_port
 
+from tests.conftest import free_port
 from twinworks.store import SqliteStore
 
 pytestmark = pytest.mark.integration

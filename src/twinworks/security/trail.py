@@ -3,8 +3,9 @@
 * commands and desired changes, with their outcome, as the runtime records them
   (an event hook runs on the writer thread, before the command is sent, so a
   command that cannot be audited is not sent);
-* model and calibration events (any event kind starting with ``Model`` or
-  ``Calibration``: model versions activated, rolled back, calibrated);
+* model, calibration and schedule events (any event kind starting with ``Model``,
+  ``Calibration`` or ``Schedule``: model versions activated, rolled back, calibrated;
+  schedules made or revised), when they are recorded through ``Runtime.record``;
 * the server starting and stopping, and the twin definition changing between starts.
 """
 
@@ -32,7 +33,7 @@ AUDITED_EVENTS = frozenset(
         ev.COMMAND_REJECTED,
     }
 )
-AUDITED_PREFIXES = ("Model", "Calibration")
+AUDITED_PREFIXES = ("Model", "Calibration", "Schedule")
 
 
 def _audited(kind: str) -> bool:

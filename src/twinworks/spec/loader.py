@@ -56,7 +56,7 @@ class _Loader(yaml.SafeLoader):
         try:
             if self._depth > LIMITS["max_depth"] + 1:
                 raise _TooDeep(self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)  # type: ignore[misc]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 

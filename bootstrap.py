@@ -8,7 +8,8 @@
 
 Only the Python standard library is used here, so this runs on a fresh machine with
 Python 3.11+ and git. The virtual environment lives in `.venv/` inside the checkout;
-it is re-installed only when `pyproject.toml` changes. Debian packages the tests need
+it is re-installed only when `pyproject.toml` changes. The dashboard's front-end
+libraries come from npm (package-lock.json) into `node_modules/`. Debian packages the tests need
 (real brokers, browsers) are installed with apt-get when missing and we are root.
 """
 
@@ -33,9 +34,14 @@ EXTRAS = {"demo": [], "env": ["test"], "test": ["test"], "bench": ["test", "benc
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {
     "demo": {},
     "env": {},
-    "test": {},
+    "test": {"chromium": "chromium", "chromedriver": "chromium-driver"},
     "bench": {},
 }
+
+# the dashboard's front-end libraries (package.json, package-lock.json): installed with
+# npm into node_modules/ and served from there; never committed
+WEB_LOCK = ROOT / "package-lock.json"
+WEB_STAMP = ROOT / "node_modules" / ".twinworks-installed"
 
 
 def _log(message: str) -> None:
@@ -96,6 +102,25 @@ def _ensure_venv(extras: list[str]) -> None:
     STAMP.write_text(fingerprint)
 
 
+def _ensure_web_assets() -> None:
+    if not WEB_LOCK.exists():
+        return
+    fingerprint = hashlib.sha256(WEB_LOCK.read_bytes()).hexdigest()
+    if WEB_STAMP.exists() and WEB_STAMP.read_text().strip() == fingerprint:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _log("npm not found: the dashboard will run without its charts (install Node.js and npm)")
+        return
+    _log("installing the dashboard's front-end libraries (npm ci)")
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+        check=True,
+        cwd=ROOT,
+    )
+    WEB_STAMP.write_text(fingerprint)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in EXTRAS:
         print(__doc__)
@@ -105,6 +130,7 @@ def main(argv: list[str]) -> int:
     # the test target installs every extra the demo needs as well
     extras = sorted(set(EXTRAS[target]) | set(EXTRAS["demo"]))
     _ensure_venv(extras)
+    _ensure_web_assets()
     bin_dir = VENV / "bin"
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     env["VIRTUAL_ENV"] = str(VENV)

@@ -29,7 +29,7 @@ def test_durations(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "ten minutes", "5 parsecs", "-3s"])
 def test_bad_durations_say_what_is_accepted(text: str) -> None:
-    with pytest.raises(ValueError, match=r"use e.g. 500ms, 30s, 10m"):
+    with pytest.raises(ValueError, match=r"use e\.g\. 500ms, 30s, 10m"):
         parse_duration(text)
 
 

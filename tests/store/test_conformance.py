@@ -171,3 +171,68 @@ def test_sqlite_data_survives_reopening(tmp_path: Path) -> None:
         # series numbering is reloaded, so new points join the old series
         s.append([Point("m1", "x", T0 + 100, 100.0)])
         assert s.count("m1", "x") == 101
+
+
+# ------------------------------------------------------------------ model registry
+
+
+def test_model_versions_are_numbered_per_twin_and_model(store: TwinStore) -> None:
+    v1 = store.add_model_version("m1", "machine", {"a": 1.0}, source="prior", ts=T0)
+    v2 = store.add_model_version(
+        "m1", "machine", {"a": 1.5}, std={"a": 0.1}, scores={"nll": -2.5}, parent=1, ts=T0 + 5
+    )
+    other = store.add_model_version("m2", "machine", {"a": 9.0}, ts=T0)
+    assert (v1.version, v2.version, other.version) == (1, 2, 1)
+    got = store.model_versions("m1", "machine")
+    assert [v.version for v in got] == [1, 2]
+    assert got[1].parameters == {"a": 1.5} and got[1].std == {"a": 0.1}
+    assert got[1].scores == {"nll": -2.5} and got[1].parent == 1
+    assert got[0].source == "prior" and got[0].status == "candidate"
+    assert got[1].created == pytest.approx(T0 + 5)
+    assert store.model_versions("m1", "other") == []
+    assert [v.twin_id for v in store.model_versions("m2")] == ["m2"]
+    found = store.get_model_version("m1", "machine", 2)
+    assert found is not None and found.parameters == {"a": 1.5}
+    assert store.get_model_version("m1", "machine", 3) is None
+
+
+def test_model_verdicts_merge_scores(store: TwinStore) -> None:
+    store.add_model_version("m1", "machine", {"a": 1.0}, scores={"fit": 1.0}, ts=T0)
+    judged = store.set_model_version_status("m1", "machine", 1, "rejected", {"holdout": 0.5})
+    assert judged.status == "rejected"
+    assert store.model_versions("m1")[0].scores == {"fit": 1.0, "holdout": 0.5}
+    with pytest.raises(KeyError, match="no version 7"):
+        store.set_model_version_status("m1", "machine", 7, "accepted")
+    with pytest.raises(ValueError, match="not one of"):
+        store.set_model_version_status("m1", "machine", 1, "great")
+
+
+def test_active_model_version_follows_activations_in_time(store: TwinStore) -> None:
+    for i in range(3):
+        store.add_model_version("m1", "machine", {"a": float(i)}, ts=T0 + i)
+    assert store.active_model_version("m1", "machine") is None
+    store.activate_model_version("m1", "machine", 1, ts=T0, reason="prior")
+    store.activate_model_version("m1", "machine", 3, ts=T0 + 10, reason="better")
+    store.activate_model_version("m1", "machine", 1, ts=T0 + 20, reason="rollback")
+    now = store.active_model_version("m1", "machine")
+    assert now is not None and now.version == 1
+    then = store.active_model_version("m1", "machine", as_of=T0 + 15)
+    assert then is not None and then.version == 3
+    assert store.active_model_version("m1", "machine", as_of=T0 - 1) is None
+    assert [(v, r) for _, v, r in store.model_activations("m1", "machine")] == [
+        (1, "prior"),
+        (3, "better"),
+        (1, "rollback"),
+    ]
+    with pytest.raises(KeyError):
+        store.activate_model_version("m1", "machine", 4)
+
+
+def test_model_registry_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with SqliteStore(path) as s:
+        s.add_model_version("m1", "machine", {"a": 2.0}, ts=T0)
+        s.activate_model_version("m1", "machine", 1, ts=T0)
+    with SqliteStore(path) as s:
+        active = s.active_model_version("m1", "machine")
+        assert active is not None and active.parameters == {"a": 2.0}

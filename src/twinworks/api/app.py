@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
@@ -13,10 +12,23 @@ from twinworks.api.guard import SecurityGuard
 from twinworks.api.limits import BodySizeLimit
 from twinworks.api.openapi import secured_openapi
 from twinworks.api.policy import POLICY
-from twinworks.api.routes import audit, auth, commands, events, ingest, stream, system, twins, users
+from twinworks.api.routes import (
+    audit,
+    auth,
+    commands,
+    events,
+    ingest,
+    models,
+    production,
+    stream,
+    system,
+    twins,
+    users,
+)
 from twinworks.runtime.engine import Runtime
 from twinworks.security.context import Security
 from twinworks.security.trail import audit_hook
+from twinworks.web import mount_dashboard
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -67,14 +79,24 @@ def create_app(
         runtime.event_hooks.append(audit_hook(security.audit))
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, twins, commands, events, ingest, stream, auth, users, audit):
+    for module in (
+        system,
+        twins,
+        commands,
+        events,
+        ingest,
+        stream,
+        models,
+        production,
+        auth,
+        users,
+        audit,
+    ):
         api.include_router(module.router)
+    production.install(app, runtime)
     app.include_router(api)
     app.include_router(auth.page_router)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    mount_dashboard(app)  # the dashboard at /
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

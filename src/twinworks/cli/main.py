@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
@@ -350,6 +351,13 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
+
+from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
+
+app.add_typer(_models.app, name="models")
+
+# what-if, scheduling and rescheduling live in their own module
+_production.register(app)
 
 if __name__ == "__main__":
     app()

@@ -23,6 +23,7 @@ from twinworks.runtime.server import TwinServer
 from twinworks.security.context import FirstRun, Security
 from twinworks.spec.loader import load_definition
 from twinworks.store.sqlite import SqliteStore
+from twinworks.sync.service import services_for
 
 __all__ = ["PlantProcess", "demo_definition_path", "run_demo", "run_up"]
 
@@ -189,11 +190,14 @@ async def run_up(
     try:
         first = security.first_run()
         with SqliteStore(store_path) as store:
+            # model estimation, when the definition binds models
+            services = services_for(definition)
             server = TwinServer(
                 definition,
                 store,
                 host=host,
                 port=port,
+                runtime_options={"services": services},
                 security=security,
                 tls_cert=tls_cert,
                 tls_key=tls_key,
@@ -253,6 +257,7 @@ async def _serve(
 ) -> None:
     try:
         console.print(banner or f"twinworks: {len(definition.twins)} twins from {definition_path}")
+        console.print(f"dashboard {server.url}/")
         console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
         console.print(f"store    {store_path}")
         console.print(f"audit    {data_dir / 'security' / 'audit.log'}")

@@ -16,6 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
+from twinworks.spec.production import ProductionSpec
+
 __all__ = [
     "ID_PATTERN",
     "ArgumentSpec",
@@ -149,6 +152,7 @@ class TwinTypeSpec(_Spec):
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
     commands: dict[Name, CommandSpec] = Field(default_factory=dict)
     relationships: dict[Name, RelationshipSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- connectors
@@ -238,6 +242,7 @@ class TwinSpec(_Spec):
     attributes: dict[Name, Any] = Field(default_factory=dict)
     relationships: dict[Name, Name | list[Name]] = Field(default_factory=dict)
     bindings: list[BindingSpec] = Field(default_factory=list)
+    models: dict[Name, TwinModelSpec] = Field(default_factory=dict)
 
 
 class TwinDefinition(_Spec):
@@ -249,6 +254,8 @@ class TwinDefinition(_Spec):
     connectors: dict[Name, ConnectorSpec] = Field(default_factory=dict)
     types: dict[Name, TwinTypeSpec] = Field(default_factory=dict)
     twins: list[TwinSpec] = Field(default_factory=list)
+    # what the line makes and how: routings, stations, shifts (see twinworks.spec.production)
+    production: ProductionSpec | None = None
 
     def twin(self, twin_id: str) -> TwinSpec:
         for twin in self.twins:

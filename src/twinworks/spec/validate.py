@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from twinworks.spec.model_check import check_model_bindings
+from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     OpcUaBinding,
     OpcUaConnectorSpec,
@@ -263,4 +265,6 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                     "a hierarchy without cycles",
                 )
             )
+    problems += check_production(definition)
+    problems += check_model_bindings(definition)
     return problems

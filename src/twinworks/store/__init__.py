@@ -7,6 +7,7 @@ unit tests. Both implement :class:`TwinStore`.
 from twinworks.store.base import (
     Bucket,
     Event,
+    ModelVersion,
     Point,
     Revision,
     StoredEvent,
@@ -22,6 +23,7 @@ __all__ = [
     "Bucket",
     "Event",
     "MemoryStore",
+    "ModelVersion",
     "Point",
     "Revision",
     "SqliteStore",

@@ -7,7 +7,9 @@ A store keeps three kinds of twin data (the DD dimension):
 - **documents**: every revision of each twin's document (attributes, relationships,
   desired state), so a twin can be read back as it was at any past time;
 - **events**: an append-only log of what happened (commands, rejections, model
-  updates), each with a monotonically increasing id.
+  updates), each with a monotonically increasing id;
+- **model registry**: numbered versions of each twin's models (parameters, their
+  uncertainty, validation scores) and the history of which version was active.
 
 Times cross this interface as float seconds since the Unix epoch (UTC); backends
 may store them with microsecond resolution. ``append`` returning means the points
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "Bucket",
     "Event",
+    "ModelVersion",
     "Point",
     "Revision",
     "StoredEvent",
@@ -99,6 +102,45 @@ class StoredEvent:
             "twin_id": self.twin_id,
             "data": self.data,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One version of a twin's model: its parameters, their uncertainty and its scores.
+
+    ``status`` is ``candidate`` until judged, then ``accepted`` or ``rejected``;
+    which version is *active* is kept separately, as a history of activations.
+    """
+
+    twin_id: str
+    model: str
+    version: int
+    created: float
+    parameters: dict[str, float]
+    std: dict[str, float]
+    scores: dict[str, float]
+    source: str  # prior, calibration or manual
+    parent: int | None
+    status: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "twin_id": self.twin_id,
+            "model": self.model,
+            "version": self.version,
+            "created": self.created,
+            "parameters": self.parameters,
+            "std": self.std,
+            "scores": self.scores,
+            "source": self.source,
+            "parent": self.parent,
+            "status": self.status,
+            "note": self.note,
+        }
+
+
+MODEL_STATUSES = ("candidate", "accepted", "rejected")
 
 
 def to_us(ts: float) -> int:
@@ -184,6 +226,66 @@ class TwinStore(abc.ABC):
         newest_first: bool = True,
     ) -> list[StoredEvent]:
         """Events filtered by twin, kind and time; ``after_id`` pages forward."""
+
+    # --------------------------------------------------------------- model registry
+
+    @abc.abstractmethod
+    def add_model_version(
+        self,
+        twin_id: str,
+        model: str,
+        parameters: dict[str, float],
+        *,
+        std: dict[str, float] | None = None,
+        scores: dict[str, float] | None = None,
+        source: str = "calibration",
+        parent: int | None = None,
+        status: str = "candidate",
+        note: str = "",
+        ts: float | None = None,
+    ) -> ModelVersion:
+        """Store a new version of a twin's model, numbered from 1 per (twin, model)."""
+
+    @abc.abstractmethod
+    def model_versions(self, twin_id: str, model: str | None = None) -> list[ModelVersion]:
+        """Versions of a twin's models (or of one), by model then version."""
+
+    @abc.abstractmethod
+    def set_model_version_status(
+        self,
+        twin_id: str,
+        model: str,
+        version: int,
+        status: str,
+        scores: dict[str, float] | None = None,
+    ) -> ModelVersion:
+        """Record the verdict on a version (and scores added with it); KeyError if unknown."""
+
+    @abc.abstractmethod
+    def activate_model_version(
+        self, twin_id: str, model: str, version: int, ts: float | None = None, reason: str = ""
+    ) -> None:
+        """Make a version the active one from ``ts`` on; KeyError if it does not exist."""
+
+    @abc.abstractmethod
+    def model_activations(self, twin_id: str, model: str) -> list[tuple[float, int, str]]:
+        """Every activation of a twin's model, oldest first: (time, version, reason)."""
+
+    def get_model_version(self, twin_id: str, model: str, version: int) -> ModelVersion | None:
+        for item in self.model_versions(twin_id, model):
+            if item.version == version:
+                return item
+        return None
+
+    def active_model_version(
+        self, twin_id: str, model: str, as_of: float | None = None
+    ) -> ModelVersion | None:
+        """The version active at ``as_of`` (default: now), or None."""
+        chosen = None
+        for ts, version, _ in self.model_activations(twin_id, model):
+            if as_of is None or ts <= as_of:
+                chosen = version
+        return None if chosen is None else self.get_model_version(twin_id, model, chosen)
 
     # --------------------------------------------------------------- lifecycle
 

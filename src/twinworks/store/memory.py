@@ -26,11 +26,12 @@ from twinworks.store.base import (
     from_us,
     to_us,
 )
+from twinworks.store.model_registry import MemoryModelRegistry
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(TwinStore):
+class MemoryStore(MemoryModelRegistry, TwinStore):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # (twin, signal) -> sorted list of ts_us, and ts_us -> value

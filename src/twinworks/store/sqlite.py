@@ -36,6 +36,7 @@ from twinworks.store.base import (
     from_us,
     to_us,
 )
+from twinworks.store.model_registry import MODEL_SCHEMA, SqliteModelRegistry
 from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
 
 __all__ = ["SCHEMA", "SqliteStore"]
@@ -61,12 +62,13 @@ CREATE INDEX IF NOT EXISTS events_by_twin ON events (twin_id, id);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (ts_us);
 """
+    + MODEL_SCHEMA
 )
 
 Durability = Literal["process", "power"]
 
 
-class SqliteStore(TwinStore):
+class SqliteStore(SqliteModelRegistry, TwinStore):
     """The default store. ``path=":memory:"`` is not supported: readers need a shared file.
 
     ``durability="process"`` (default) keeps every committed batch across a crash or

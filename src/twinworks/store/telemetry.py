@@ -25,7 +25,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,11 +70,37 @@ _NEVER = np.iinfo(np.int64).min
 _KIND_OF = {bool: "b", int: "i", float: "f", str: "s"}
 
 
-@dataclass(frozen=True, slots=True)
 class _HotBatch:
-    sids: np.ndarray
-    ts: np.ndarray
-    vals: np.ndarray
+    """One hot batch in memory.
+
+    The first read sorts a copy by (series, time) and notes each series' slice, so
+    reading one series from hundreds of hot batches is a dictionary look-up per
+    batch instead of a scan; appends never pay for it.
+    """
+
+    __slots__ = ("_sorted", "sids", "ts", "vals")
+
+    def __init__(self, sids: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> None:
+        self.sids, self.ts, self.vals = sids, ts, vals
+        self._sorted: tuple[np.ndarray, np.ndarray, dict[int, slice]] | None = None
+
+    def series(self, sid: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """This batch's (times, values) of one series, sorted by time, or None."""
+        index = self._sorted
+        if index is None:
+            # two readers may build it at once; both build the same thing
+            order = np.lexsort((self.ts, self.sids))
+            sids = self.sids[order]
+            starts = (
+                np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]).tolist() if len(sids) else []
+            )
+            ends = [*starts[1:], len(sids)]
+            slices = {int(sids[a]): slice(a, b) for a, b in zip(starts, ends, strict=True)}
+            index = self._sorted = (self.ts[order], self.vals[order], slices)
+        part = index[2].get(sid)
+        if part is None:
+            return None
+        return index[0][part], index[1][part]
 
 
 def _decode(sids: bytes, ts: bytes, vals: bytes) -> _HotBatch:
@@ -137,8 +162,7 @@ class TelemetryTables:
             "SELECT id, sids, ts, vals FROM hot ORDER BY id"
         ):
             batch = _decode(sids, ts, vals)
-            self._hot[hid] = batch
-            self._hot_points += len(batch.ts)
+            self._cache_add(hid, batch)
             np.maximum.at(self._watermark, batch.sids, batch.ts)
 
     def _grow(self, sid: int) -> None:
@@ -259,9 +283,7 @@ class TelemetryTables:
             return
         hid, batch = pending
         np.maximum.at(self._watermark, batch.sids, batch.ts)
-        with self._lock:
-            self._hot[hid] = batch
-            self._hot_points += len(batch.ts)
+        self._cache_add(hid, batch)
 
     def _widen_kinds(self, sids: np.ndarray, vals: np.ndarray) -> None:
         """An int or bool series that receives other values becomes a float series."""
@@ -344,12 +366,21 @@ class TelemetryTables:
         return len(ts)
 
     def compaction_committed(self) -> None:
+        self._cache_evict(getattr(self, "compacted", []))
+        self.compacted = []
+
+    def _cache_add(self, hid: int, batch: _HotBatch) -> None:
         with self._lock:
-            for hid in getattr(self, "compacted", []):
+            if hid not in self._hot:
+                self._hot[hid] = batch
+                self._hot_points += len(batch.ts)
+
+    def _cache_evict(self, hids: Iterable[int]) -> None:
+        with self._lock:
+            for hid in hids:
                 batch = self._hot.pop(hid, None)
                 if batch is not None:
                     self._hot_points -= len(batch.ts)
-        self.compacted = []
 
     # ------------------------------------------------------------------ reading
 
@@ -365,6 +396,12 @@ class TelemetryTables:
                 missing,
             ):
                 out[hid] = _decode(s, t, v)
+                self._cache_add(hid, out[hid])  # another process wrote it: keep it decoded
+        # batches older than the oldest visible one were compacted into chunks
+        first = min(ids) if ids else None
+        gone = [h for h in cached if first is None or h < first]
+        if gone:
+            self._cache_evict(gone)
         return out
 
     def _read_numeric(
@@ -387,10 +424,14 @@ class TelemetryTables:
             parts_t.append(t[m])
             parts_v.append(v[m])
         for batch in (hot if hot is not None else self._visible_hot(conn)).values():
-            m = (batch.sids == sid) & (batch.ts >= lo) & (batch.ts < hi)
-            if m.any():
-                parts_t.append(batch.ts[m])
-                parts_v.append(batch.vals[m])
+            found = batch.series(sid)
+            if found is None:
+                continue
+            t, v = found
+            a, b = np.searchsorted(t, (lo, hi))
+            if b > a:
+                parts_t.append(t[a:b])
+                parts_v.append(v[a:b])
         if not parts_t:
             return np.empty(0, np.int64), np.empty(0, np.float64)
         t = np.concatenate(parts_t)
@@ -470,11 +511,13 @@ class TelemetryTables:
                     continue
                 best_t, best_v = _NEVER, 0.0
                 for batch in hot.values():
-                    m = (batch.sids == sid) & (batch.ts <= as_of)
-                    if m.any():
-                        i = int(np.argmax(np.where(m, batch.ts, _NEVER)))
-                        if batch.ts[i] > best_t:
-                            best_t, best_v = int(batch.ts[i]), float(batch.vals[i])
+                    found = batch.series(sid)
+                    if found is None:
+                        continue
+                    t, v = found
+                    i = int(np.searchsorted(t, as_of, side="right")) - 1
+                    if i >= 0 and t[i] > best_t:
+                        best_t, best_v = int(t[i]), float(v[i])
                 # chunks overlap only after late data, so this loop usually stops at once
                 for t_max, t_blob, v_blob in conn.execute(
                     "SELECT ts_max, ts, vals FROM chunks WHERE series_id = ? AND ts_min <= ? "

@@ -39,6 +39,7 @@ connectors: {plc: {protocol: opcua, endpoint: "opc.tcp://127.0.0.1:1/none"}}
 types:
   line: {}
   machine:
+    properties: {operation: {dtype: string}}
     telemetry:
       temperature: {unit: degC, min: -20, max: 150}
       state: {dtype: string, values: [idle, running, stopped]}
@@ -58,6 +59,7 @@ twins:
   - {id: line1, type: line}
   - id: m1
     type: machine
+    attributes: {operation: mill}
     relationships: {partOf: line1}
     bindings:
       - connector: plc
@@ -66,6 +68,14 @@ twins:
         commands:
           start: {object: "ns=2;s=m1", method: "ns=2;s=m1.start"}
           recipe: {object: "ns=2;s=m1", method: "ns=2;s=m1.recipe"}
+production:
+  stations:
+    m1: {buffer: 5}
+  products:
+    part:
+      routing:
+        - {operation: mill, time: {mean: 2m, cv: 0.1}}
+  release: {interarrival: {mean: 3m, dist: exponential}, due_in: 1h}
 """
 
 CHECKS = [

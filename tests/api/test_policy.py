@@ -190,6 +190,25 @@ async def test_the_policy_says_what_the_issue_says() -> None:
     for key, role in expectations.items():
         assert POLICY[key].role == role, key
     assert POLICY[("POST", f"{api}/users")].where == "sitewide"
+    # model versions: read on the twin by its viewers, chosen by its engineers
+    models = f"{api}/twins/{{twin_id}}/models"
+    for method, path, role in (
+        ("GET", models, Role.VIEWER),
+        ("GET", f"{models}/{{model}}/versions", Role.VIEWER),
+        ("GET", f"{models}/{{model}}/compare/{{signal}}", Role.VIEWER),
+        ("POST", f"{models}/{{model}}/activate", Role.ENGINEER),
+        ("POST", f"{models}/{{model}}/rollback", Role.ENGINEER),
+    ):
+        assert POLICY[(method, path)] == Rule("twin", role, "twin_id"), path
+    # production: what-if by operators anywhere, the line's plan by engineers of all of it
+    assert POLICY[("POST", f"{api}/production/whatif")] == Rule("anywhere", Role.OPERATOR)
+    for path in ("schedule", "reschedule"):
+        assert POLICY[("POST", f"{api}/production/{path}")] == Rule("sitewide", Role.ENGINEER)
+    reads = [k for k in POLICY if k[0] == "GET" and k[1].startswith(f"{api}/production/")]
+    assert len(reads) == 7 and all(POLICY[k] == Rule("anywhere", Role.VIEWER) for k in reads)
+    # the dashboard needs a session; the login page needs none of its files
+    for path in ("/", "/static/{path:path}", "/vendor/{library}/{name}"):
+        assert POLICY[("GET", path)] == Rule("anywhere", Role.VIEWER), path
     public_routes = {key for key, rule in POLICY.items() if rule == public()}
     assert public_routes == {
         ("GET", f"{api}/health"),
@@ -318,11 +337,28 @@ async def test_cookie_sessions_need_the_csrf_header_and_same_origin(plant: Plant
 
 
 async def test_pages_send_a_browser_to_the_login_page(plant: Plant) -> None:
-    page = await call(plant.app, "GET", "/docs", headers={"accept": "text/html"})
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await call(plant.app, "GET", "/docs", headers=browser)
     assert page.status == 303 and page.headers["location"] == "/login?next=/docs"
-    login = await call(plant.app, "GET", "/login", headers={"accept": "text/html"})
+    login = await call(plant.app, "GET", "/login", headers=browser)
     assert login.status == 200 and b"/api/v1/auth/login" in login.body
     assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+    # the login page is whole by itself: it loads nothing that needs a session
+    assert b"/static/" not in login.body and b"/vendor/" not in login.body
+    # the dashboard and its files: a browser is sent to sign in, coming back to the page
+    dashboard = await call(plant.app, "GET", "/", headers=browser, query={"view": "x y"})
+    assert dashboard.status == 303
+    assert dashboard.headers["location"] == "/login?next=/%3Fview%3Dx%2By"
+    for path in ("/static/js/app.js", "/vendor/uplot/uPlot.esm.js"):
+        script = await call(plant.app, "GET", path, headers={"accept": "*/*"})
+        assert script.status == 401 and script.error_code == "unauthorized", path
+    # signed in (the cookie), a viewer gets the dashboard and its modules
+    viewer = plant.headers("viewer")
+    cookie = {"cookie": f"twinworks_session={viewer['Authorization'].split()[1]}", **browser}
+    served = await call(plant.app, "GET", "/", headers=cookie)
+    assert served.status == 200 and b'<script type="module" src="/static/js/app.js">' in served.body
+    module = await call(plant.app, "GET", "/static/js/api.js", headers=cookie)
+    assert module.status == 200 and b"X-CSRF-Token" in module.body
 
 
 async def test_every_answer_carries_security_headers(plant: Plant) -> None:

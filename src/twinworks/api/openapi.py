@@ -57,6 +57,11 @@ def secured_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("400", _error("the body could not be read (not UTF-8 JSON)"))
             if "{" in path:
                 responses.setdefault("404", _error("no such twin, signal or resource"))
+            for code, response in responses.items():
+                # an error is JSON even where the route answers a picture or a page
+                content = response.get("content")
+                if code[:1] in "45" and content and "application/json" not in content:
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
             if rule is not None and rule.is_public:
                 operation["security"] = []
                 continue

@@ -249,13 +249,33 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/tokens/{{token_id}}"): sitewide(ADMIN),
     ("GET", f"{API}/audit"): sitewide(ADMIN),
     ("GET", f"{API}/audit/verify"): sitewide(ADMIN),
-    # documentation and the start page (the dashboard replaces "/")
+    # a twin's models: read by viewers of the twin, versions chosen by its engineers
+    ("GET", f"{API}/twins/{{twin_id}}/models"): on_twin(VIEWER),
+    ("GET", f"{API}/twins/{{twin_id}}/models/{{model}}/versions"): on_twin(VIEWER),
+    ("GET", f"{API}/twins/{{twin_id}}/models/{{model}}/compare/{{signal}}"): on_twin(VIEWER),
+    ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/activate"): on_twin(ENGINEER),
+    ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/rollback"): on_twin(ENGINEER),
+    # production: the line model, what-if results and the plan are plant-wide reads; a
+    # what-if changes nothing (operator); the plan is the whole line's (engineer on *)
+    ("GET", f"{API}/production/line"): anywhere(VIEWER),
+    ("POST", f"{API}/production/whatif"): anywhere(OPERATOR),
+    ("GET", f"{API}/production/whatif/{{rid}}"): anywhere(VIEWER),
+    ("GET", f"{API}/production/whatif/{{rid}}/report.png"): anywhere(VIEWER),
+    ("GET", f"{API}/production/whatif/{{rid}}/report.html"): anywhere(VIEWER),
+    ("POST", f"{API}/production/schedule"): sitewide(ENGINEER),
+    ("GET", f"{API}/production/schedule"): anywhere(VIEWER),
+    ("GET", f"{API}/production/schedule/gantt.png"): anywhere(VIEWER),
+    ("GET", f"{API}/production/schedule/gantt.html"): anywhere(VIEWER),
+    ("POST", f"{API}/production/reschedule"): sitewide(ENGINEER),
+    # documentation and the dashboard: its page, its ES modules and its libraries (the
+    # login page needs none of them; a browser without a session is sent to /login)
     ("GET", f"{API}/openapi.json"): anywhere(VIEWER),
     ("GET", "/docs"): anywhere(VIEWER),
     ("GET", "/docs/oauth2-redirect"): anywhere(VIEWER),
     ("GET", "/redoc"): anywhere(VIEWER),
     ("GET", "/"): anywhere(VIEWER),
-    # issue 3 (connectors, dead letters), 4 (model versions, calibration: engineer),
-    # 5 (alarms, RUL, maintenance), 6 (what-if, schedule) and 7 (dashboard pages)
+    ("GET", "/static/{path:path}"): anywhere(VIEWER),
+    ("GET", "/vendor/{library}/{name}"): anywhere(VIEWER),
+    # issue 3 (connectors, dead letters) and 5 (alarms, RUL, maintenance)
     # add their lines here when they are merged
 }

@@ -25,7 +25,7 @@ import httpx
 from twinworks.errors import InsecureFileError
 from twinworks.security.files import check_private_file
 
-__all__ = ["DEFAULT_URL", "ApiError", "api_get", "api_send", "find_token"]
+__all__ = ["DEFAULT_URL", "ApiError", "api_download", "api_get", "api_send", "find_token"]
 
 DEFAULT_URL = os.environ.get("TWINWORKS_URL", "http://127.0.0.1:8321")
 DEFAULT_DATA_DIR = Path("twinworks-data")
@@ -74,14 +74,17 @@ def _unwrap(response: httpx.Response) -> Any:
     return body
 
 
-def _request(method: str, url: str, path: str, **kwargs: Any) -> Any:
+def _request(method: str, url: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
     token = find_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ca_file = os.environ.get("TWINWORKS_CA_FILE")
     verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
     try:
         with httpx.Client(base_url=url, timeout=30, headers=headers, verify=verify) as client:
-            return _unwrap(client.request(method, "/api/v1" + path, **kwargs))
+            response = client.request(method, "/api/v1" + path, **kwargs)
+            if raw and response.status_code < 400:
+                return response.content
+            return _unwrap(response)
     except httpx.ConnectError as exc:
         if "SSL" in str(exc) or "certificate" in str(exc).lower():
             raise ApiError(
@@ -103,3 +106,9 @@ def api_get(url: str, path: str, **params: Any) -> Any:
 
 def api_send(url: str, method: str, path: str, body: Any) -> Any:
     return _request(method, url, path, json=body)
+
+
+def api_download(url: str, path: str) -> bytes:
+    """The body of a GET as it is (a report, a picture), with the same credentials."""
+    content: bytes = _request("GET", url, path, raw=True)
+    return content

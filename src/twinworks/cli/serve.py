@@ -221,7 +221,9 @@ async def run_up(
 
 
 def _print_first_run(first: FirstRun, data_dir: Path, console: Console) -> None:
-    console.print("[bold]first start: an administrator was created[/]")
+    console.print(
+        "[bold]first start: an administrator was created[/] (sign in to the dashboard with it)"
+    )
     console.print(f"  user      {first.user}")
     console.print(
         f"  password  {first.password}   (shown only this once: keep it in a password manager)",
@@ -230,8 +232,8 @@ def _print_first_run(first: FirstRun, data_dir: Path, console: Console) -> None:
     )
     if first.token_path is not None:
         console.print(
-            f"  CLI token {first.token_path} (mode 0600): twins, history, command and events "
-            "use it on this machine",
+            f"  CLI token {first.token_path} (mode 0600): the CLI's commands that talk to the "
+            "server use it on this machine",
             highlight=False,
         )
         if data_dir.resolve() != Path("twinworks-data").resolve():

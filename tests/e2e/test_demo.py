@@ -54,6 +54,14 @@ class Demo:
     def printed(self) -> str:
         return "".join(self.output)
 
+    def admin_password(self) -> str:
+        """The password the first start printed, once, for the administrator."""
+        return next(
+            line.split()[1]
+            for line in self.printed().splitlines()
+            if line.strip().startswith("password ")
+        )
+
     @property
     def headers(self) -> dict[str, str]:
         token = (self.data_dir / "security" / "cli.token").read_text().strip()
@@ -151,9 +159,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_first_start_shows_the_admin_password_once_and_it_logs_in(demo: Demo) -> None:
     out = demo.printed()
-    password = next(
-        line.split()[1] for line in out.splitlines() if line.strip().startswith("password ")
-    )
+    password = demo.admin_password()
     token_file = demo.data_dir / "security" / "cli.token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert str(token_file.name) in out

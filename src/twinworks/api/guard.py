@@ -258,12 +258,15 @@ class SecurityGuard:
         if error:
             challenge += f', error="{error}", error_description="{message}"'
         if self._wants_page(scope):
-            path = scope.get("path", "/")
+            target = scope.get("path", "/")
+            query = scope.get("query_string", b"").decode("latin-1")
+            if query:
+                target += "?" + query
             return _Refusal(
                 303,
                 "login_required",
                 message,
-                [(b"location", f"/login?next={quote(path)}".encode())],
+                [(b"location", f"/login?next={quote(target, safe='/')}".encode())],
             )
         code = "unauthorized" if reason is None else f"unauthorized_{reason}"
         return _Refusal(401, code, message, [(b"www-authenticate", challenge.encode())])

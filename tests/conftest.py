@@ -1,4 +1,4 @@
-"""Shared fixtures: repository paths, free ports, the demo definition."""
+"""Shared fixtures: repository paths, free ports, the demo definition, test users."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from twinworks.security import Security, parse_grants
 from twinworks.spec import TwinDefinition, parse_definition
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,6 +19,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def user_token(security: Security, name: str, *grants: str, password: str | None = None) -> str:
+    """Add a user with these grants (``"engineer@line1"``) and return an API token of theirs."""
+    security.users.add(name, parse_grants(grants), password)
+    return security.users.create_token(name, "tests").secret
+
+
+def secured(*grants: str, user: str = "admin") -> tuple[Security, dict[str, str]]:
+    """An in-memory :class:`Security` with one user (an administrator unless ``grants``
+    say otherwise), and the ``Authorization`` header of an API token of theirs."""
+    security = Security.ephemeral()
+    token = user_token(security, user, *(grants or ("admin@*",)))
+    return security, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -7,7 +7,11 @@
      ├── RejectedValueError     a value that fails its declared dtype, unit or range
      ├── StoreError             the twin store failed or is unavailable
      ├── ConnectorError         a connector could not reach or talk to its source
-     └── CommandError           a command could not be sent or was refused by the asset
+     ├── CommandError           a command could not be sent or was refused by the asset
+     ├── RateLimitedError       too many commands or logins in a short time (retry later)
+     ├── AuthenticationError    no, or no valid, credentials (expired, revoked, unknown user)
+     ├── PermissionDeniedError  valid credentials without the role or scope an action needs
+     └── InsecureFileError      a secrets file that others may read, or one that is missing
 
 Every error says what was wrong, where, and what was expected, so that the message
 alone is enough to fix the problem.
@@ -16,8 +20,12 @@ alone is enough to fix the problem.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "CommandError",
     "ConnectorError",
+    "InsecureFileError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "RejectedValueError",
     "SpecError",
     "SpecIssue",
@@ -107,4 +115,34 @@ class ConnectorError(TwinworksError):
 
 
 class CommandError(TwinworksError):
+    pass
+
+
+class RateLimitedError(TwinworksError):
+    """Too many requests of one kind; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: float, reason: str = "rate_limited") -> None:
+        self.retry_after_s = retry_after_s
+        self.reason = reason
+        super().__init__(message)
+
+
+class AuthenticationError(TwinworksError):
+    """Credentials are missing or not valid. ``reason`` is short and never holds a secret."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class PermissionDeniedError(TwinworksError):
+    """The caller is known but lacks the role (on the scope) that the action needs."""
+
+    def __init__(self, message: str, role: str | None = None, scope: str | None = None) -> None:
+        self.role = role
+        self.scope = scope
+        super().__init__(message)
+
+
+class InsecureFileError(TwinworksError):
     pass

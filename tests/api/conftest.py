@@ -13,6 +13,7 @@ async def api(line_definition: TwinDefinition):  # type: ignore[no-untyped-def]
     from twinworks.api import create_app
     from twinworks.connect import FakeConnector
     from twinworks.runtime import Runtime
+    from twinworks.security import Grant, Role, Security
     from twinworks.store import MemoryStore
 
     bindings = [(t.id, b) for t in line_definition.twins for b in t.bindings]
@@ -20,11 +21,20 @@ async def api(line_definition: TwinDefinition):  # type: ignore[no-untyped-def]
     runtime = Runtime(
         line_definition, MemoryStore(), connectors={"plc": plc}, command_timeout_s=1.0
     )
-    app = create_app(runtime, max_body_bytes=256 * 1024, command_wait_s=0.3)
+    security = Security.ephemeral()
+    security.users.add("admin", [Grant(Role.ADMIN)])
+    token = security.users.create_token("admin", "tests").secret
+    app = create_app(runtime, security=security, max_body_bytes=256 * 1024, command_wait_s=0.3)
     await runtime.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as client:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://test/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         client.runtime = runtime  # type: ignore[attr-defined]
         client.plc = plc  # type: ignore[attr-defined]
+        client.app = app  # type: ignore[attr-defined]
+        client.security = security  # type: ignore[attr-defined]
         yield client
     await runtime.stop()

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from tests.conftest import secured, user_token
 
 from twinworks.api import create_app
 from twinworks.connect import Reading
@@ -47,8 +48,10 @@ production:
 
 @pytest.fixture
 async def client():  # type: ignore[no-untyped-def]
+    """An engineer on every twin (who may plan the line) on the API of a live runtime."""
     runtime = Runtime(parse_definition(CELL), MemoryStore(), connectors={})
-    app = create_app(runtime)
+    security, auth = secured("engineer@*", user="planner")
+    app = create_app(runtime, security=security)
     await runtime.start()
     now = time.time()
     await runtime.ingest(
@@ -62,9 +65,10 @@ async def client():  # type: ignore[no-untyped-def]
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://test/api/v1", timeout=60
+        transport=transport, base_url="http://test/api/v1", timeout=60, headers=auth
     ) as c:
         c.runtime = runtime  # type: ignore[attr-defined]
+        c.security = security  # type: ignore[attr-defined]
         yield c
     await runtime.stop()
 
@@ -150,6 +154,50 @@ async def test_schedule_then_reschedule_on_a_fault(client) -> None:  # type: ign
     twin_revisions = [e for e in events if e["data"]["by"] == "twin"]
     assert twin_revisions and twin_revisions[0]["data"]["disruptions"][0]["kind"] == "breakdown"
     assert (await client.get("/production/schedule")).json()["revision"] == 3
+    # the audit trail names who planned: the user, or the twin that revised by itself
+    audit = [e for e in client.security.audit.entries(limit=1000) if e["kind"] == "ScheduleCreated"]
+    assert [e["actor"] for e in audit] == ["planner"]
+    revised = {
+        e["actor"]
+        for e in client.security.audit.entries(limit=1000)
+        if e["kind"] == "ScheduleRevised"
+    }
+    assert revised == {"planner", "twin"}
+
+
+async def test_who_may_plan_and_who_may_only_look(client) -> None:  # type: ignore[no-untyped-def]
+    security = client.security
+    as_user = {
+        name: {"Authorization": f"Bearer {user_token(security, name, grant)}"}
+        for name, grant in (
+            ("val", "viewer@*"),
+            ("otto", "operator@m1"),
+            ("erin", "engineer@m1"),
+        )
+    }
+    scenario = {"name": "as is", "horizon": "1h", "replications": 2, "changes": []}
+    request = {"time_limit": 1, "orders": [{"id": "O", "product": "part", "quantity": 1}]}
+    # a viewer reads the line and results, but runs nothing
+    assert (await client.get("/production/line", headers=as_user["val"])).status_code == 200
+    refused = await client.post("/production/whatif", json=scenario, headers=as_user["val"])
+    assert refused.status_code == 403
+    assert refused.json()["error"]["required"] == {"role": "operator", "scope": None}
+    # an operator (of one machine) may try a what-if: it changes nothing
+    ran = await client.post("/production/whatif", json=scenario, headers=as_user["otto"])
+    assert ran.status_code == 200, ran.text
+    got = await client.get(f"/production/whatif/{ran.json()['id']}", headers=as_user["val"])
+    assert got.status_code == 200
+    # the plan is the whole line's: an engineer of one machine may not make it
+    for who in ("otto", "erin"):
+        for path in ("/production/schedule", "/production/reschedule"):
+            answer = await client.post(path, json=request, headers=as_user[who])
+            assert answer.status_code == 403, (who, path)
+            assert answer.json()["error"]["required"] == {"role": "engineer", "scope": "*"}
+    assert (await client.post("/production/schedule", json=request)).status_code == 200
+    assert (await client.get("/production/schedule", headers=as_user["val"])).status_code == 200
+    # and nobody without credentials sees anything
+    anonymous = {"Authorization": ""}
+    assert (await client.get("/production/line", headers=anonymous)).status_code == 401
 
 
 async def test_bad_schedule_requests_are_422(client) -> None:  # type: ignore[no-untyped-def]

@@ -95,11 +95,19 @@ def test_up_serves_a_definition_and_stops_on_sigterm(tmp_path: Path) -> None:
         body = {
             "points": [{"twin_id": "t1", "signal": "level", "ts": now, "value": 2.5, "unit": "m"}]
         }
-        assert httpx.post(api + "/telemetry", json=body).json()["stored"] == 1
-        assert httpx.get(api + "/twins/t1").json()["reported"]["level"]["value"] == 2.5
+        # nothing but health answers without credentials
+        assert httpx.post(api + "/telemetry", json=body).status_code == 401
+        # the first start made the admin's CLI token, readable by its owner only
+        token_file = tmp_path / "data" / "security" / "cli.token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        assert httpx.post(api + "/telemetry", json=body, headers=auth).json()["stored"] == 1
+        twin = httpx.get(api + "/twins/t1", headers=auth).json()
+        assert twin["reported"]["level"]["value"] == 2.5
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "stopped" in out
+    assert "first start: an administrator was created" in out and "password" in out
     assert (tmp_path / "data" / "tanks.db").exists()

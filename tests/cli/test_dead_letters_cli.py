@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.conftest import free_port
+from tests.conftest import free_port, secured, user_token
 from typer.testing import CliRunner
 
 from twinworks.cli import app
@@ -27,13 +28,19 @@ twins: [{id: p1, type: pump}]
 
 
 @pytest.fixture
-def server_url() -> Iterator[str]:
+def server_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     port = free_port()
+    security, _ = secured()
+    # the CLI and this test use an engineer's token: dead letters are engineers' diagnostics
+    token = user_token(security, "eve", "engineer@*")
+    monkeypatch.setenv("TWINWORKS_TOKEN", token)
     ready = threading.Event()
     stop = threading.Event()
 
     async def serve() -> None:
-        async with TwinServer(parse_definition(DEFINITION), MemoryStore(), port=port):
+        async with TwinServer(
+            parse_definition(DEFINITION), MemoryStore(), port=port, security=security
+        ):
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(0.05)
@@ -53,7 +60,11 @@ def test_lists_and_counts_dead_letters(server_url: str) -> None:
             {"twin_id": "p1", "signal": "flow", "ts": time.time(), "value": "lots"},
         ]
     }
-    httpx.post(server_url + "/api/v1/telemetry", json=body, timeout=10).raise_for_status()
+    auth = {"Authorization": f"Bearer {os.environ['TWINWORKS_TOKEN']}"}
+    # ingest needs an operator: the engineer role includes it
+    httpx.post(
+        server_url + "/api/v1/telemetry", json=body, timeout=10, headers=auth
+    ).raise_for_status()
     time.sleep(0.3)  # the writer keeps them
     listed = runner.invoke(app, ["dead-letters", "--url", server_url])
     assert listed.exit_code == 0, listed.output

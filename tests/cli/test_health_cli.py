@@ -31,7 +31,9 @@ def test_durations_read_well() -> None:
 
 
 @pytest.mark.integration
-def test_alarm_commands_against_a_running_server(tmp_path: Path) -> None:
+def test_alarm_commands_against_a_running_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     definition = tmp_path / "tank.yaml"
     definition.write_text(
         "name: tanks\n"
@@ -71,22 +73,29 @@ def test_alarm_commands_against_a_running_server(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
+        # the server wrote the CLI's credential on its first start; the CLI finds it there
+        monkeypatch.setenv("TWINWORKS_DATA_DIR", str(tmp_path / "data"))
+        token_file = tmp_path / "data" / "security" / "cli.token"
+        auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
         result = runner.invoke(app, ["alarms", "--url", url])
         assert result.exit_code == 0 and "no alarms need attention" in result.output
         point = {"twin_id": "t1", "signal": "level", "ts": time.time(), "value": 9.1, "unit": "m"}
-        assert httpx.post(url + "/api/v1/telemetry", json={"points": [point]}).status_code == 200
+        assert (
+            httpx.post(
+                url + "/api/v1/telemetry", json={"points": [point]}, headers=auth
+            ).status_code
+            == 200
+        )
         deadline = time.monotonic() + 10
-        while not httpx.get(url + "/api/v1/alarms").json():
+        while not httpx.get(url + "/api/v1/alarms", headers=auth).json():
             assert time.monotonic() < deadline, "the alarm was not raised"
             time.sleep(0.1)
-        assert httpx.get(url + "/api/v1/twins/t1").json()["status"] == "alarm"
+        assert httpx.get(url + "/api/v1/twins/t1", headers=auth).json()["status"] == "alarm"
         result = runner.invoke(app, ["alarms", "--url", url])
         assert result.exit_code == 0
         assert "overfill" in result.output and "critical" in result.output
         assert "level = 9.1 (high limit 8.0)" in result.output
-        result = runner.invoke(
-            app, ["alarms", "acknowledge", "t1", "overfill", "--by", "ann", "--url", url]
-        )
+        result = runner.invoke(app, ["alarms", "acknowledge", "t1", "overfill", "--url", url])
         assert result.exit_code == 0 and "acknowledged" in result.output
         result = runner.invoke(app, ["alarms", "acknowledge", "t1", "nope", "--url", url])
         assert result.exit_code == 1 and "its alarms: overfill" in result.output
@@ -95,7 +104,10 @@ def test_alarm_commands_against_a_running_server(tmp_path: Path) -> None:
         result = runner.invoke(app, ["maintenance-plan", "--url", url])
         assert result.exit_code == 1 and "no prognostics" in result.output
         kinds = [
-            e["kind"] for e in httpx.get(url + "/api/v1/events", params={"twin_id": "t1"}).json()
+            e["kind"]
+            for e in httpx.get(
+                url + "/api/v1/events", params={"twin_id": "t1"}, headers=auth
+            ).json()
         ]
         assert "AlarmRaised" in kinds and "AlarmAcknowledged" in kinds
     finally:

@@ -1,13 +1,21 @@
-"""``twinworks whatif / schedule / reschedule`` run locally on the example files."""
+"""``twinworks whatif / schedule / reschedule`` on the example files: locally, and
+against a real server that wants credentials."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
+from tests.conftest import free_port, secured
 from typer.testing import CliRunner
 
 from twinworks.cli.main import app
+from twinworks.runtime.server import TwinServer
+from twinworks.spec.loader import load_definition
+from twinworks.store import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -109,3 +117,66 @@ def test_commands_are_listed() -> None:
     result = runner.invoke(app, ["--help"])
     for name in ("whatif", "schedule", "reschedule"):
         assert name in result.output
+
+
+@pytest.mark.anyio
+async def test_against_a_server_with_the_users_token(tmp_path: Path) -> None:
+    security, auth = secured("engineer@*", user="planner")
+    server = TwinServer(
+        load_definition(EXAMPLES / "machining_cell.yaml"),
+        MemoryStore(),
+        port=free_port(),
+        runtime_options={"connectors": {}},
+        security=security,
+    )
+    token = auth["Authorization"].removeprefix("Bearer ")
+    await server.start()
+    try:
+
+        async def run(*args: str, token: str | None = token) -> Any:
+            env = {"TWINWORKS_TOKEN": token, "TWINWORKS_DATA_DIR": str(tmp_path / "none")}
+            return await asyncio.to_thread(
+                runner.invoke, app, [*args, "--url", server.url], env=env
+            )
+
+        production = EXAMPLES / "production"
+        out = tmp_path / "whatif"
+        # without a credential: a clear message, not a traceback
+        refused = await run("whatif", str(production / "slow_cnc3.yaml"), "-o", str(out), token="")
+        assert refused.exit_code == 1
+        assert "the server needs credentials" in " ".join(refused.output.split())
+        # with the user's token: the server forks, runs and serves the report
+        ran = await run(
+            "whatif", str(production / "slow_cnc3.yaml"), "--replications", "3", "-o", str(out)
+        )
+        assert ran.exit_code == 0, ran.output
+        assert (out / "slow_cnc3.png").read_bytes().startswith(b"\x89PNG")
+        assert "<html" in (out / "slow_cnc3.html").read_text().lower()
+        plan_dir = tmp_path / "plan"
+        planned = await run(
+            "schedule",
+            str(production / "schedule_request.yaml"),
+            "--time-limit",
+            "2",
+            "-o",
+            str(plan_dir),
+        )
+        assert planned.exit_code == 0, planned.output
+        revised = await run(
+            "reschedule",
+            str(production / "disruptions.yaml"),
+            "--time-budget",
+            "1",
+            "-o",
+            str(plan_dir),
+        )
+        assert revised.exit_code == 0, revised.output
+    finally:
+        await server.stop()
+    # the audit trail names the planner as who made and revised the plan
+    actors = {
+        (e["kind"], e["actor"])
+        for e in security.audit.entries(limit=10_000)
+        if e["kind"].startswith("Schedule")
+    }
+    assert actors == {("ScheduleCreated", "planner"), ("ScheduleRevised", "planner")}

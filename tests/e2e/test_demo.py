@@ -3,6 +3,8 @@
 Nothing is faked here: the demo command starts the plant simulator in its own
 process, connects to it over OPC UA, stores into SQLite and serves HTTP; the test
 talks to it the way a user would (HTTP, the CLI, an OPC UA client at the source).
+It runs the quick start as written: ``twinworks demo`` in a directory, then the CLI
+in the same directory, which finds the admin token the first start wrote.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,28 +33,64 @@ SPEED = 5.0  # plant seconds per wall second: parts flow and tools wear within t
 
 
 class Demo:
-    def __init__(self, proc: subprocess.Popen[str], url: str, plant_port: int, data_dir: Path):
+    def __init__(self, proc: subprocess.Popen[str], url: str, plant_port: int, workdir: Path):
         self.proc = proc
         self.url = url
         self.api = f"{url}/api/v1"
         self.plant_endpoint = f"opc.tcp://127.0.0.1:{plant_port}/twinworks/cell"
         self.plant_port = plant_port
-        self.data_dir = data_dir
+        self.workdir = workdir
+        self.data_dir = workdir / "twinworks-data"  # the default, as a user gets it
+        self.output: list[str] = []
+        # drain stdout all along: a full pipe would block the demo's status prints
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def printed(self) -> str:
+        return "".join(self.output)
+
+    def admin_password(self) -> str:
+        """The password the first start printed, once, for the administrator."""
+        return next(
+            line.split()[1]
+            for line in self.printed().splitlines()
+            if line.strip().startswith("password ")
+        )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        token = (self.data_dir / "security" / "cli.token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
 
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.api + path, params=params, timeout=10)
+        response = httpx.get(self.api + path, params=params, headers=self.headers, timeout=10)
         assert response.status_code == 200, response.text
         return response.json()
 
+    def send(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, self.api + path, json=body, headers=self.headers, timeout=10)
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, TWINWORKS_URL=self.url, COLUMNS="200")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINWORKS_")}
+        env.update(TWINWORKS_URL=self.url, COLUMNS="200")
         return subprocess.run(
             [sys.executable, "-m", "twinworks.cli", *args],
             capture_output=True,
             text=True,
             env=env,
+            cwd=self.workdir,  # where the demo runs: the CLI finds its token there
             timeout=60,
         )
+
+    def wait_exit(self, timeout: float) -> str:
+        self.proc.wait(timeout)
+        self._reader.join(10)
+        return self.printed()
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> Any:
@@ -69,7 +108,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> Any:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data_dir = tmp_path_factory.mktemp("demo")
+    workdir = tmp_path_factory.mktemp("demo")
     port, plant_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -86,20 +125,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             str(plant_port),
             "--speed",
             str(SPEED),
-            "--data-dir",
-            str(data_dir),
             "--status-every",
             "2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=workdir,
     )
-    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, data_dir)
+    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, workdir)
     try:
         wait_until(
             lambda: httpx.get(demo.api + "/health", timeout=2).status_code == 200, 60, "the API"
         )
+        wait_until(lambda: "CLI token" in demo.printed(), 30, "the first-start credentials")
         wait_until(
             lambda: all(t["status"] not in ("offline", "disconnected") for t in demo.get("/twins")),
             60,
@@ -113,6 +152,47 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_first_start_shows_the_admin_password_once_and_it_logs_in(demo: Demo) -> None:
+    out = demo.printed()
+    password = demo.admin_password()
+    token_file = demo.data_dir / "security" / "cli.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert str(token_file.name) in out
+    login = httpx.post(
+        demo.api + "/auth/login", json={"username": "admin", "password": password}, timeout=10
+    )
+    assert login.status_code == 200, login.text
+    session = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert httpx.get(demo.api + "/twins", headers=session, timeout=10).status_code == 200
+    wrong = httpx.post(
+        demo.api + "/auth/login", json={"username": "admin", "password": "nope"}, timeout=10
+    )
+    assert wrong.status_code == 401
+    assert password not in wrong.text
+
+
+def test_nothing_but_health_answers_without_credentials(demo: Demo) -> None:
+    import websockets.sync.client
+    from websockets.exceptions import InvalidStatus
+
+    assert httpx.get(demo.api + "/health", timeout=10).status_code == 200
+    for path in ("/twins", "/twins/cnc1/telemetry/vibration", "/events", "/stream", "/types"):
+        response = httpx.get(demo.api + path, timeout=10)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    page = httpx.get(demo.url + "/docs", headers={"accept": "text/html"}, timeout=10)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert httpx.get(demo.url + "/login", timeout=10).status_code == 200
+    with pytest.raises(InvalidStatus) as refused:
+        websockets.sync.client.connect(
+            demo.url.replace("http://", "ws://") + "/api/v1/ws", open_timeout=10
+        )
+    assert refused.value.response.status_code == 401
 
 
 def test_twins_are_listed_with_live_values(demo: Demo) -> None:
@@ -166,9 +246,7 @@ def test_telemetry_advances(demo: Demo) -> None:
 def test_feed_override_command_reaches_the_plant(demo: Demo) -> None:
     from asyncua import Client
 
-    response = httpx.put(
-        f"{demo.api}/twins/cnc2/desired/feed_override", json={"value": 80}, timeout=10
-    )
+    response = demo.send("PUT", "/twins/cnc2/desired/feed_override", {"value": 80})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "acknowledged"
 
@@ -193,9 +271,7 @@ def test_feed_override_command_reaches_the_plant(demo: Demo) -> None:
 
 
 def test_out_of_limit_command_is_refused_before_the_plant(demo: Demo) -> None:
-    response = httpx.put(
-        f"{demo.api}/twins/cnc3/desired/feed_override", json={"value": 300}, timeout=10
-    )
+    response = demo.send("PUT", "/twins/cnc3/desired/feed_override", {"value": 300})
     assert response.status_code == 422
     assert "above the maximum 120" in response.json()["error"]["message"]
     assert demo.get("/twins/cnc3")["reported"]["feed_override"]["value"] == pytest.approx(100.0)
@@ -204,7 +280,7 @@ def test_out_of_limit_command_is_refused_before_the_plant(demo: Demo) -> None:
 def test_tool_change_command(demo: Demo) -> None:
     before = demo.get("/twins/cnc1")["reported"]["tool_changes"]["value"]
     state = demo.get("/twins/cnc1")["reported"]["state"]["value"]
-    response = httpx.post(f"{demo.api}/twins/cnc1/commands/change_tool", timeout=10)
+    response = demo.send("POST", "/twins/cnc1/commands/change_tool")
     if state in ("idle", "cutting", "stopped"):
         assert response.status_code == 200, response.text
         wait_until(
@@ -252,7 +328,9 @@ def test_twin_as_of_a_past_time(demo: Demo) -> None:
 
 def test_server_sent_events_stream(demo: Demo) -> None:
     kinds: set[str] = set()
-    with httpx.stream("GET", f"{demo.api}/stream", params={"twin": "cnc1"}, timeout=30) as response:
+    with httpx.stream(
+        "GET", f"{demo.api}/stream", params={"twin": "cnc1"}, headers=demo.headers, timeout=30
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
             if line.startswith("data: "):
@@ -268,7 +346,9 @@ def test_websocket_stream(demo: Demo) -> None:
     import websockets.sync.client
 
     ws_url = demo.url.replace("http://", "ws://") + "/api/v1/ws?twin=cnc3"
-    with websockets.sync.client.connect(ws_url, open_timeout=10) as ws:
+    with websockets.sync.client.connect(
+        ws_url, open_timeout=10, additional_headers=demo.headers
+    ) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello["type"] == "hello" and set(hello["twins"]) == {"cnc3"}
         while True:
@@ -286,7 +366,7 @@ def test_bad_requests_get_json_errors_not_500(demo: Demo) -> None:
         ("POST", "/telemetry", {"points": [{"twin_id": "cnc1"}]}),
         ("GET", "/events?since=tomorrowish", None),
     ]:
-        response = httpx.request(method, demo.api + path, json=body, timeout=10)
+        response = demo.send(method, path, body)
         assert 400 <= response.status_code < 500, (path, response.text)
         assert response.json()["error"]["message"]
 
@@ -308,6 +388,12 @@ def test_cli_against_the_running_demo(demo: Demo) -> None:
     assert refused.returncode == 1 and "above the maximum" in refused.stderr
     events = demo.cli("events", "--twin", "cnc3", "--limit", "5")
     assert events.returncode == 0 and "CommandAcknowledged" in events.stdout
+    # every command above is in the audit trail, with who sent it, and the trail is intact
+    audit = demo.cli("audit", "verify")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "ok:" in audit.stdout and "TAMPERED" not in audit.stdout
+    shown = demo.cli("audit", "show", "--limit", "200")
+    assert "CommandSent" in shown.stdout and "CommandRejected" in shown.stdout
     unknown = demo.cli("history", "nope", "x")
     assert unknown.returncode == 1 and "unknown twin 'nope'" in unknown.stderr
 
@@ -315,7 +401,7 @@ def test_cli_against_the_running_demo(demo: Demo) -> None:
 def test_ctrl_c_stops_everything_cleanly(demo: Demo) -> None:
     # runs last in this module (pytest keeps file order): stop the demo like a user
     demo.proc.send_signal(signal.SIGINT)
-    out, _ = demo.proc.communicate(timeout=60)
+    out = demo.wait_exit(60)
     assert demo.proc.returncode == 0, out
     assert "Traceback" not in out
     assert "stopped" in out

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from plant_harness import MACHINES, demo_definition
+from tests.conftest import secured, user_token
 from typer.testing import CliRunner
 
 from twinworks.api import create_app
@@ -60,8 +61,13 @@ async def live() -> AsyncIterator[tuple[Runtime, SyncService, httpx.AsyncClient,
     runtime = Runtime(demo_definition(), MemoryStore(), connectors={}, services=[service])
     await runtime.start()
     truth = await feed(runtime, MachiningCell(seed=3), 600)
-    transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as client:
+    security, auth = secured()
+    app = create_app(runtime, security=security)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test/api/v1", headers=auth
+    ) as client:
+        client.security = security  # type: ignore[attr-defined]
         yield runtime, service, client, truth
     await runtime.stop()
 
@@ -117,6 +123,36 @@ async def test_versions_can_be_created_activated_and_rolled_back(live: Any) -> N
     assert binding.tracker.versions[binding.tracker.index["cnc2"]] == 1
     events = (await client.get("/events", params={"kind": "ModelRolledBack"})).json()
     assert events and events[0]["data"]["to"] == 1 and events[0]["twin_id"] == "cnc2"
+
+
+async def test_versions_are_chosen_by_the_twins_engineers_and_audited(live: Any) -> None:
+    _, service, client, _ = live
+    await service.update_now("cnc2", "machine")
+    security = client.security
+    eve = {"Authorization": f"Bearer {user_token(security, 'eve', 'engineer@cnc2')}"}
+    vic = {"Authorization": f"Bearer {user_token(security, 'vic', 'viewer@cell1')}"}
+    path = "/twins/cnc2/models/machine"
+    # a viewer of the cell reads the versions and compares, but chooses none
+    assert (await client.get(path + "/versions", headers=vic)).status_code == 200
+    compared = await client.get(path + "/compare/vibration", headers=vic)
+    assert compared.status_code == 200, compared.text
+    refused = await client.post(path + "/activate", json={"version": 2}, headers=vic)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["required"] == {"role": "engineer", "scope": "cnc2"}
+    # the engineer of cnc2 chooses its versions, and only its
+    other = await client.post(
+        "/twins/cnc1/models/machine/rollback", json={"version": 1}, headers=eve
+    )
+    assert other.status_code == 403
+    assert (await client.post(path + "/activate", json={"version": 2}, headers=eve)).is_success
+    assert (await client.post(path + "/rollback", json={}, headers=eve)).is_success
+    # the events and the audit trail name who did it
+    events = (await client.get("/events", params={"twin_id": "cnc2", "limit": 1000})).json()
+    chosen = [e for e in events if e["kind"] in ("ModelVersionActivated", "ModelRolledBack")]
+    assert {e["data"]["by"] for e in chosen if "eve" in e["data"]["reason"]} == {"eve"}
+    audit = security.audit.entries(limit=10_000)
+    actors = {(e["kind"], e["actor"]) for e in audit if e["twin_id"] == "cnc2"}
+    assert {("ModelVersionActivated", "eve"), ("ModelRolledBack", "eve")} <= actors
 
 
 async def test_bad_requests_get_clear_errors(live: Any) -> None:
@@ -193,12 +229,16 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
     from tests_support_port import free_port
 
     service = SyncService()
+    security, auth = secured("engineer@*", user="eng")
     server = TwinServer(
         demo_definition(),
         MemoryStore(),
         port=free_port(),
         runtime_options={"connectors": {}, "services": [service]},
+        security=security,
     )
+    # the CLI finds its credential in the environment, as on an operator's machine
+    env = {"TWINWORKS_TOKEN": auth["Authorization"].removeprefix("Bearer ")}
     await server.start()
     try:
         await feed(server.runtime, MachiningCell(seed=4), 300)
@@ -206,7 +246,9 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
         runner = CliRunner()
 
         async def run(*args: str) -> Any:
-            return await asyncio.to_thread(runner.invoke, cli, [*args, "--url", server.url])
+            return await asyncio.to_thread(
+                runner.invoke, cli, [*args, "--url", server.url], env=env
+            )
 
         listed = await run("models", "list", "cnc3")
         assert listed.exit_code == 0, listed.output
@@ -223,5 +265,10 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
         assert back.exit_code == 0 and "version 1" in back.output, back.output
         bad = await run("models", "activate", "cnc3", "machine", "9")
         assert bad.exit_code == 1 and "no version 9" in bad.output
+        # the audit trail names the CLI's user
+        actors = [
+            e["actor"] for e in security.audit.entries(limit=10_000) if e["twin_id"] == "cnc3"
+        ]
+        assert "eng" in actors
     finally:
         await server.stop()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import REPO
@@ -79,6 +80,9 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def page_and_log(browser_context: Any) -> Iterator[tuple[Any, PageLog]]:
+    # every test starts signed out: cookies are per host, not per port, and each
+    # server a test starts has its own users and keys
+    browser_context.clear_cookies()
     page = browser_context.new_page()
     log = PageLog()
     page.on(
@@ -90,6 +94,28 @@ def page_and_log(browser_context: Any) -> Iterator[tuple[Any, PageLog]]:
         yield page, log
     finally:
         page.close()
+
+
+def sign_in(context: Any, url: str, user: str, password: str) -> dict[str, Any]:
+    """Log in over the API as the login page does, and give the browser the session cookies.
+
+    Tests that are about something else start signed in this way; the login page
+    itself is driven like a user in ``test_dashboard_demo.py``.
+    """
+    response = httpx.post(
+        f"{url}/api/v1/auth/login", json={"username": user, "password": password}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    cookies = []
+    for header in response.headers.get_list("set-cookie"):
+        pair, *flags = (part.strip() for part in header.split(";"))
+        name, _, value = pair.partition("=")
+        cookie = {"name": name, "value": value, "url": url, "sameSite": "Strict"}
+        cookies.append({**cookie, "httpOnly": "HttpOnly" in flags})
+    assert {c["name"] for c in cookies} == {"twinworks_session", "twinworks_csrf"}
+    context.add_cookies(cookies)
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.test_demo import Demo, wait_until
-from tests.web.conftest import PageLog, doc_image, screenshot
+from tests.web.conftest import PageLog, doc_image, screenshot, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ HTTP_4XX = [r"Failed to load resource: the server responded with a status of 4\d
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data_dir = tmp_path_factory.mktemp("web-demo")
+    workdir = tmp_path_factory.mktemp("web-demo")
     port, plant_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -51,20 +51,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             str(plant_port),
             "--speed",
             str(SPEED),
-            "--data-dir",
-            str(data_dir),
             "--status-every",
             "30",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # as a user runs it: in a directory, printing the admin password on first start
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
+        cwd=workdir,
     )
-    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, data_dir)
+    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, workdir)
     try:
         wait_until(
             lambda: httpx.get(demo.api + "/health", timeout=2).status_code == 200, 60, "the API"
         )
+        wait_until(lambda: "CLI token" in demo.printed(), 30, "the first-start credentials")
         wait_until(
             lambda: all(t["status"] not in ("offline", "disconnected") for t in demo.get("/twins")),
             60,
@@ -78,6 +79,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture
+def page_and_log(page_and_log: Any, browser_context: Any, demo: Demo) -> Any:
+    """A page of a browser signed in as the demo's administrator (the session cookies).
+
+    ``test_sign_in_through_the_login_page`` signs in through the page itself.
+    """
+    sign_in(browser_context, demo.url, "admin", demo.admin_password())
+    return page_and_log
 
 
 def plant_pid(demo: Demo) -> int:
@@ -122,6 +136,63 @@ def chart_value(page: Any, signal: str, key: str) -> float:
 def assert_clean(log: PageLog, allowed: list[str] | None = None) -> None:
     unexpected = log.unexpected(allowed)
     assert not unexpected, unexpected
+
+
+def test_sign_in_through_the_login_page(demo: Demo, browser_context: Any) -> None:
+    """As a user meets the demo: the dashboard asks who they are, they sign in with the
+    password `twinworks demo` printed, the session ends, they sign in again, sign out."""
+    browser_context.clear_cookies()
+    page = browser_context.new_page()
+    log = PageLog()
+    page.on(
+        "console", lambda m: log.errors.append(f"console: {m.text}") if m.type == "error" else None
+    )
+    page.on("pageerror", lambda exc: log.errors.append(f"exception: {exc}"))
+    try:
+        # no session: the dashboard's address leads to the sign-in page, keeping the route
+        page.goto(f"{demo.url}/#/twin/cnc1")
+        page.wait_for_selector("form#login")
+        assert page.url == f"{demo.url}/login?next=/#/twin/cnc1"
+        screenshot(page, "login")
+        page.get_by_label("User name").fill("admin")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("alert").filter(has_text="wrong user name or password").wait_for()
+        page.get_by_label("Password").fill(demo.admin_password())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector('main[data-page="twin"][data-twin="cnc1"]')
+        # the header says who is signed in; the page cannot read the session token
+        assert page.locator("#who").inner_text() == "Signed in as admin"
+        cookies = page.evaluate("document.cookie")
+        assert "twinworks_csrf=" in cookies and "twinworks_session" not in cookies
+        page.wait_for_selector('#live-state[data-state="open"]')
+        # the session ends (here: the cookies are gone): the next request goes to sign-in,
+        # and back to where the user was
+        browser_context.clear_cookies()
+        page.evaluate("location.hash = '#/events'")
+        page.wait_for_selector("form#login")
+        assert page.url == f"{demo.url}/login?next=%2F%23%2Fevents"
+        page.get_by_label("User name").fill("admin")
+        page.get_by_label("Password").fill(demo.admin_password())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector('main[data-page="events"]')
+        assert page.url == f"{demo.url}/#/events"
+        # signing out ends the session on the server: the dashboard asks again
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_selector("form#login")
+        assert page.url == f"{demo.url}/login"
+        assert browser_context.cookies(demo.url) == []  # the server cleared them
+        page.goto(f"{demo.url}/")
+        page.wait_for_selector("form#login")
+        assert page.url == f"{demo.url}/login?next=/"
+    finally:
+        page.close()
+    # what a refused request leaves on the console (the wrong password, the ended session)
+    assert_clean(log, [r"status of 40[13]"])
+    # the sign-ins and the sign-out are in the audit trail, with who
+    entries = demo.get("/audit", limit=10_000)
+    kinds = {e["kind"] for e in entries if e["actor"] == "admin"}
+    assert {"LoginFailed", "LoginSucceeded", "LoggedOut"} <= kinds, kinds
 
 
 def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log: Any) -> None:
@@ -295,7 +366,10 @@ def test_command_buttons_follow_the_allowed_states(demo: Demo, page_and_log: Any
 def test_event_log_filters_and_live_rows(demo: Demo, page_and_log: Any) -> None:
     page, log = page_and_log
     # something to find: a command on cnc1
-    httpx.put(f"{demo.api}/twins/cnc1/desired/feed_override", json={"value": 95}, timeout=10)
+    assert demo.send("PUT", "/twins/cnc1/desired/feed_override", {"value": 95}).status_code in (
+        200,
+        202,
+    )
     open_page(page, demo, "#/events", "events")
     page.select_option("#f-kind", "CommandAcknowledged")
     page.select_option("#f-twin", "cnc1")
@@ -312,7 +386,10 @@ def test_event_log_filters_and_live_rows(demo: Demo, page_and_log: Any) -> None:
     assert set(twins) == {"cnc1"}
     # a new matching event appears without reloading
     rows = len(kinds)
-    httpx.put(f"{demo.api}/twins/cnc1/desired/feed_override", json={"value": 100}, timeout=10)
+    assert demo.send("PUT", "/twins/cnc1/desired/feed_override", {"value": 100}).status_code in (
+        200,
+        202,
+    )
     page.wait_for_function(
         "n => document.querySelectorAll('tbody tr[data-kind]').length > n", arg=rows
     )

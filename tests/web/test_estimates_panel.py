@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.web.conftest import screenshot
+from tests.conftest import free_port, secured, user_token
+from tests.web.conftest import screenshot, sign_in
 from twinworks.runtime.engine import Runtime
 from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
@@ -83,9 +83,15 @@ class SmoothingEstimator(TwinService):
                 await self.task
 
 
+VIEWER_PASSWORD = "oven watcher password"
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
+    """The server, fed by a gateway with an operator's token; a viewer of the oven signs in."""
     port = free_port()
+    security, gateway = secured("operator@oven1", user="gateway")
+    user_token(security, "vera", "viewer@oven1", password=VIEWER_PASSWORD)
     ready = threading.Event()
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -93,7 +99,9 @@ def server() -> Iterator[str]:
     async def run() -> None:
         definition = parse_definition(OVEN, "oven.yaml")
         options = {"services": [SmoothingEstimator()]}
-        async with TwinServer(definition, MemoryStore(), port=port, runtime_options=options):
+        async with TwinServer(
+            definition, MemoryStore(), port=port, runtime_options=options, security=security
+        ):
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(0.05)
@@ -110,11 +118,13 @@ def server() -> Iterator[str]:
     assert ready.wait(30), "the server did not start"
     assert not failure, failure
     url = f"http://127.0.0.1:{port}"
+    # the gateway's token is accepted (else the feeder below would post in vain)
+    assert httpx.get(url + "/api/v1/auth/me", headers=gateway, timeout=10).status_code == 200
     feeding = threading.Event()
 
     def feed() -> None:
         i = 0
-        with httpx.Client(base_url=url + "/api/v1", timeout=10) as client:
+        with httpx.Client(base_url=url + "/api/v1", timeout=10, headers=gateway) as client:
             while not feeding.is_set():
                 value = 180.0 + 5.0 * math.sin(i / 10) + (i % 7 - 3) * 0.3
                 client.post(
@@ -146,9 +156,10 @@ def server() -> Iterator[str]:
 
 
 def test_estimate_with_uncertainty_band_beside_the_measurement(
-    server: str, page_and_log: Any
+    server: str, page_and_log: Any, browser_context: Any
 ) -> None:
     page, log = page_and_log
+    sign_in(browser_context, server, "vera", VIEWER_PASSWORD)
     page.goto(f"{server}/#/twin/oven1")
     page.wait_for_selector('main[data-page="twin"]')
     chart = page.locator('#panel-estimates figure[data-signal="kf.temperature"]')

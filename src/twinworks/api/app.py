@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from twinworks import __version__
 from twinworks.api.errors import install_error_handlers
+from twinworks.api.guard import SecurityGuard
 from twinworks.api.limits import BodySizeLimit
+from twinworks.api.openapi import secured_openapi
+from twinworks.api.policy import POLICY
 from twinworks.api.routes import (
     alarms,
+    audit,
+    auth,
     commands,
     deadletters,
     events,
@@ -20,8 +27,11 @@ from twinworks.api.routes import (
     stream,
     system,
     twins,
+    users,
 )
 from twinworks.runtime.engine import Runtime
+from twinworks.security.context import Security
+from twinworks.security.trail import audit_hook
 from twinworks.web import mount_dashboard
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -32,6 +42,11 @@ DESCRIPTION = """
 The twins of a plant: their reported and desired state, telemetry history,
 events, commands, and a live stream of changes.
 
+Every route except `/health` and `/auth/login` needs credentials: a session token
+from `POST /auth/login` or an API token, as `Authorization: Bearer <token>` (pages
+and streams in a browser use the session cookie the login sets). Roles are
+viewer < operator < engineer < admin, each granted on all twins or a subtree.
+
 Times are seconds since the Unix epoch (UTC) in responses; query parameters also
 take ISO 8601, `now`, or an age such as `10m`. Every error is JSON:
 `{"error": {"code", "message", "where"}}`.
@@ -39,10 +54,16 @@ take ISO 8601, `now`, or an age such as `10m`. Every error is JSON:
 
 
 def create_app(
-    runtime: Runtime, *, max_body_bytes: int = 16 * 1024 * 1024, command_wait_s: float = 2.0
+    runtime: Runtime,
+    *,
+    security: Security | None = None,
+    max_body_bytes: int = 16 * 1024 * 1024,
+    command_wait_s: float = 2.0,
 ) -> FastAPI:
     """The API of one runtime.
 
+    ``security``: users, sessions and the audit trail; without one, an empty
+    in-memory one is made, so that nothing but ``/health`` answers (deny by default).
     ``command_wait_s``: how long a command request waits for the asset's answer
     before it is answered 202 (pending).
     """
@@ -53,8 +74,13 @@ def create_app(
         docs_url="/docs",
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
+    security = security or Security.ephemeral()
     app.state.runtime = runtime
+    app.state.security = security
+    app.state.policy = dict(POLICY)  # per app, so that tests and plug-ins can add to it
     app.state.command_wait_s = command_wait_s
+    if not any(getattr(h, "audit_log", None) is security.audit for h in runtime.event_hooks):
+        runtime.event_hooks.append(audit_hook(security.audit))
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (
@@ -70,11 +96,23 @@ def create_app(
         alarms,
         rul,
         maintenance,
+        auth,
+        users,
+        audit,
     ):
         api.include_router(module.router)
     production.install(app, runtime)
     app.include_router(api)
+    app.include_router(auth.page_router)
     mount_dashboard(app)  # the dashboard at /
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = secured_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # the guard sits inside the body limit, so the bodies it reads are bounded
+    app.add_middleware(SecurityGuard)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

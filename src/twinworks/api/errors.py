@@ -16,7 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twinworks.errors import (
+    AuthenticationError,
     CommandError,
+    PermissionDeniedError,
+    RateLimitedError,
     RejectedValueError,
     SpecError,
     StoreError,
@@ -90,6 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such resource: {request.url.path}"
         if exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = (
+                "the body could not be read: send UTF-8 JSON with Content-Type application/json"
+            )
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(UnknownTwinError)
@@ -112,6 +119,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error on %s: %s", request.url.path, exc)
         return error_response(503, "store_unavailable", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(AuthenticationError)
+    async def unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+        # messages of AuthenticationError never hold the credential: safe to return
+        return error_response(
+            401,
+            "unauthorized" if exc.reason == "missing" else f"unauthorized_{exc.reason}",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer realm="twinworks"'},
+        )
+
+    @app.exception_handler(PermissionDeniedError)
+    async def forbidden(request: Request, exc: PermissionDeniedError) -> JSONResponse:
+        return error_response(403, "forbidden", str(exc))
+
+    @app.exception_handler(RateLimitedError)
+    async def rate_limited(request: Request, exc: RateLimitedError) -> JSONResponse:
+        retry = max(1, round(exc.retry_after_s + 0.49))
+        return error_response(429, exc.reason, str(exc), headers={"Retry-After": str(retry)})
 
     @app.exception_handler(SpecError)
     async def spec_error(request: Request, exc: SpecError) -> JSONResponse:

@@ -20,6 +20,7 @@ __all__ = [
     "IngestIn",
     "IngestOut",
     "IngestPoint",
+    "IngestQueued",
     "RevisionOut",
     "SignalValue",
     "TwinOut",
@@ -169,6 +170,12 @@ class IngestOut(_Out):
     rejected: list[dict[str, str]] = Field(
         description="why points were rejected (the first 1000 when there are more)"
     )
+
+
+class IngestQueued(_Out):
+    status: Literal["queued"]
+    queued: int = Field(description="points accepted into the queue, not yet confirmed stored")
+    message: str
 
 
 class DeadLetterOut(_Out):

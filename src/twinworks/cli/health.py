@@ -165,12 +165,11 @@ def _evidence(alarm: dict[str, Any]) -> str:
 def acknowledge(
     twin: Annotated[str, typer.Argument(help="twin id")],
     name: Annotated[str, typer.Argument(help="alarm name")],
-    by: Annotated[str, typer.Option(help="who acknowledges")] = "operator",
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Acknowledge an alarm (recorded as an AlarmAcknowledged event)."""
+    """Acknowledge an alarm (an AlarmAcknowledged event, under the signed-in user's name)."""
     try:
-        alarm = api_send(url, "POST", f"/alarms/{twin}/{name}/acknowledge", {"by": by})
+        alarm = api_send(url, "POST", f"/alarms/{twin}/{name}/acknowledge", {})
     except ApiError as exc:
         _fail(str(exc))
         return

@@ -2,7 +2,8 @@
 
 Run twins: ``demo``, ``up FILE``. Check a definition: ``validate FILE``.
 Talk to a running server (``--url``, default $TWINWORKS_URL or http://127.0.0.1:8321):
-``twins``, ``history``, ``command``, ``events``, ``dead-letters``.
+``twins``, ``history``, ``command``, ``events``, ``dead-letters`` (credentials: see
+twinworks.cli.client). Administer this machine's data directory: ``users``, ``audit``, ``certs``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from rich.table import Table
 
 from twinworks.cli import health
 from twinworks.cli import production as _production
+from twinworks.cli.admin import audit_app, certs_app, users_app
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
-from twinworks.errors import SpecError
+from twinworks.errors import SpecError, TwinworksError
 from twinworks.spec.loader import load_definition
 from twinworks.timeutil import format_time, parse_duration, parse_time
 
@@ -34,6 +36,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(certs_app, name="certs")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -48,6 +53,20 @@ Duration = Annotated[
 ]
 Headless = Annotated[
     bool, typer.Option("--headless", help="no live terminal display; print status lines")
+]
+TlsCert = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert", help="serve HTTPS with this certificate (PEM)", envvar="TWINWORKS_TLS_CERT"
+    ),
+]
+TlsKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key",
+        help="the certificate's private key (PEM, mode 0600)",
+        envvar="TWINWORKS_TLS_KEY",
+    ),
 ]
 StatusEvery = Annotated[
     float,
@@ -72,9 +91,9 @@ def _run(coro: Any) -> None:
         asyncio.run(coro)
     except KeyboardInterrupt:
         console.print("stopped")
-    except SpecError as exc:
+    except TwinworksError as exc:  # a bad definition, a secrets file others can read, ...
         _fail(str(exc))
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         _fail(str(exc))
 
 
@@ -89,6 +108,8 @@ def demo(
     plant_port: Annotated[int, typer.Option(help="OPC UA port of the plant (0: any free)")] = 0,
     data_dir: DataDir = Path("twinworks-data"),
     status_every: StatusEvery = 10.0,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a simulated machining cell over OPC UA, its twins, the store and the API."""
@@ -109,6 +130,8 @@ def demo(
             seed=seed,
             plant_port=plant_port,
             console=console,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
     )
 
@@ -124,6 +147,8 @@ def up(
     host: Annotated[str, typer.Option(help="interface of the API")] = "127.0.0.1",
     data_dir: DataDir = Path("twinworks-data"),
     status_every: StatusEvery = 10.0,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the twins of a definition file: connect, store, serve the API."""
@@ -140,6 +165,8 @@ def up(
             headless=headless,
             status_every=status_every,
             console=console,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
     )
 

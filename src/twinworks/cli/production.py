@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
+from twinworks.cli.client import DEFAULT_URL, ApiError, api_download, api_get, api_send
 from twinworks.errors import SpecError, TwinworksError
 
 __all__ = ["register"]
@@ -55,10 +55,7 @@ def _read_data(path: Path) -> Any:
 
 
 def _download(url: str, path: str, target: Path) -> None:
-    with httpx.Client(base_url=url, timeout=60) as client:
-        response = client.get("/api/v1" + path)
-        response.raise_for_status()
-        target.write_bytes(response.content)
+    target.write_bytes(api_download(url, path))
 
 
 # ------------------------------------------------------------------ what-if

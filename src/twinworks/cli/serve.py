@@ -24,6 +24,7 @@ from twinworks.plant.broker import free_port, start_broker
 from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool
+from twinworks.security.context import FirstRun, Security
 from twinworks.services.setup import default_services, demo_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
@@ -221,42 +222,109 @@ async def run_up(
     console: Console,
     banner: str | None = None,
     services: Callable[[TwinDefinition], list[TwinService]] | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     definition = load_definition(definition_path)
     running = (services or default_services)(definition)
     data_dir.mkdir(parents=True, exist_ok=True)
     store_path = data_dir / f"{definition.name or definition_path.stem}.db"
-    # store-and-forward: points wait here, durable, while the store is unavailable
-    spool_path = store_path.with_suffix(".buffer.db")
-    with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
-        # model estimation when the definition binds models, then the health services
-        services_list = [*services_for(definition), *running]
-        server = TwinServer(
-            definition,
-            store,
-            host=host,
-            port=port,
-            runtime_options={"services": services_list, "spool": spool},
+    security = Security.open(data_dir)
+    try:
+        first = security.first_run()
+        # store-and-forward: points wait here, durable, while the store is unavailable
+        spool_path = store_path.with_suffix(".buffer.db")
+        with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
+            # model estimation when the definition binds models, then the health services
+            services_list = [*services_for(definition), *running]
+            server = TwinServer(
+                definition,
+                store,
+                host=host,
+                port=port,
+                runtime_options={"services": services_list, "spool": spool},
+                security=security,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+            )
+            await server.start()
+            await _serve(
+                server,
+                definition,
+                definition_path,
+                data_dir,
+                store_path,
+                first,
+                duration,
+                headless,
+                status_every,
+                console,
+                banner,
+            )
+    finally:
+        security.close()
+
+
+def _print_first_run(first: FirstRun, data_dir: Path, console: Console) -> None:
+    console.print(
+        "[bold]first start: an administrator was created[/] (sign in to the dashboard with it)"
+    )
+    console.print(f"  user      {first.user}")
+    console.print(
+        f"  password  {first.password}   (shown only this once: keep it in a password manager)",
+        highlight=False,
+        markup=False,
+    )
+    if first.token_path is not None:
+        console.print(
+            f"  CLI token {first.token_path} (mode 0600): the CLI's commands that talk to the "
+            "server use it on this machine",
+            highlight=False,
         )
-        await server.start()
-        try:
+        if data_dir.resolve() != Path("twinworks-data").resolve():
             console.print(
-                banner or f"twinworks: {len(definition.twins)} twins from {definition_path}"
+                f"            (from another directory: export TWINWORKS_DATA_DIR={data_dir})",
+                highlight=False,
             )
-            console.print(f"dashboard {server.url}/")
-            console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
-            console.print(f"store    {store_path}")
-            sys.stdout.flush()
-            interrupted = await _run_until_stopped(
-                _watch(server, duration, headless, status_every, console)
-            )
+    console.print("  more users and tokens: twinworks users --help", highlight=False)
+
+
+async def _serve(
+    server: TwinServer,
+    definition: Any,
+    definition_path: Path,
+    data_dir: Path,
+    store_path: Path,
+    first: FirstRun | None,
+    duration: float | None,
+    headless: bool,
+    status_every: float,
+    console: Console,
+    banner: str | None,
+) -> None:
+    try:
+        console.print(banner or f"twinworks: {len(definition.twins)} twins from {definition_path}")
+        console.print(f"dashboard {server.url}/")
+        console.print(f"API      {server.url}/api/v1   (OpenAPI docs: {server.url}/docs)")
+        console.print(f"store    {store_path}")
+        console.print(f"audit    {data_dir / 'security' / 'audit.log'}")
+        if not server.tls and server.host not in ("127.0.0.1", "localhost", "::1"):
             console.print(
-                "stopping: connectors, queued writes, API"
-                + (" (interrupted)" if interrupted else "")
+                f"[bold yellow]warning:[/] the API listens on {server.host} over plain HTTP: "
+                "passwords and tokens cross the network unencrypted; use --tls-cert/--tls-key"
             )
-        finally:
-            await server.stop()
-        console.print(f"stopped; data kept in {store_path}")
+        if first is not None:
+            _print_first_run(first, data_dir, console)
+        sys.stdout.flush()
+        interrupted = await _run_until_stopped(
+            _watch(server, duration, headless, status_every, console)
+        )
+        console.print(
+            "stopping: connectors, queued writes, API" + (" (interrupted)" if interrupted else "")
+        )
+    finally:
+        await server.stop()
+    console.print(f"stopped; data kept in {store_path}")
 
 
 async def run_demo(
@@ -271,6 +339,8 @@ async def run_demo(
     seed: int,
     plant_port: int,
     console: Console,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     plant = PlantProcess(plant_port, seed, speed, data_dir / "plant.log")
     endpoint = await plant.start()
@@ -309,6 +379,8 @@ async def run_demo(
                 f"its compressor over MQTT ({broker.kind} at {broker.url}) and its chiller "
                 f"over Modbus TCP ({modbus}) (seed {seed}, speed ×{speed:g})"
             ),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
     finally:
         await utilities.stop()

@@ -116,6 +116,10 @@ class OpcUaConnector(Connector):
 
     async def _run(self) -> None:
         client = Client(self.spec.endpoint, timeout=self.spec.request_timeout_s)
+        if self.spec.security is not None:
+            from twinworks.security.opcua import secure_client
+
+            await secure_client(client, self.spec.security)
         lost = asyncio.Event()
 
         async def on_lost(exc: Exception) -> None:

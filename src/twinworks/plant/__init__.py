@@ -32,7 +32,7 @@ from twinworks.plant.params import (
     cnc_params,
 )
 from twinworks.plant.run import PlantConfig, serve
-from twinworks.plant.server import PlantServer
+from twinworks.plant.server import PlantSecurity, PlantServer
 from twinworks.plant.truth_log import TruthLog
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "MachiningCell",
     "PlantConfig",
     "PlantEvent",
+    "PlantSecurity",
     "PlantServer",
     "Reading",
     "SimClock",

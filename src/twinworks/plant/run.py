@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from twinworks.errors import TwinworksError
 from twinworks.plant.cell import MachiningCell
 from twinworks.plant.clock import SimClock
 from twinworks.plant.params import CellParams
-from twinworks.plant.server import PlantServer
+from twinworks.plant.server import PlantSecurity, PlantServer
 from twinworks.plant.truth_log import TruthLog
 
 __all__ = ["PlantConfig", "build_parser", "main", "serve"]
@@ -44,6 +45,8 @@ class PlantConfig:
     truth_log: Path | None = None
     truth_log_interval_s: float = 0.0
     """Simulated seconds between truth-log rows; 0 logs every step."""
+    security: PlantSecurity | None = None
+    """Basic256Sha256 with certificates instead of an open endpoint."""
 
 
 async def serve(
@@ -64,7 +67,13 @@ async def serve(
         if log is not None:
             log.open()
         plant = PlantServer(
-            cell, clock, host=config.host, port=config.port, tick_s=config.tick_s, truth_log=log
+            cell,
+            clock,
+            host=config.host,
+            port=config.port,
+            tick_s=config.tick_s,
+            truth_log=log,
+            security=config.security,
         )
         async with plant:
             _log.info("serving %s (seed %s, speed %sx)", plant.endpoint, config.seed, clock.speed)
@@ -110,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="truth_log_interval_s",
         help="simulated seconds between truth-log rows (default 0: every step)",
     )
+    parser.add_argument(
+        "--cert", type=Path, help="serve Basic256Sha256 only, with this certificate (PEM/DER)"
+    )
+    parser.add_argument("--key", type=Path, help="the certificate's private key (mode 0600)")
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        help="a client certificate allowed to connect (repeatable; none: any client certificate)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
     return parser
 
@@ -136,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level > logging.DEBUG:
         # asyncua warns at start-up that an unencrypted endpoint is unencrypted; that is the point
         logging.getLogger("asyncua").setLevel(max(level, logging.ERROR))
+    if (args.cert is None) != (args.key is None):
+        print("--cert and --key go together", file=sys.stderr)
+        return 2
+    security = PlantSecurity(args.cert, args.key, tuple(args.trust)) if args.cert else None
     config = PlantConfig(
         host=args.host,
         port=args.port,
@@ -145,10 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         step_s=args.step_s,
         truth_log=args.truth_log,
         truth_log_interval_s=args.truth_log_interval_s,
+        security=security,
     )
     try:
         asyncio.run(_serve_until_signalled(config))
-    except OSError as exc:  # e.g. the port is taken
+    except (OSError, TwinworksError) as exc:  # e.g. the port is taken, a key others can read
         print(f"plant could not start: {exc}", file=sys.stderr)
         return 1
     return 0

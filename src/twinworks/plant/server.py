@@ -21,6 +21,9 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from asyncua import Server, ua
@@ -31,11 +34,24 @@ from twinworks.plant.clock import SimClock, utc_datetime
 from twinworks.plant.node_ids import NAMESPACE_INDEX, NAMESPACE_URI, endpoint_url
 from twinworks.plant.truth_log import TruthLog
 
-__all__ = ["PlantServer"]
+__all__ = ["PlantSecurity", "PlantServer"]
 
 _log = logging.getLogger(__name__)
 
 _LAG_WARNING_TICKS = 50
+
+
+@dataclass(frozen=True)
+class PlantSecurity:
+    """Serve only Basic256Sha256 (sign and encrypt) with this certificate and key.
+
+    ``trusted``: client certificates allowed to connect; empty accepts any client
+    certificate (the channel is still signed and encrypted).
+    """
+
+    certificate: Path
+    private_key: Path
+    trusted: Sequence[Path] = ()
 
 
 class PlantServer:
@@ -55,6 +71,7 @@ class PlantServer:
         tick_s: float = 0.1,
         truth_log: TruthLog | None = None,
         max_steps_per_tick: int = 2_000,
+        security: PlantSecurity | None = None,
     ) -> None:
         if not tick_s > 0:
             raise ValueError(f"tick_s must be positive, got {tick_s!r}")
@@ -65,6 +82,7 @@ class PlantServer:
         self.tick_s = tick_s
         self.truth_log = truth_log
         self.max_steps_per_tick = max_steps_per_tick
+        self.security = security
         self._lagging_ticks = 0
         self._server: Server | None = None
         self._variables: list[PlantVariable] = []
@@ -85,7 +103,17 @@ class PlantServer:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name("twinworks plant simulator: machining cell")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.security is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            from twinworks.security.opcua import secure_server
+
+            await secure_server(
+                server,
+                self.security.certificate,
+                self.security.private_key,
+                trusted=self.security.trusted,
+            )
         index = await server.register_namespace(NAMESPACE_URI)
         if index != NAMESPACE_INDEX:  # twin definitions hard-code ns=2
             raise RuntimeError(f"plant namespace got index {index}, expected {NAMESPACE_INDEX}")

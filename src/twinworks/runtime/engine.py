@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from typing import Any, Literal
 from twinworks.connect.base import Connector, Origin, Reading, connector_class
 from twinworks.errors import (
     CommandError,
+    RateLimitedError,
     RejectedValueError,
     StoreError,
     UnknownSignalError,
@@ -38,6 +39,7 @@ from twinworks.runtime import events as ev
 from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.deadletters import letters_for_rejections
 from twinworks.runtime.registry import TS_MAX, TS_MIN, TwinRegistry, check_arguments
+from twinworks.runtime.safety import CommandGuard, RateLimit, rate_of_change_problem
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool, SpoolFull
 from twinworks.spec.schema import BindingSpec, TwinDefinition
@@ -129,6 +131,7 @@ class CommandRecord:
     error: str | None = None
     result: Any = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    by: str = "api"  # who asked for it (the user name behind the API request)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +217,7 @@ class Runtime:
         spool: DiskSpool | None = None,
         max_dead_letters: int = 100_000,
         stop_timeout_s: float = 10.0,
+        command_rate: RateLimit | None = None,
     ) -> None:
         self.definition = definition
         self.registry = TwinRegistry(definition)
@@ -230,6 +234,15 @@ class Runtime:
         self.connectors: dict[str, Connector] = dict(connectors or {})
         self._given_connectors = connectors is not None
         self.services: dict[str, TwinService] = {s.name: s for s in services}
+        # time-dependent command limits (rate of change, commands per twin): see safety.py
+        self.guard = CommandGuard(command_rate)
+        for twin in definition.twins:
+            limit = definition.types[twin.type].rate_limit
+            if limit is not None:
+                self.guard.limits[twin.id] = RateLimit(limit.commands, limit.per_s)
+        # called on the writer thread with events once they are stored and before they are
+        # published (the audit trail); an exception fails the action that recorded them
+        self.event_hooks: list[Callable[[list[StoredEvent]], None]] = []
         for connector in self.connectors.values():
             connector.attach(self.submit, self._on_connector, self.dead_letter)
         self.live: dict[str, _TwinLive] = {tid: _TwinLive() for tid in self.registry.ids()}
@@ -758,9 +771,15 @@ class Runtime:
 
     async def record(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Store events now (serialised with telemetry writes) and publish them."""
-        stored: list[StoredEvent] = await self._write(self.store.append_events, list(events))
+        stored: list[StoredEvent] = await self._write(self._append_events, list(events))
         for event in stored:
             self.bus.publish({"type": "event", **event.as_dict()})
+        return stored
+
+    def _append_events(self, events: list[Event]) -> list[StoredEvent]:
+        stored = self.store.append_events(events)
+        for hook in self.event_hooks:
+            hook(stored)
         return stored
 
     async def flush(self) -> None:
@@ -969,20 +988,31 @@ class Runtime:
     # ------------------------------------------------------------------ commands
 
     def _new_record(
-        self, twin_id: str, name: str, kind: Literal["desired", "command"], args: dict[str, Any]
+        self,
+        twin_id: str,
+        name: str,
+        kind: Literal["desired", "command"],
+        args: dict[str, Any],
+        by: str = "api",
     ) -> CommandRecord:
-        record = CommandRecord(uuid.uuid4().hex[:16], twin_id, name, kind, args)
+        record = CommandRecord(uuid.uuid4().hex[:16], twin_id, name, kind, args, by=by)
         self.commands[record.id] = record
         while len(self.commands) > 1000:
             self.commands.popitem(last=False)
         return record
 
-    async def _reject(self, record: CommandRecord, message: str) -> None:
+    async def _reject(self, record: CommandRecord, message: str, limit: str, by: str) -> None:
         record.status, record.error, record.finished = "rejected", message, time.time()
-        await self.record(
-            [Event(ev.COMMAND_REJECTED, record.twin_id, {**record.as_dict(), "reason": message})]
-        )
+        data = {**record.as_dict(), "reason": message, "limit": limit, "by": by}
+        await self.record([Event(ev.COMMAND_REJECTED, record.twin_id, data)])
         record.done.set()
+
+    async def _take_rate(self, record: CommandRecord, by: str) -> None:
+        try:
+            self.guard.take(record.twin_id)
+        except RateLimitedError as exc:
+            await self._reject(record, str(exc), "rate_limit", by)
+            raise
 
     async def set_desired(
         self, twin_id: str, name: str, value: Any, *, by: str = "api"
@@ -991,13 +1021,24 @@ class Runtime:
         spec = self.registry.desired_spec(twin_id, name)
         if spec.dtype == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        record = self._new_record(twin_id, name, "desired", {"value": value})
+        record = self._new_record(twin_id, name, "desired", {"value": value}, by)
+        await self._take_rate(record, by)
         why = check_value(spec, value)
         if why:
-            await self._reject(record, f"{twin_id}.{name}: {why}")
+            await self._reject(record, f"{twin_id}.{name}: {why}", "range", by)
             raise RejectedValueError("out_of_limits", f"{twin_id}.{name}: {why}")
-        connector = self._connector(twin_id, "desired", name)
         live = self.live[twin_id]
+        why = rate_of_change_problem(
+            f"{twin_id}.{name}",
+            spec,
+            value,
+            self._previous_setting(twin_id, name, spec),
+            time.time(),
+        )
+        if why:
+            await self._reject(record, why, "max_rate", by)
+            raise RejectedValueError("rate_of_change", why)
+        connector = self._connector(twin_id, "desired", name)
         live.desired[name] = {"value": value, "ts": record.created, "by": by, "command": record.id}
         doc = {**self.registry.document(twin_id), "desired": live.desired}
         live.revision = await self._write(self.store.put_document, twin_id, doc, None)
@@ -1024,11 +1065,12 @@ class Runtime:
     ) -> CommandRecord:
         """Validate a command and send it to the asset. Raises on invalid input."""
         spec = self.registry.command_spec(twin_id, name)
-        record = self._new_record(twin_id, name, "command", dict(args or {}))
+        record = self._new_record(twin_id, name, "command", dict(args or {}), by)
+        await self._take_rate(record, by)
         try:
             record.args = check_arguments(twin_id, name, spec, dict(args or {}))
         except RejectedValueError as exc:
-            await self._reject(record, str(exc))
+            await self._reject(record, str(exc), "arguments", by)
             raise
         if spec.allowed_states is not None:
             state = self.live[twin_id].reported.get("state")
@@ -1038,7 +1080,7 @@ class Runtime:
                     f"{twin_id}.{name}: not allowed while the twin is {current!r}; "
                     f"allowed in: {', '.join(spec.allowed_states)}"
                 )
-                await self._reject(record, message)
+                await self._reject(record, message, "allowed_states", by)
                 raise RejectedValueError("not_allowed_in_state", message)
         connector = self._connector(twin_id, "commands", name)
         await self.record(
@@ -1052,6 +1094,18 @@ class Runtime:
         )
         self._launch(record, connector.call(twin_id, name, record.args))
         return record
+
+    def _previous_setting(self, twin_id: str, name: str, spec: Any) -> tuple[Any, float] | None:
+        """The setting's last desired value and when it was set, else what the asset reports."""
+        live = self.live[twin_id]
+        last = live.desired.get(name)
+        if isinstance(last, dict) and "value" in last:
+            return last["value"], float(last.get("ts") or float("nan"))
+        if spec.reported_by is not None:
+            reported = live.reported.get(spec.reported_by)
+            if reported is not None:
+                return reported[1], float("nan")
+        return None
 
     def _connector(self, twin_id: str, group: str, name: str) -> Connector:
         cname = self.registry.connector_for(twin_id, group, name)
@@ -1092,6 +1146,7 @@ class Runtime:
                             "error": record.error,
                             "result": result,
                             "latency_s": round(record.finished - record.created, 4),
+                            "by": record.by,
                         },
                     )
                 ]

@@ -35,12 +35,30 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Path_ = tuple[str | int, ...]
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that keeps the nodes, so that we can measure and locate them.
 
     Booleans follow YAML 1.2: only true/false. Under YAML 1.1 the states ``on``,
     ``off``, ``yes`` and ``no`` -- common in plants -- would silently become booleans.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # PyYAML composes recursively: a few hundred nested brackets would exhaust
+        # Python's stack before the depth check on the finished tree could run
+        self._depth += 1
+        try:
+            if self._depth > LIMITS["max_depth"] + 1:
+                raise _TooDeep(self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -65,6 +83,26 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], depth: int) -> 
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _walk(item, (*path, index), lines, depth + 1)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the document with aliases expanded, counted once per distinct node.
+
+    An alias is the same node object as its anchor, so memoising by identity counts
+    a "billion laughs" bomb in a few hundred steps instead of expanding it.
+    """
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    # a node that contains itself (``&a [*a]``) expands without end: count it as too big
+    memo[id(node)] = LIMITS["max_nodes"] + 1
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(v, memo) for _, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(v, memo) for v in node.value)
+    memo[id(node)] = size
+    return size
 
 
 class _Refused(Exception):
@@ -218,10 +256,25 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
             source,
             [SpecIssue("", f"file is {size} bytes", f"at most {LIMITS['max_bytes']} bytes")],
         )
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters and bad encodings
+        raise SpecError(source, [SpecIssue("", f"not valid YAML: {exc}")]) from None
     try:
         try:
             node = loader.get_single_node()
+        except _TooDeep as deep:
+            raise SpecError(
+                source,
+                [
+                    SpecIssue(
+                        "",
+                        f"nesting deeper than {LIMITS['max_depth']} levels",
+                        "a flatter document",
+                        deep.line,
+                    )
+                ],
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -232,9 +285,10 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
         if node is None:
             raise SpecError(source, [SpecIssue("", "the file is empty", "a twin definition")])
         lines: dict[Path_, int] = {}
+        expanded = _expanded_size(node, {})
         try:
             for count, _ in enumerate(_walk(node, (), lines, 0), start=1):
-                if count > LIMITS["max_nodes"]:
+                if count > LIMITS["max_nodes"] or expanded > LIMITS["max_nodes"]:
                     raise SpecError(
                         source,
                         [

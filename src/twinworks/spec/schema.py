@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     field_validator,
     model_validator,
@@ -32,6 +33,7 @@ __all__ = [
     "ID_PATTERN",
     "ArgumentSpec",
     "BindingSpec",
+    "CommandRateSpec",
     "CommandSpec",
     "ConnectorSpec",
     "DType",
@@ -49,10 +51,12 @@ __all__ = [
     "OpcUaBinding",
     "OpcUaConnectorSpec",
     "OpcUaMethod",
+    "OpcUaSecuritySpec",
     "PropertySpec",
     "ReconnectSpec",
     "RelationshipSpec",
     "SignalSpec",
+    "TlsSpec",
     "TwinDefinition",
     "TwinSpec",
     "TwinTypeSpec",
@@ -151,8 +155,18 @@ class RelationshipSpec(_Spec):
         return data
 
 
+class CommandRateSpec(_Spec):
+    """At most ``commands`` commands and desired writes per ``per_s`` seconds, per twin."""
+
+    commands: int = Field(ge=1, le=10_000)
+    per_s: float = Field(gt=0, le=86_400)
+
+
 class TwinTypeSpec(_Spec):
     description: str = ""
+    rate_limit: CommandRateSpec | None = Field(
+        default=None, description="commands per twin of this type (default: 10 per 10 s)"
+    )
     properties: dict[Name, PropertySpec] = Field(default_factory=dict)
     telemetry: dict[Name, SignalSpec] = Field(default_factory=dict)
     desired: dict[Name, DesiredSpec] = Field(default_factory=dict)
@@ -175,12 +189,51 @@ class ReconnectSpec(_Spec):
     jitter: float = Field(default=0.2, ge=0, le=1, description="random fraction added or removed")
 
 
+class TlsSpec(_Spec):
+    """TLS for a client connector (MQTT over TLS; see twinworks.security.tls.client_ssl_context).
+
+    Paths are read when the connector starts; the private key file must be 0600.
+    """
+
+    ca_file: str | None = Field(
+        default=None, description="CA certificate(s) that sign the server's; default: the system's"
+    )
+    certificate: str | None = Field(default=None, description="client certificate (PEM)")
+    private_key: str | None = Field(default=None, description="client private key (PEM, 0600)")
+    insecure: bool = Field(
+        default=False, description="do not verify the server (bench tests only, never in a plant)"
+    )
+
+
+class OpcUaSecuritySpec(_Spec):
+    """OPC UA secure channel: a security policy, a mode and this client's certificate."""
+
+    policy: Literal["Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = (
+        "Basic256Sha256"
+    )
+    mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate: str = Field(description="this client's certificate (PEM or DER)")
+    private_key: str = Field(description="this client's private key (PEM or DER, mode 0600)")
+    server_certificate: str | None = Field(
+        default=None,
+        description="the server's certificate, to pin it; without it the certificate the "
+        "server offers is accepted (trust on first use)",
+    )
+    username: str | None = None
+    password: SecretStr | None = Field(
+        default=None, description="use ${ENV_VAR}: never write the password into the file"
+    )
+
+
 class OpcUaConnectorSpec(_Spec):
     protocol: Literal["opcua"]
     endpoint: str = Field(pattern=r"^opc\.tcp://")
     publishing_interval_ms: float = Field(default=100, gt=0)
     request_timeout_s: float = Field(default=4.0, gt=0)
     reconnect: ReconnectSpec = ReconnectSpec()
+    security: OpcUaSecuritySpec | None = Field(
+        default=None, description="sign and encrypt the channel (Basic256Sha256 and certificates)"
+    )
     description: str = ""
 
 

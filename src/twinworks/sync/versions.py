@@ -171,7 +171,13 @@ class VersionKeeper:
         kind = ev.MODEL_ROLLED_BACK if (rollback or older) else ev.MODEL_VERSION_ACTIVATED
         reason = f"{'rolled back' if kind == ev.MODEL_ROLLED_BACK else 'activated'} by {by}"
         self.store.activate_model_version(twin_id, model_key, version, ts, reason)
-        data = {"model": model_key, "version": version, "previous": current, "reason": reason}
+        data = {
+            "model": model_key,
+            "version": version,
+            "previous": current,
+            "reason": reason,
+            "by": by,  # the audit trail names the actor from this
+        }
         if kind == ev.MODEL_ROLLED_BACK:
             data = {**data, "from": current, "to": version}
         return chosen, [Event(kind, twin_id, data, ts=ts)]

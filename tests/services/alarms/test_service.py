@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import secured
 from twinworks.api import create_app
 from twinworks.connect import Reading
 from twinworks.runtime import Runtime
@@ -56,8 +57,13 @@ async def running():  # type: ignore[no-untyped-def]
     service = AlarmService()
     rt = Runtime(definition, MemoryStore(), connectors={}, services=[service])
     await rt.start()
-    transport = httpx.ASGITransport(app=create_app(rt), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as client:
+    security, headers = secured()
+    transport = httpx.ASGITransport(
+        app=create_app(rt, security=security), raise_app_exceptions=False
+    )
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test/api/v1", headers=headers
+    ) as client:
         yield rt, service, client
     await rt.stop()
 
@@ -79,9 +85,11 @@ async def test_limit_alarm_is_an_event_with_evidence_and_sets_the_status(running
     listed = (await client.get("/alarms")).json()
     assert [(a["twin_id"], a["name"], a["state"]) for a in listed] == [("m1", "hot", "active")]
 
-    r = await client.post("/alarms/m1/hot/acknowledge", json={"by": "ann"})
-    assert r.status_code == 200 and r.json()["acknowledged_by"] == "ann"
-    assert rt.store.events(kinds=["AlarmAcknowledged"])[0].data["evidence"] == {"by": "ann"}
+    # who acknowledged is the signed-in user; the body cannot name someone else
+    assert (await client.post("/alarms/m1/hot/acknowledge", json={"by": "ann"})).status_code == 422
+    r = await client.post("/alarms/m1/hot/acknowledge")
+    assert r.status_code == 200 and r.json()["acknowledged_by"] == "admin"
+    assert rt.store.events(kinds=["AlarmAcknowledged"])[0].data["evidence"] == {"by": "admin"}
     again = await client.post("/alarms/m1/hot/acknowledge")
     assert again.status_code == 409 and "only an unacknowledged" in again.json()["error"]["message"]
 

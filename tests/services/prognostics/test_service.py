@@ -15,6 +15,7 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import secured
 from twinworks.api import create_app
 from twinworks.connect import Reading
 from twinworks.plant import MachiningCell
@@ -74,8 +75,12 @@ async def test_demo_twins_get_tool_rul_and_a_maintenance_plan(cell_definition_pa
         recommended = rt.store.events(kinds=["MaintenanceRecommended"])
         assert recommended and all("RUL median" in e.data["reasoning"] for e in recommended)
 
-        transport = httpx.ASGITransport(app=create_app(rt), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
+        security, headers = secured()
+        app = create_app(rt, security=security)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t/api/v1", headers=headers
+        ) as client:
             r = await client.get("/twins/cnc1/rul")
             assert r.status_code == 200
             body = r.json()

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
@@ -25,8 +25,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class AcknowledgeIn(BaseModel):
+    """Empty on purpose: who acknowledged is the signed-in user, not a claim in the body."""
+
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(default="operator", min_length=1, max_length=128, description="who saw it")
 
 
 def alarm_service(runtime: Runtime) -> AlarmService | None:
@@ -43,6 +44,7 @@ def _no_service() -> JSONResponse:
 @router.get("", responses=_ERRORS)
 async def list_alarms(
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     twin_id: Annotated[str | None, Query(max_length=128, description="only this twin")] = None,
     all: Annotated[bool, Query(description="also alarms in their normal state")] = False,
 ) -> Any:
@@ -52,19 +54,29 @@ async def list_alarms(
         return _no_service()
     if twin_id is not None:
         runtime.registry.twin(twin_id)  # unknown twin: 404
-    return [a.as_dict() for a in service.listing(include_normal=all, twin_id=twin_id)]
+    visible = visible_twins(runtime, principal)
+    return [
+        a.as_dict()
+        for a in service.listing(include_normal=all, twin_id=twin_id)
+        if visible is None or a.twin_id in visible
+    ]
 
 
 @router.post("/{twin_id}/{name}/acknowledge", responses=_ERRORS)
 async def acknowledge(
-    runtime: RuntimeDep, twin_id: str, name: str, body: AcknowledgeIn | None = None
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    twin_id: str,
+    name: str,
+    body: AcknowledgeIn | None = None,
 ) -> Any:
     """Acknowledge an alarm (an operator has seen it); recorded as ``AlarmAcknowledged``."""
     service = alarm_service(runtime)
     if service is None:
         return _no_service()
     try:
-        alarm = await service.acknowledge(twin_id, name, (body or AcknowledgeIn()).by)
+        # the signed-in user is who saw it; a note in the body cannot claim otherwise
+        alarm = await service.acknowledge(twin_id, name, principal.name)
     except UnknownAlarmError as exc:
         return error_response(404, "unknown_alarm", str(exc), "path name")
     except ValueError as exc:

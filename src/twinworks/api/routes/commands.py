@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import CommandCall, CommandOut, DesiredWrite, ErrorBody
 from twinworks.runtime.engine import CommandRecord
@@ -44,9 +44,14 @@ async def _answer(request: Request, record: CommandRecord) -> Any:
 
 @router.put("/twins/{twin_id}/desired/{name}", response_model=CommandOut, responses=_RESPONSES)
 async def write_desired(
-    request: Request, runtime: RuntimeDep, twin_id: str, name: str, body: DesiredWrite
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    twin_id: str,
+    name: str,
+    body: DesiredWrite,
 ) -> Any:
-    record = await runtime.set_desired(twin_id, name, body.value)
+    record = await runtime.set_desired(twin_id, name, body.value, by=principal.name)
     return await _answer(request, record)
 
 
@@ -54,17 +59,26 @@ async def write_desired(
 async def call_command(
     request: Request,
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     twin_id: str,
     name: str,
     body: CommandCall = Body(default_factory=CommandCall),  # noqa: B008 - FastAPI's idiom
 ) -> Any:
-    record = await runtime.call_command(twin_id, name, dict(body.args))
+    record = await runtime.call_command(twin_id, name, dict(body.args), by=principal.name)
     return await _answer(request, record)
 
 
 @router.get("/commands", response_model=list[CommandOut])
-async def recent_commands(runtime: RuntimeDep, twin_id: str | None = None) -> list[dict[str, Any]]:
-    records = [r for r in runtime.commands.values() if twin_id is None or r.twin_id == twin_id]
+async def recent_commands(
+    runtime: RuntimeDep, principal: PrincipalDep, twin_id: str | None = None
+) -> list[dict[str, Any]]:
+    visible = visible_twins(runtime, principal)
+    allowed = None if visible is None else set(visible)
+    records = [
+        r
+        for r in runtime.commands.values()
+        if (twin_id is None or r.twin_id == twin_id) and (allowed is None or r.twin_id in allowed)
+    ]
     return [r.as_dict() for r in reversed(records[-100:])]
 
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import RuntimeDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
 from twinworks.api.schemas import DeadLetterCount, DeadLetterOut
+from twinworks.security.roles import Role
 
 __all__ = ["router"]
 
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 @router.get("", response_model=list[DeadLetterOut])
 async def list_dead_letters(
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     twin_id: Annotated[str | None, Query(max_length=128)] = None,
     source: Annotated[str | None, Query(max_length=128, description="connector, or http")] = None,
     reason: Annotated[str | None, Query(max_length=64, description="e.g. not_json")] = None,
@@ -44,13 +46,17 @@ async def list_dead_letters(
         limit,
         order == "desc",
     )
-    return [d.as_dict() for d in letters]
+    visible = visible_twins(runtime, principal, Role.ENGINEER)
+    return [d.as_dict() for d in letters if visible is None or d.twin_id in visible]
 
 
 @router.get("/counts", response_model=list[DeadLetterCount])
-async def dead_letter_counts(runtime: RuntimeDep) -> list[dict[str, Any]]:
+async def dead_letter_counts(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     """How many payloads were dead-lettered per twin and reason, since the store began."""
     counts = await asyncio.to_thread(runtime.store.dead_letter_counts)
+    visible = visible_twins(runtime, principal, Role.ENGINEER)
+    if visible is not None:
+        counts = {twin: c for twin, c in counts.items() if twin in visible}
     return [
         {"twin_id": twin, "reason": reason, "count": n}
         for twin, reasons in counts.items()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import RuntimeDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
 from twinworks.api.schemas import EventOut
 
 __all__ = ["router"]
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/events", tags=["events"])
 @router.get("", response_model=list[EventOut])
 async def list_events(
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     twin_id: Annotated[str | None, Query(max_length=128)] = None,
     kind: Annotated[list[str] | None, Query(description="event kinds, e.g. CommandFailed")] = None,
     since: str | None = None,
@@ -26,14 +27,19 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> list[dict[str, Any]]:
-    events = await asyncio.to_thread(
-        runtime.store.events,
-        twin_id,
-        kind,
-        optional_time(since, "since"),
-        optional_time(until, "until"),
-        after_id,
-        limit,
-        order == "desc",
-    )
-    return [e.as_dict() for e in events]
+    t0, t1 = optional_time(since, "since"), optional_time(until, "until")
+    newest_first = order == "desc"
+    visible = visible_twins(runtime, principal) if twin_id is None else None
+    if visible is None:
+        events = await asyncio.to_thread(
+            runtime.store.events, twin_id, kind, t0, t1, after_id, limit, newest_first
+        )
+        return [e.as_dict() for e in events]
+    # a caller who may see some twins only: their events (not the plant-wide ones), merged
+    merged = []
+    for visible_id in visible:
+        merged += await asyncio.to_thread(
+            runtime.store.events, visible_id, kind, t0, t1, after_id, limit, newest_first
+        )
+    merged.sort(key=lambda e: e.id, reverse=newest_first)
+    return [e.as_dict() for e in merged[:limit]]

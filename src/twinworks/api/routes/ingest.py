@@ -8,7 +8,7 @@ their unit, so that a value in °F is never stored as °C.
 
 Retrying a request is always safe: the store keys points by (twin, signal, time),
 so points it already has are answered as duplicates and not stored twice. When the
-store does not confirm in time the answer is 503 with Retry-After, and nothing
+store does not confirm within ``wait_s`` the answer is 202 (queued), and nothing
 of the request is lost by retrying it.
 """
 
@@ -19,12 +19,13 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from twinworks.api.deps import RuntimeDep
-from twinworks.api.schemas import ErrorBody, IngestIn, IngestOut, IngestPoint
+from twinworks.api.schemas import ErrorBody, IngestIn, IngestOut, IngestPoint, IngestQueued
 from twinworks.connect.base import Reading
-from twinworks.errors import RejectedValueError, StoreError
+from twinworks.errors import RejectedValueError
 from twinworks.runtime.engine import Rejection
 from twinworks.store.base import DeadLetter
 from twinworks.timeutil import parse_time
@@ -62,7 +63,11 @@ def _invalid_point(index: int, raw: Any) -> Rejection:
 @router.post(
     "/telemetry",
     response_model=IngestOut,
-    responses={413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={
+        202: {"model": IngestQueued, "description": "queued; not confirmed within wait_s"},
+        413: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
 )
 async def ingest(
     runtime: RuntimeDep,
@@ -74,7 +79,7 @@ async def ingest(
     wait_s: Annotated[
         float, Query(ge=0, le=300, description="how long to wait for the store to confirm")
     ] = 30.0,
-) -> dict[str, Any]:
+) -> Any:
     factor = _TS_FACTOR[ts_unit]
     readings = []
     invalid: list[Rejection] = []
@@ -107,10 +112,18 @@ async def ingest(
         # shielded: on a timeout the points stay queued and are stored when the store returns
         report = await asyncio.wait_for(asyncio.shield(future), wait_s)
     except TimeoutError:
-        raise StoreError(
-            f"the store did not confirm the points within {wait_s:g} s; they are queued, "
-            "and retrying the request is safe (points already stored count as duplicates)"
-        ) from None
+        # not an error of the request: the points are queued and will be stored; a client
+        # that needs the confirmation retries, and stored points then count as duplicates
+        return JSONResponse(
+            {
+                "status": "queued",
+                "queued": len(readings),
+                "message": f"the store did not confirm the points within {wait_s:g} s; they "
+                "are queued, and retrying the request is safe (points already stored count "
+                "as duplicates)",
+            },
+            status_code=202,
+        )
     out = report.as_dict()
     rejected = [r.as_dict() for r in invalid] + out["rejected"]
     out["rejected_count"] = len(rejected)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.routes.rul import prognostics_service
 from twinworks.api.schemas import ErrorBody
@@ -20,11 +20,16 @@ router = APIRouter(prefix="/maintenance", tags=["maintenance"])
     "/plan",
     responses={404: {"model": ErrorBody, "description": "no maintenance planning on this server"}},
 )
-async def get_plan(runtime: RuntimeDep) -> Any:
+async def get_plan(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
     """The current fleet plan: interventions with their times, windows, costs and reasoning."""
     service = prognostics_service(runtime)
     if service is None:
         return error_response(
             404, "no_maintenance_planning", "this server runs no prognostics/maintenance service"
         )
-    return service.plan_view()
+    plan = service.plan_view()
+    visible = visible_twins(runtime, principal)
+    if visible is not None:
+        # a user scoped to part of the plant sees the interventions on that part only
+        plan["interventions"] = [i for i in plan["interventions"] if i.get("asset") in visible]
+    return plan

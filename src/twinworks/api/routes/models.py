@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinworks.api.deps import RuntimeDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
@@ -157,18 +157,18 @@ async def list_versions(runtime: RuntimeDep, twin_id: str, model: str) -> Any:
 
 
 async def _activate(
-    runtime: Runtime, twin_id: str, model: str, version: int | None, rollback: bool
+    runtime: Runtime, twin_id: str, model: str, version: int | None, rollback: bool, by: str
 ) -> Any:
     runtime.registry.twin(twin_id)
     service = _service(runtime)
     try:
         if service is not None and any(b.key == model for b in service.models_of(twin_id)):
-            await service.activate(twin_id, model, version, rollback=rollback, by="api")
+            await service.activate(twin_id, model, version, rollback=rollback, by=by)
         else:
             # no live estimation (e.g. a read-only server): record the choice in the registry
             keeper = VersionKeeper(runtime.store)
             _, events = await asyncio.to_thread(
-                keeper.activate, twin_id, model, version, rollback=rollback, by="api"
+                keeper.activate, twin_id, model, version, rollback=rollback, by=by
             )
             await runtime.record(events)
     except UnknownModelVersionError as exc:
@@ -177,18 +177,24 @@ async def _activate(
 
 
 @router.post("/{model}/activate", response_model=list[ModelVersionOut], responses=_ERRORS)
-async def activate(runtime: RuntimeDep, twin_id: str, model: str, body: ActivateIn) -> Any:
+async def activate(
+    runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str, body: ActivateIn
+) -> Any:
     """Make a version active; estimation uses it from the next step on."""
-    return await _activate(runtime, twin_id, model, body.version, rollback=False)
+    return await _activate(runtime, twin_id, model, body.version, False, principal.name)
 
 
 @router.post("/{model}/rollback", response_model=list[ModelVersionOut], responses=_ERRORS)
 async def rollback(
-    runtime: RuntimeDep, twin_id: str, model: str, body: RollbackIn | None = None
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    twin_id: str,
+    model: str,
+    body: RollbackIn | None = None,
 ) -> Any:
     """Return to an earlier version (default: the one active before the current one)."""
     version = body.version if body is not None else None
-    return await _activate(runtime, twin_id, model, version, rollback=True)
+    return await _activate(runtime, twin_id, model, version, True, principal.name)
 
 
 @router.get("/{model}/compare/{signal}", response_model=CompareOut, responses=_ERRORS)

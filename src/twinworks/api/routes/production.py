@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
@@ -133,11 +133,11 @@ async def whatif_html(runtime: RuntimeDep, rid: str) -> Any:
 
 
 @router.post("/schedule", responses=_ERRORS)
-async def schedule(runtime: RuntimeDep, body: ScheduleRequest) -> Any:
+async def schedule(runtime: RuntimeDep, principal: PrincipalDep, body: ScheduleRequest) -> Any:
     """Make a plan (job shop / flexible job shop, CP-SAT) and make it the current one."""
     service = await _service(runtime)
     try:
-        plan = await service.schedule(body)
+        plan = await service.schedule(body, by=principal.name)
     except ServiceInputError as exc:
         return _bad(exc)
     return plan.as_dict()
@@ -199,11 +199,11 @@ async def gantt_html(runtime: RuntimeDep) -> Any:
 
 
 @router.post("/reschedule", responses=_ERRORS)
-async def reschedule(runtime: RuntimeDep, body: RescheduleRequest) -> Any:
+async def reschedule(runtime: RuntimeDep, principal: PrincipalDep, body: RescheduleRequest) -> Any:
     """Revise the current plan after disruptions; keeps started operations, moves few."""
     service = await _service(runtime)
     try:
-        result = await service.reschedule(body)
+        result = await service.reschedule(body, by=principal.name)
     except ServiceInputError as exc:
         return _bad(exc)
     return result.as_dict()

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
@@ -27,12 +27,17 @@ def prognostics_service(runtime: Runtime) -> PrognosticsService | None:
 
 
 @router.get("/rul", responses=_ERRORS)
-async def list_rul(runtime: RuntimeDep) -> Any:
-    """The latest RUL estimate of every twin that has one."""
+async def list_rul(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
+    """The latest RUL estimate of every twin (the caller may see) that has one."""
     service = prognostics_service(runtime)
     if service is None:
         return {}
-    return {tid: e.as_dict() for tid, e in sorted(service.estimates.items())}
+    visible = visible_twins(runtime, principal)
+    return {
+        tid: e.as_dict()
+        for tid, e in sorted(service.estimates.items())
+        if visible is None or tid in visible
+    }
 
 
 @router.get("/twins/{twin_id}/rul", responses=_ERRORS)

@@ -15,8 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, get_principal, visible_twins
+from twinworks.runtime.bus import Subscription
 from twinworks.runtime.engine import Runtime
+from twinworks.security.roles import Principal
 
 __all__ = ["router"]
 
@@ -38,6 +40,23 @@ def _check_twins(runtime: Runtime, twins: list[str] | None) -> None:
         runtime.registry.twin(twin_id)  # raises UnknownTwinError → 404
 
 
+def _scope(
+    runtime: Runtime, principal: Principal, twins: list[str] | None
+) -> tuple[list[str] | None, Subscription]:
+    """The twins to stream (those asked for, else those the caller may see) and a subscription.
+
+    The guard has checked the twins asked for; without any, a caller who may see only
+    some twins gets theirs, and not the plant-wide messages (connector events).
+    """
+    if twins:
+        return twins, runtime.subscribe(twins)
+    visible = visible_twins(runtime, principal)
+    if visible is None:
+        return None, runtime.subscribe(None)
+    wanted = set(visible)
+    return visible, runtime.bus.subscribe(lambda m: m.get("twin_id") in wanted)
+
+
 @router.get(
     "/stream",
     response_class=StreamingResponse,
@@ -46,11 +65,12 @@ def _check_twins(runtime: Runtime, twins: list[str] | None) -> None:
 async def sse(
     request: Request,
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     twin: Annotated[list[str] | None, Query(description="only these twins")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: one ``event:`` per message type, ``data:`` the JSON message."""
     _check_twins(runtime, twin)
-    sub = runtime.subscribe(twin)
+    twin, sub = _scope(runtime, principal, twin)
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -79,6 +99,7 @@ async def websocket(
     websocket: WebSocket, twin: Annotated[list[str] | None, Query()] = None
 ) -> None:
     runtime: Runtime = websocket.app.state.runtime
+    principal = get_principal(websocket)
     unknown = [t for t in twin or [] if t not in runtime.live]
     await websocket.accept()
     if unknown:
@@ -90,7 +111,8 @@ async def websocket(
         )
         await websocket.close(code=1008)
         return
-    with runtime.subscribe(twin) as sub:
+    twin, scoped = _scope(runtime, principal, twin)
+    with scoped as sub:
         await websocket.send_json(_hello(runtime, twin))
         try:
             while True:

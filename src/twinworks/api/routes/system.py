@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from twinworks import __version__
-from twinworks.api.deps import RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 
 __all__ = ["router"]
@@ -26,8 +26,13 @@ async def health(runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/stats")
-async def stats(runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.stats()
+async def stats(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    out = runtime.stats()
+    visible = visible_twins(runtime, principal)
+    if visible is not None:
+        allowed = set(visible)
+        out["rejected_by_twin"] = {t: c for t, c in out["rejected_by_twin"].items() if t in allowed}
+    return out
 
 
 @router.get("/connectors")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import RuntimeDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
 from twinworks.api.schemas import ErrorBody, HistoryOut, RevisionOut, TwinOut, TwinSummary
 from twinworks.timeutil import parse_duration
 
@@ -27,11 +27,13 @@ MAX_BUCKETS = 10_000
 @router.get("", response_model=list[TwinSummary])
 async def list_twins(
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     type: Annotated[str | None, Query(description="only twins of this type")] = None,
     status: Annotated[str | None, Query(description="only twins in this status")] = None,
 ) -> list[dict[str, Any]]:
     out = []
-    for twin_id in runtime.registry.ids():
+    visible = visible_twins(runtime, principal)
+    for twin_id in runtime.registry.ids() if visible is None else visible:
         view = runtime.twin_view(twin_id)
         if type is not None and view["type"] != type:
             continue

@@ -138,7 +138,7 @@ class ProductionService(TwinService):
 
     # ------------------------------------------------------------------ scheduling
 
-    async def schedule(self, request: ScheduleRequest) -> Plan:
+    async def schedule(self, request: ScheduleRequest, *, by: str = "api") -> Plan:
         assert self.runtime is not None
         origin = time.time()
         state = state_from_runtime(self.line, self.runtime.twin_view) if self.line else None
@@ -158,6 +158,7 @@ class ProductionService(TwinService):
             pev.SCHEDULE_CREATED,
             {
                 "revision": revision,
+                "by": by,
                 "objective": schedule.objective,
                 "value": schedule.value,
                 "status": schedule.status,

@@ -21,16 +21,50 @@ function url(path, params) {
   return u;
 }
 
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** The value of a cookie the page may read (the session cookie itself is HttpOnly). */
+export function cookie(name) {
+  for (const part of document.cookie.split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+/** Where the sign-in page sends the user back to: this page, its #route included. */
+export function loginUrl() {
+  const here = window.location.pathname + window.location.search + window.location.hash;
+  return "/login?next=" + encodeURIComponent(here);
+}
+
+let leaving = false;
+
+/** The session ended (expired, signed out elsewhere, user removed): sign in again. */
+export function toLogin() {
+  if (leaving) return;
+  leaving = true;
+  window.location.assign(loginUrl());
+}
+
 async function request(method, path, { params, body } = {}) {
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  // the session travels in a cookie; unsafe methods repeat the CSRF cookie in a header
+  if (UNSAFE.has(method)) headers["X-CSRF-Token"] = cookie("twinworks_csrf");
   let response;
   try {
     response = await fetch(url(path, params), {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
     });
   } catch (err) {
     throw new ApiError(0, "unreachable", `the twinworks server did not answer (${err.message})`);
+  }
+  if (response.status === 401) {
+    toLogin();
+    throw new ApiError(401, "unauthorized", "The session has ended: sign in again.");
   }
   let data = null;
   try {
@@ -58,3 +92,18 @@ export const api = {
     return request("POST", path, { body });
   },
 };
+
+/** Who is signed in: {user, via, grants, expires_at}. */
+export function whoAmI() {
+  return api.get("/auth/me");
+}
+
+/** End the session on the server (it clears the cookies), then show the sign-in page. */
+export async function signOut() {
+  try {
+    await request("POST", "/auth/logout");
+  } finally {
+    leaving = true;
+    window.location.assign("/login");
+  }
+}

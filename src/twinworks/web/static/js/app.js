@@ -4,7 +4,7 @@
 //   #/twin/<id>        one twin and its panels pages/twin.js (panels in panels/)
 //   #/events?kind=...  the event log           pages/events.js
 
-import { ApiError } from "./api.js";
+import { ApiError, signOut, whoAmI } from "./api.js";
 import { loadCapabilities } from "./capabilities.js";
 import { loadChartLibrary } from "./charts.js";
 import { fill, h } from "./dom.js";
@@ -43,9 +43,37 @@ function showLiveState(state) {
   }
 }
 
+// a page left open keeps its session: the server renews the session cookie (up to
+// 12 hours after the sign-in) on requests past half its 15-minute life
+const KEEP_ALIVE_MS = 5 * 60 * 1000;
+
+async function showUser() {
+  try {
+    const me = await whoAmI();
+    document.getElementById("who-name").textContent = me.user;
+    const who = document.getElementById("who");
+    who.title = `roles: ${me.grants.join(", ") || "none"}`;
+    who.hidden = false;
+    document.getElementById("sign-out").hidden = false;
+  } catch (err) {
+    if (!(err instanceof ApiError)) console.error(err);
+  }
+}
+
+function keepSession() {
+  window.setInterval(() => whoAmI().catch(() => {}), KEEP_ALIVE_MS);
+}
+
 async function main() {
+  document.getElementById("sign-out").addEventListener("click", () => signOut());
+  showUser();
+  keepSession();
   const live = new LiveStream();
-  live.on("connection", ({ state }) => showLiveState(state));
+  live.on("connection", ({ state }) => {
+    showLiveState(state);
+    // a stream the server refused for good: if the session ended, sign in again
+    if (state === "closed") whoAmI().catch(() => {});
+  });
   live.start();
   const [lib] = await Promise.all([loadChartLibrary(), loadCapabilities()]);
   if (!lib) {

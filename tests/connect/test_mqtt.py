@@ -405,7 +405,7 @@ async def test_every_qos1_message_is_acknowledged_exactly_once() -> None:
     connector._process(link)  # type: ignore[arg-type]
     assert link.acked == [7]  # the reply at once; telemetry waits for the store
     stored.set_result(None)
-    await asyncio.sleep(0.01)
+    await until(lambda: len(link.acked) >= 3, what="acknowledgements after storing")
     assert link.acked == [7, 8, 9]  # the dead letter is handled too, once
 
 

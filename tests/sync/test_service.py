@@ -175,7 +175,7 @@ async def test_an_engineer_recalibrates_now_over_the_api(live: Any) -> None:
     assert new["active"] == body["accepted"]
     # the events name who asked, so the audit trail does
     events = (await client.get("/events", params={"twin_id": "cnc3", "limit": 1000})).json()
-    created = [e for e in events if e["kind"] == "ModelVersionCreated" and e["data"]["version"] == 2]
+    created = [e for e in events if e["kind"] == "ModelVersionCreated" and e["data"]["version"] > 1]
     assert created and created[0]["data"]["by"] == "eve"
     actors = {(e["kind"], e["actor"]) for e in security.audit.entries(limit=10_000)}
     assert ("ModelVersionCreated", "eve") in actors

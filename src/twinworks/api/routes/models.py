@@ -213,9 +213,7 @@ class CalibrateOut(BaseModel):
         409: {"model": ErrorBody, "description": "no live estimation, or too little data yet"},
     },
 )
-async def calibrate(
-    runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str
-) -> Any:
+async def calibrate(runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str) -> Any:
     """Re-fit the model on the data buffered so far, now, and judge it on held-out data.
 
     What the drift detector does by itself: the candidate becomes a new version, and

@@ -41,6 +41,7 @@ export async function mount(body, { twin, scope, clock, ctx, setHidden }) {
   const why = h("div", { class: "rul-why" });
   body.append(h("div", { class: "rul-layout" }, h("div", {}, figures, plan, why), grid));
   let estimate = null;
+  let planLoaded = false;
 
   async function loadEstimate() {
     const all = await api.get("/rul");
@@ -54,6 +55,12 @@ export async function mount(body, { twin, scope, clock, ctx, setHidden }) {
     }
     showFigures(estimate);
     showWhy(estimate.explanation);
+    // the plan only for an asset with an estimate: a server without prognostics has
+    // no plan either, and asking would only be refused
+    if (!planLoaded) {
+      planLoaded = true;
+      await loadPlan();
+    }
   }
 
   function inUnit(seconds) {
@@ -206,7 +213,6 @@ export async function mount(body, { twin, scope, clock, ctx, setHidden }) {
   await loadEstimate();
   lastLoad = Date.now();
   for (const name of rulSeries(virtualNames)) await addChart(name);
-  await loadPlan();
   return {
     destroy() {
       if (timer) clearTimeout(timer);

@@ -336,3 +336,64 @@ def test_every_page_is_usable_from_the_keyboard(
     assert stops[0]["text"] == "Skip to content"
     assert any(s["inMain"] for s in stops), stops
     assert_clean(log, HTTP_4XX)
+
+
+def test_a_viewer_sees_why_and_nothing_is_sent(demo: Demo, page_and_log: Any) -> None:
+    """Without the role, the actions stay on the page, focusable, marked unavailable with
+    the reason; pressing one says it was not sent, and the server is unchanged."""
+    page, log = page_and_log
+    created = demo.send(
+        "POST", "/users", {"name": "vic", "password": "control room viewer", "grants": ["viewer@*"]}
+    )
+    assert created.status_code == 201, created.text
+    page.context.clear_cookies()
+    sign_in(page.context, demo.url, "vic", "control room viewer")
+    # an alarm to acknowledge on cnc1
+    start = plant_now(demo, "cnc1") + 20
+    for k in range(4):
+        report_vibration(demo, "cnc1", 20.0, start + 1.5 * k)
+    open_page(page, demo, "#/twin/cnc1", "twin")
+    ack = page.locator('#panel-alarms button[data-ack="vibration_high"]')
+    ack.wait_for(timeout=30_000)
+    assert ack.get_attribute("aria-disabled") == "true"
+    hint = page.locator(f"#{ack.get_attribute('aria-describedby')}").inner_text()
+    assert "operator" in hint, hint
+    ack.press("Enter")
+    refused = page.locator('#panel-alarms [data-ack-result="vibration_high"]')
+    assert refused.get_attribute("data-outcome") == "refused"
+    assert refused.inner_text().startswith("Not sent.")
+    alarm = next(
+        a for a in demo.get("/alarms", twin_id="cnc1", all="true") if a["name"] == "vibration_high"
+    )
+    assert alarm["acknowledged"] is False
+    # model versions: re-fit refused the same way, no new version
+    versions = len(demo.get("/twins/cnc1/models")[0]["versions"])
+    refit = page.locator('#panel-models button[data-model-action="calibrate"]')
+    assert refit.get_attribute("aria-disabled") == "true"
+    refit.press("Enter")
+    result = page.locator('#panel-models [data-result="models"]')
+    assert result.get_attribute("data-outcome") == "refused"
+    assert "engineer" in result.inner_text()
+    assert len(demo.get("/twins/cnc1/models")[0]["versions"]) == versions
+    screenshot(page, "twin-cnc1-viewer")
+    # what-if and reschedule
+    open_page(page, demo, "#/whatif", "whatif")
+    run = page.get_by_role("button", name="Run what-if")
+    assert run.get_attribute("aria-disabled") == "true"
+    run.press("Enter")
+    status = page.locator('[data-result="whatif"]')
+    assert status.get_attribute("data-outcome") == "refused"
+    assert status.inner_text().startswith("Not run.")
+    open_page(page, demo, "#/schedule", "schedule")
+    page.wait_for_function("() => document.querySelector('main').dataset.plan !== undefined")
+    assert a11y_problems(page) == []  # the reasons are wired to their buttons
+    # (the reschedule form shows once there is a plan; both are refused alike)
+    for form in ("section.reschedule", "section.new-plan"):
+        button = page.locator(f'{form} button[type="submit"]')
+        assert button.get_attribute("aria-disabled") == "true"
+    made = page.locator('[data-result="schedule"]')
+    if page.get_attribute("main", "data-plan") == "none":
+        page.locator('section.new-plan button[type="submit"]').press("Enter")
+        assert made.get_attribute("data-outcome") == "refused"
+        assert "engineer" in made.inner_text()
+    assert_clean(log, HTTP_4XX)

@@ -302,3 +302,27 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
         assert "eng" in actors
     finally:
         await server.stop()
+
+
+async def test_calibrating_without_data_or_estimation_says_why() -> None:
+    """409s with their reason: too little buffered yet, and a server that estimates nothing."""
+    security, auth = secured()
+    for services, feed_s, code, words in [
+        ([SyncService()], 5, "too_little_data", "too little data of 'cnc1' buffered yet"),
+        ([], 5, "no_estimation", "not estimated live on this server"),
+    ]:
+        runtime = Runtime(demo_definition(), MemoryStore(), connectors={}, services=services)
+        await runtime.start()
+        try:
+            await feed(runtime, MachiningCell(seed=3), feed_s)
+            app = create_app(runtime, security=security)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test/api/v1", headers=auth
+            ) as client:
+                r = await client.post("/twins/cnc1/models/machine/calibrate")
+        finally:
+            await runtime.stop()
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error["code"] == code and words in error["message"], error

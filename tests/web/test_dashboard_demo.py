@@ -150,6 +150,7 @@ def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log:
             "idle",
             "setup",
             "stopped",
+            "alarm",
             "fault",
             "stale",
             "disconnected",

@@ -139,15 +139,18 @@ async def test_with_a_bound_model_the_rul_comes_from_the_sync_estimate(
             assert stored[1] == pytest.approx(est.extra["tool_wear_mm"], rel=1e-12)
             assert stored_std[1] == pytest.approx(est.extra["tool_wear_mm_std"], rel=1e-12)
             assert est.extra["tool_wear_mm"] == pytest.approx(truth[m]["tool_wear"], abs=0.02)
-            # the median is the bound model's linear wear to the limit at the recent load
-            # (the lognormal rate scatter has median 1)
-            rate = est.extra["wear_rate_mm_per_s"] * (est.extra["feed_override_pct"] / 100) ** 1.5
+            # placed on the machine's wear curve, the median is the time to the limit at
+            # the recent load for the type's nominal wear rate (the lognormal has median 1)
+            model = service.models[m]
+            life = float(model.life_used(est.extra["tool_wear_mm"]))
+            assert est.extra["life_used"] == pytest.approx(life)
             share = max(est.extra["utilisation"], 0.05)
-            closed = (0.3 - est.extra["tool_wear_mm"]) / (rate * share)
+            rate = (est.extra["feed_override_pct"] / 100) ** 1.5 * share / model.tool_life_s
+            closed = (model.life_at_limit - life) / rate
             assert est.value == pytest.approx(closed, rel=0.05)
             assert est.lower < est.value < est.upper
             names = [c["name"] for c in est.explanation["contributions"]]
-            assert "state:tool.wear_mm" in names and "parameter:wear_rate_mm_per_s" in names
+            assert "state:life_used" in names and "parameter:tool_life_s" in names
 
         security, headers = secured()
         app = create_app(rt, security=security)

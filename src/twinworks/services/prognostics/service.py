@@ -3,9 +3,9 @@
 For each machine it takes the current tool's wear from the synchronisation
 layer when the runtime runs a :class:`~twinworks.sync.service.SyncService` that
 binds a model with a :class:`~twinworks.models.ToolWear` part to the machine: the
-estimator's wear and its covariance (``ukf.tool_wear`` ± ``.std``), propagated
-through that model with the twin's active parameters and the tool type's scatter
-of wear rate. Without such a binding it tracks the tool itself
+estimator's wear and its variance (``ukf.tool_wear`` ± ``.std``), placed on the
+machine's wear curve and propagated with the tool type's scatter of wear rate.
+Without such a binding it tracks the tool itself
 (:class:`~twinworks.services.rul.toolwear.ToolWearTracker`). Every
 ``every_s`` seconds of source time propagates the estimate through the tool
 wear model to the wear limit under the future load (the machine's feed override
@@ -42,12 +42,7 @@ from twinworks.services.maintenance.planning import (
     MaintenanceWindow,
     plan_fleet,
 )
-from twinworks.services.rul.propagate import (
-    ContractModel,
-    constant_load,
-    monte_carlo,
-    unscented,
-)
+from twinworks.services.rul.propagate import constant_load, monte_carlo, unscented
 from twinworks.services.rul.result import RulEstimate
 from twinworks.services.rul.sensitivity import sensitivity
 from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker
@@ -91,7 +86,7 @@ class SyncSource:
 
     model_key: str
     tracker: FleetTracker
-    tool: Model  # the binding's ToolWear (part)
+    tool: Model  # the binding's ToolWear (part), whose wear is the estimate used
     prefix: str  # of the tool's names in the bound model: "tool." in cnc_machine
     state: int  # index of the tool's wear among the bound model's states
     estimate: str  # the derived series the sync service publishes it as (ukf.tool_wear)
@@ -355,56 +350,44 @@ class PrognosticsService(TwinService):
     ) -> RulEstimate:
         """The RUL of the tool whose wear the synchronisation layer estimates.
 
-        The wear is sampled from the estimator's mean and variance; each sample's tool
-        wears at the bound model's rate (the twin's active parameters) times a lognormal
-        multiplier with the tool type's scatter (``multiplier_sigma`` of the machine's
-        data sheet), because the bound model does not learn the current tool's own rate.
+        The wear is sampled from the estimator's mean and variance and placed on the
+        machine's data-sheet wear curve (life used at that wear); each sample's tool
+        wears on at the extended-Taylor rate times a lognormal multiplier with the tool
+        type's scatter (``multiplier_sigma``), because the bound model estimates the
+        wear but not the current tool's own wear rate.
         """
         twin_id = machine.twin_id
-        tool = source.tool
-        at, mean_x, cov_x, params, version = snapshot
+        model = machine.model
+        at, mean_x, cov_x, _, version = snapshot
         k = source.state
         wear = float(mean_x[k])
         wear_std = float(math.sqrt(max(float(cov_x[k, k]), 0.0)))
-        n = len(source.prefix)
-        theta = tool.theta(**{p[n:]: v for p, v in params.items() if p.startswith(source.prefix)})
         feed = float(machine.latest.get("feed_override", 100.0))
         share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
-        load = {
-            "cutting": share,
-            "feed_override_pct": feed,
-            "spindle_speed_rpm": float(theta[tool.param_names.index("reference_speed_rpm")]),
-            "tool_change": 0.0,
-        }
-        profile = constant_load(np.array([[load.get(i, 0.0) for i in tool.inputs]]))
+        profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
         rng = np.random.default_rng(self.seed)
-        thetas = np.repeat(theta[None, None, :], self.n_samples, axis=1)
-        r = tool.param_names.index("wear_rate_mm_per_s")
-        thetas[..., r] *= np.exp(
-            machine.model.multiplier_sigma * rng.standard_normal(self.n_samples)
-        )
-        x0 = np.zeros((1, self.n_samples, len(tool.states)))
-        x0[..., tool.states.index("wear_mm")] = wear + wear_std * rng.standard_normal(
-            self.n_samples
-        )
+        worn = np.maximum(wear + wear_std * rng.standard_normal(self.n_samples), 0.0)
+        life = model.life_used(worn)
+        log_m = model.multiplier_sigma * rng.standard_normal(self.n_samples)
+        particles = np.stack([life, log_m], axis=-1)[None]
         ft = monte_carlo(
-            ContractModel(tool, thetas),
+            model,
             profile,
-            particles=x0,
+            particles=particles,
             dt=self.dt_s,
             horizon=self.horizon_s,
             level=self.level,
         )
         assert ft.samples is not None
         self.samples[twin_id] = ft.samples[0]
-        nominal = ContractModel(tool, theta[None, None, :])
+        life_mean = float(model.life_used(wear))
         why = sensitivity(
-            nominal,
-            np.array([wear]),
-            np.array([max(wear_std, 1e-9)]),
+            model,
+            np.array([life_mean, 0.0]),
+            np.array([max(float(np.std(life)), 1e-9), model.multiplier_sigma]),
             profile,
-            state_names=(f"{source.prefix}wear_mm",),
-            parameters=("wear_rate_mm_per_s", "taylor_n", "feed_exponent"),
+            state_names=model.states,
+            parameters=("tool_life_s", "taylor_n", "feed_exponent"),
             dt=self.dt_s,
             horizon=self.horizon_s,
         )
@@ -425,8 +408,8 @@ class PrognosticsService(TwinService):
                 "estimated_at": at,
                 "tool_wear_mm": wear,
                 "tool_wear_mm_std": wear_std,
-                "wear_rate_mm_per_s": float(theta[r]),
-                "wear_rate_sigma": machine.model.multiplier_sigma,
+                "life_used": life_mean,
+                "wear_multiplier_sigma": model.multiplier_sigma,
                 "utilisation": machine.cutting_share,
                 "feed_override_pct": feed,
                 "censored": float(ft.censored[0]) if ft.censored is not None else 0.0,

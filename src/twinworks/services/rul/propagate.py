@@ -83,26 +83,6 @@ class ContractModel:
         self.event = event or events[0]
         self._k = events.index(self.event)
 
-    def parameter(self, name: str) -> float:
-        """The value of one of the model's parameters (the first twin's, first sample's)."""
-        k = self._param_index(name)
-        return float(self.theta.reshape(-1, self.theta.shape[-1])[0, k])
-
-    def with_parameter(self, name: str, value: float) -> ContractModel:
-        """The same model with one parameter set to ``value`` everywhere (for sensitivity)."""
-        theta = np.array(self.theta, dtype=float, copy=True)
-        theta[..., self._param_index(name)] = value
-        return ContractModel(self.model, theta, self.event)
-
-    def _param_index(self, name: str) -> int:
-        names = tuple(getattr(self.model, "param_names", ()))
-        if name not in names:
-            raise ValueError(
-                f"model {type(self.model).__name__} has no parameter {name!r}; it has: "
-                + ", ".join(names)
-            )
-        return names.index(name)
-
     def next_state(self, x: Array, u: Array, dt: float) -> Array:
         return np.asarray(self.model.step(x, u, dt, self.theta))
 

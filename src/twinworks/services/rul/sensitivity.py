@@ -15,13 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from twinworks.services.rul.propagate import (
-    Array,
-    ContractModel,
-    LoadProfile,
-    TransitionModel,
-    time_to_threshold,
-)
+from twinworks.services.rul.propagate import Array, LoadProfile, TransitionModel, time_to_threshold
 from twinworks.services.rul.result import Contribution
 
 __all__ = ["sensitivity"]
@@ -56,13 +50,8 @@ def sensitivity(
         for i in range(n)
     ]
     for name in parameters:
-        changed: Any
-        if isinstance(model, ContractModel):  # its parameters live in theta
-            value = model.parameter(name)
-            changed = model.with_parameter(name, value * (1 + relative_step))
-        else:
-            value = getattr(model, name)
-            changed = replace(model, **{name: value * (1 + relative_step)})  # type: ignore[type-var]
+        value = getattr(model, name)
+        changed = replace(model, **{name: value * (1 + relative_step)})  # type: ignore[type-var]
         t = float(time_to_threshold(changed, mean[None, None, :], profile, dt, horizon)[0, 0])
         contributions.append(
             Contribution(

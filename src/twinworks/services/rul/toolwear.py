@@ -80,6 +80,12 @@ class ToolWearModel:
     def wear_mm(self, x: Array) -> Array:
         return flank_wear_mm(x[..., 0], self.wear_reference_mm)
 
+    def life_used(self, wear_mm: Any) -> Array:
+        """The life fraction at which the flank wear is ``wear_mm`` (inverse of the curve)."""
+        return life_used_at_wear(
+            np.maximum(np.asarray(wear_mm, dtype=float), 0.0), self.wear_reference_mm
+        )
+
     def vibration(self, x: Array, feed_override_pct: float) -> Array:
         """Expected RMS vibration (mm/s) while cutting at full spindle speed."""
         vb = self.wear_mm(x)

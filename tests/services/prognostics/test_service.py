@@ -140,12 +140,13 @@ async def test_with_a_bound_model_the_rul_comes_from_the_sync_estimate(
             assert stored_std[1] == pytest.approx(est.extra["tool_wear_mm_std"], rel=1e-12)
             assert est.extra["tool_wear_mm"] == pytest.approx(truth[m]["tool_wear"], abs=0.02)
             # placed on the machine's wear curve, the median is the time to the limit at
-            # the recent load for the type's nominal wear rate (the lognormal has median 1)
+            # the recent load and this tool's wear rate (learned when its fitting was seen)
             model = service.models[m]
             life = float(model.life_used(est.extra["tool_wear_mm"]))
             assert est.extra["life_used"] == pytest.approx(life)
             share = max(est.extra["utilisation"], 0.05)
             rate = (est.extra["feed_override_pct"] / 100) ** 1.5 * share / model.tool_life_s
+            rate *= est.extra["wear_multiplier"]
             closed = (model.life_at_limit - life) / rate
             assert est.value == pytest.approx(closed, rel=0.05)
             assert est.lower < est.value < est.upper

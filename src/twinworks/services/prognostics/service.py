@@ -45,7 +45,11 @@ from twinworks.services.maintenance.planning import (
 from twinworks.services.rul.propagate import constant_load, monte_carlo, unscented
 from twinworks.services.rul.result import RulEstimate
 from twinworks.services.rul.sensitivity import sensitivity
-from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker
+from twinworks.services.rul.toolwear import (
+    ToolWearModel,
+    ToolWearTracker,
+    particles_from_wear,
+)
 from twinworks.store.base import Event, Point
 
 if TYPE_CHECKING:
@@ -99,6 +103,10 @@ class _Machine:
         self.tracker = ToolWearTracker(model, n_particles=600, seed=seed)
         self.source: SyncSource | None = None
         self.source_checked = False
+        # life a nominal tool would have used since the current one was fitted (None: unseen)
+        self.nominal_life: float | None = None
+        self._tool_changes: int | None = None
+        self._held: tuple[float, float, bool] | None = None  # speed, feed, cutting since then
         self.latest: dict[str, Any] = {}
         self.cutting_share = 0.5  # prior until data says otherwise
         self._last_share_ts: float | None = None
@@ -116,6 +124,17 @@ class _Machine:
             w = math.exp(-(ts - self._last_share_ts) / share_tau_s)
             cutting = 1.0 if state == "cutting" else 0.0
             self.cutting_share = w * self.cutting_share + (1 - w) * cutting
+            self._wear_nominally(ts - self._last_share_ts)
+        self._held = (
+            float(self.latest.get("spindle_speed", 0.0)),
+            float(self.latest.get("feed_override", 100.0)),
+            state == "cutting",
+        )
+        if "tool_changes" in self.latest:
+            changes = int(self.latest["tool_changes"])
+            if self._tool_changes is not None and changes != self._tool_changes:
+                self.nominal_life = 0.0  # a new tool, fitted now
+            self._tool_changes = changes
         self._last_share_ts = ts
         if self.source is not None:
             return  # the synchronisation layer tracks the tool
@@ -130,6 +149,14 @@ class _Machine:
             if "tool_changes" in self.latest
             else None,
         )
+
+    def _wear_nominally(self, dt: float) -> None:
+        """Miner's sum: life a tool of nominal rate used over ``dt`` under the held load."""
+        if self.nominal_life is None or self._held is None or not self._held[2]:
+            return
+        speed, feed, _ = self._held
+        u = np.array([speed, feed, 1.0])
+        self.nominal_life += float(self.model.rate(np.zeros(2), u)) * dt
 
 
 class PrognosticsService(TwinService):
@@ -366,10 +393,9 @@ class PrognosticsService(TwinService):
         share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
         profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
         rng = np.random.default_rng(self.seed)
-        worn = np.maximum(wear + wear_std * rng.standard_normal(self.n_samples), 0.0)
-        life = model.life_used(worn)
-        log_m = model.multiplier_sigma * rng.standard_normal(self.n_samples)
-        particles = np.stack([life, log_m], axis=-1)[None]
+        nominal = machine.nominal_life
+        particles = particles_from_wear(model, wear, wear_std, nominal, self.n_samples, rng)[None]
+        life, log_m = particles[0, :, 0], particles[0, :, 1]
         ft = monte_carlo(
             model,
             profile,
@@ -383,8 +409,8 @@ class PrognosticsService(TwinService):
         life_mean = float(model.life_used(wear))
         why = sensitivity(
             model,
-            np.array([life_mean, 0.0]),
-            np.array([max(float(np.std(life)), 1e-9), model.multiplier_sigma]),
+            np.array([life_mean, float(np.mean(log_m))]),
+            np.array([max(float(np.std(life)), 1e-9), max(float(np.std(log_m)), 1e-9)]),
             profile,
             state_names=model.states,
             parameters=("tool_life_s", "taylor_n", "feed_exponent"),
@@ -409,7 +435,8 @@ class PrognosticsService(TwinService):
                 "tool_wear_mm": wear,
                 "tool_wear_mm_std": wear_std,
                 "life_used": life_mean,
-                "wear_multiplier_sigma": model.multiplier_sigma,
+                "wear_multiplier": float(np.exp(np.mean(log_m))),
+                "nominal_life_used": nominal,
                 "utilisation": machine.cutting_share,
                 "feed_override_pct": feed,
                 "censored": float(ft.censored[0]) if ft.censored is not None else 0.0,

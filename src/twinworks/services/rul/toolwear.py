@@ -29,7 +29,13 @@ from numpy.typing import NDArray
 
 from twinworks.plant.wear import flank_wear_mm, life_used_at_wear
 
-__all__ = ["ToolWearModel", "ToolWearTracker", "tool_wear_model_for"]
+__all__ = [
+    "ToolWearModel",
+    "ToolWearTracker",
+    "multiplier_posterior",
+    "particles_from_wear",
+    "tool_wear_model_for",
+]
 
 Array = NDArray[np.float64]
 
@@ -118,6 +124,48 @@ def tool_wear_model_for(machine: Any) -> ToolWearModel:
         vibration_wear_gain_mm_s=float(machine.vibration_wear_gain_mm_s),
         vibration_noise_mm_s=float(machine.vibration_noise_mm_s),
     )
+
+
+def multiplier_posterior(
+    life_used: Array, nominal_life: float | None, sigma: float, floor: float = 0.03
+) -> tuple[Array, float]:
+    """This tool's log wear-rate multiplier, learned from how far its wear has come.
+
+    ``life_used`` are samples of the life the tool has used (its estimated wear placed
+    on the wear curve); ``nominal_life`` is the life a tool of nominal rate (``M = 1``)
+    would have used under the same load since it was fitted (Miner's sum of the
+    extended-Taylor rate; None when the tool's fitting was not seen). Their ratio is an
+    observation of ``M``; with the type's lognormal prior (``sigma``) and a model error
+    of ``floor`` (relative) it gives the posterior mean of ``log M`` for each sample
+    and the posterior standard deviation. Without an observation: the prior.
+    """
+    life = np.asarray(life_used, dtype=float)
+    if nominal_life is None or nominal_life < 0.01:  # too little cutting to tell
+        return np.zeros_like(life), sigma
+    var = 1.0 / (1.0 / sigma**2 + 1.0 / floor**2)
+    y = np.log(np.maximum(life, 1e-6) / nominal_life)
+    return var * y / floor**2, float(np.sqrt(var))
+
+
+def particles_from_wear(
+    model: ToolWearModel,
+    wear_mm: float,
+    wear_std_mm: float,
+    nominal_life: float | None,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> Array:
+    """Samples ``(n_samples, 2)`` of ``[life_used, log_multiplier]`` from an estimated wear.
+
+    For a wear estimate that comes from elsewhere (the synchronisation layer's
+    ``ukf.tool_wear`` ± ``.std``): each wear sample is placed on the wear curve, and the
+    tool's multiplier follows from :func:`multiplier_posterior` for that sample, so a
+    tool that has worn further than its nominal load explains wears faster from here on.
+    """
+    worn = wear_mm + wear_std_mm * rng.standard_normal(n_samples)
+    life = model.life_used(worn)
+    mu, sd = multiplier_posterior(life, nominal_life, model.multiplier_sigma)
+    return np.stack([life, mu + sd * rng.standard_normal(n_samples)], axis=-1)
 
 
 @dataclass

@@ -127,7 +127,7 @@ def tool_wear_model_for(machine: Any) -> ToolWearModel:
 
 
 def multiplier_posterior(
-    life_used: Array, nominal_life: float | None, sigma: float, floor: float = 0.03
+    life_used: Array, nominal_life: float | None, sigma: float, floor: float = 0.01
 ) -> tuple[Array, float]:
     """This tool's log wear-rate multiplier, learned from how far its wear has come.
 
@@ -135,16 +135,19 @@ def multiplier_posterior(
     on the wear curve); ``nominal_life`` is the life a tool of nominal rate (``M = 1``)
     would have used under the same load since it was fitted (Miner's sum of the
     extended-Taylor rate; None when the tool's fitting was not seen). Their ratio is an
-    observation of ``M``; with the type's lognormal prior (``sigma``) and a model error
-    of ``floor`` (relative) it gives the posterior mean of ``log M`` for each sample
-    and the posterior standard deviation. Without an observation: the prior.
+    observation of ``M``; with the type's lognormal prior (``sigma``) and an error of
+    ``floor`` in life used (absolute: the wear curve's shape is not exactly this tool's,
+    which matters most while little life is used) it gives the posterior mean of
+    ``log M`` for each sample and the posterior standard deviation. Without an
+    observation: the prior.
     """
     life = np.asarray(life_used, dtype=float)
-    if nominal_life is None or nominal_life < 0.01:  # too little cutting to tell
+    if nominal_life is None or nominal_life <= 0.0:  # no cutting seen on this tool yet
         return np.zeros_like(life), sigma
-    var = 1.0 / (1.0 / sigma**2 + 1.0 / floor**2)
+    noise = (floor / nominal_life) ** 2  # variance of log(life / nominal)
+    var = 1.0 / (1.0 / sigma**2 + 1.0 / noise)
     y = np.log(np.maximum(life, 1e-6) / nominal_life)
-    return var * y / floor**2, float(np.sqrt(var))
+    return var * y / noise, float(np.sqrt(var))
 
 
 def particles_from_wear(

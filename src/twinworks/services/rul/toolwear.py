@@ -13,9 +13,12 @@ cutting]`` (``cutting`` is the fraction of time spent cutting).
 while cutting (v = v0 + v_cut · f/100 + k · VB^1.5) with a particle filter, and
 restarts at every tool change.
 
-This stands in for the synchronisation layer (``twinworks.sync``) until its
-estimators are connected: anything that yields particles or a mean and
-covariance of ``[life_used, log_multiplier]`` can feed the same propagation.
+Where the synchronisation layer (``twinworks.sync``) estimates a machine's wear,
+:func:`particles_from_wear` turns that estimate into samples of the same states
+(the wear placed on the curve, the tool's multiplier learned from it by
+:func:`multiplier_posterior`), and the tracker is not needed; anything that yields
+particles or a mean and covariance of ``[life_used, log_multiplier]`` can feed the
+same propagation.
 """
 
 from __future__ import annotations

@@ -109,8 +109,9 @@ def track_cell(
                 tracker.set_parameters(outcome.twin_id, outcome.theta, version.version)
             trace.outcomes.append(outcome)
             trace.events += events
-        est = tracker.filter.x[:, 0]
-        std = np.sqrt(tracker.filter.P[:, 0, 0])  # type: ignore[union-attr]
+        wear = [tracker.estimate(m)["tool_wear"] for m in MACHINES]
+        est = np.array([w[0] for w in wear])
+        std = np.array([w[1] for w in wear])
         report = result.report
         trace.t.append(now)
         trace.wear_true.append([float(truth[m]["tool_wear"]) for m in MACHINES])

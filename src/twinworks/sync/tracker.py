@@ -223,6 +223,27 @@ class FleetTracker:
         x, std = self._state()
         return {n: (float(x[i, k]), float(std[i, k])) for n, k in self._est_index.items()}
 
+    @property
+    def published(self) -> dict[str, str]:
+        """Published estimate name → the model state it is (``tool_wear`` → ``tool.wear_mm``)."""
+        return dict(self._estimates)
+
+    def state_estimate(self, twin_id: str) -> tuple[float, Array, Array]:
+        """What the estimator believes of a twin's states now, for prognostics.
+
+        Returns the source time of the last update (NaN before the first), the mean
+        ``(n_states,)`` and the covariance ``(n_states, n_states)`` — the UKF's own, or
+        the weighted covariance of the particles.
+        """
+        i = self.index[twin_id]
+        f = self.filter
+        if isinstance(f, ParticleFilter):
+            w = f.weights[i]
+            mean = w @ f.particles[i]
+            d = f.particles[i] - mean
+            return float(self.last_t[i]), mean, (w[:, None] * d).T @ d
+        return float(self.last_t[i]), f.x[i].copy(), f.P[i].copy()
+
     def _state(self) -> tuple[Array, Array]:
         f = self.filter
         if isinstance(f, ParticleFilter):

@@ -73,3 +73,22 @@ def test_tool_life_coverage_over_many_runs() -> None:
     )
     assert 0.84 <= mc <= 0.97 and 0.84 <= ut <= 0.99, (mc, ut)
     assert error < 0.05
+
+
+def test_the_tools_rate_multiplier_is_the_conjugate_posterior_of_life_over_nominal_life() -> None:
+    from twinworks.services.rul.toolwear import multiplier_posterior
+
+    life = np.array([0.30, 0.33, 0.36])
+    # nothing seen of this tool's fitting, or no cutting yet: the type's prior
+    for nominal in (None, 0.0):
+        mu, sd = multiplier_posterior(life, nominal, 0.15)
+        assert (mu == 0).all() and sd == 0.15
+    # normal prior N(0, 0.15²) on log M, observation log(life / nominal) with sd 0.01 / nominal
+    mu, sd = multiplier_posterior(life, 0.3, 0.15, floor=0.01)
+    noise = (0.01 / 0.3) ** 2
+    post = 1 / (1 / 0.15**2 + 1 / noise)
+    np.testing.assert_allclose(mu, post * np.log(life / 0.3) / noise, rtol=1e-12)
+    assert sd == pytest.approx(np.sqrt(post))
+    # much cutting seen: the data decide (a tool 20 % faster than nominal is found so)
+    mu, sd = multiplier_posterior(np.array([0.6]), 0.5, 0.15)
+    assert np.exp(mu[0]) == pytest.approx(1.2, rel=0.01) and sd < 0.02

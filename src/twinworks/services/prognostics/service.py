@@ -1,7 +1,12 @@
 """The prognostics service: tool RUL of every CNC twin and an up-to-date maintenance plan.
 
-For each machine it tracks the current tool's wear from the live data
-(:class:`~twinworks.services.rul.toolwear.ToolWearTracker`), and every
+For each machine it takes the current tool's wear from the synchronisation
+layer when the runtime runs a :class:`~twinworks.sync.service.SyncService` that
+binds a model with a :class:`~twinworks.models.ToolWear` part to the machine: the
+estimator's wear and its variance (``ukf.tool_wear`` ± ``.std``), placed on the
+machine's wear curve and propagated with the tool type's scatter of wear rate.
+Without such a binding it tracks the tool itself
+(:class:`~twinworks.services.rul.toolwear.ToolWearTracker`). Every
 ``every_s`` seconds of source time propagates the estimate through the tool
 wear model to the wear limit under the future load (the machine's feed override
 and nominal speed, at the share of time it has recently spent cutting), by
@@ -40,11 +45,17 @@ from twinworks.services.maintenance.planning import (
 from twinworks.services.rul.propagate import constant_load, monte_carlo, unscented
 from twinworks.services.rul.result import RulEstimate
 from twinworks.services.rul.sensitivity import sensitivity
-from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker
+from twinworks.services.rul.toolwear import (
+    ToolWearModel,
+    ToolWearTracker,
+    particles_from_wear,
+)
 from twinworks.store.base import Event, Point
 
 if TYPE_CHECKING:
+    from twinworks.models.base import Model
     from twinworks.runtime.engine import Runtime
+    from twinworks.sync.tracker import FleetTracker
 
 __all__ = ["MaintenanceCalendar", "PrognosticsService"]
 
@@ -73,11 +84,29 @@ class MaintenanceCalendar:
         return now, out
 
 
+@dataclass(frozen=True)
+class SyncSource:
+    """Where a machine's tool state comes from when a model binding estimates it."""
+
+    model_key: str
+    tracker: FleetTracker
+    tool: Model  # the binding's ToolWear (part), whose wear is the estimate used
+    prefix: str  # of the tool's names in the bound model: "tool." in cnc_machine
+    state: int  # index of the tool's wear among the bound model's states
+    estimate: str  # the derived series the sync service publishes it as (ukf.tool_wear)
+
+
 class _Machine:
     def __init__(self, twin_id: str, model: ToolWearModel, seed: int) -> None:
         self.twin_id = twin_id
         self.model = model
         self.tracker = ToolWearTracker(model, n_particles=600, seed=seed)
+        self.source: SyncSource | None = None
+        self.source_checked = False
+        # life a nominal tool would have used since the current one was fitted (None: unseen)
+        self.nominal_life: float | None = None
+        self._tool_changes: int | None = None
+        self._held: tuple[float, float, bool] | None = None  # speed, feed, cutting since then
         self.latest: dict[str, Any] = {}
         self.cutting_share = 0.5  # prior until data says otherwise
         self._last_share_ts: float | None = None
@@ -95,7 +124,20 @@ class _Machine:
             w = math.exp(-(ts - self._last_share_ts) / share_tau_s)
             cutting = 1.0 if state == "cutting" else 0.0
             self.cutting_share = w * self.cutting_share + (1 - w) * cutting
+            self._wear_nominally(ts - self._last_share_ts)
+        self._held = (
+            float(self.latest.get("spindle_speed", 0.0)),
+            float(self.latest.get("feed_override", 100.0)),
+            state == "cutting",
+        )
+        if "tool_changes" in self.latest:
+            changes = int(self.latest["tool_changes"])
+            if self._tool_changes is not None and changes != self._tool_changes:
+                self.nominal_life = 0.0  # a new tool, fitted now
+            self._tool_changes = changes
         self._last_share_ts = ts
+        if self.source is not None:
+            return  # the synchronisation layer tracks the tool
         vib = values.get("vibration")
         self.tracker.observe(
             ts,
@@ -107,6 +149,14 @@ class _Machine:
             if "tool_changes" in self.latest
             else None,
         )
+
+    def _wear_nominally(self, dt: float) -> None:
+        """Miner's sum: life a tool of nominal rate used over ``dt`` under the held load."""
+        if self.nominal_life is None or self._held is None or not self._held[2]:
+            return
+        speed, feed, _ = self._held
+        u = np.array([speed, feed, 1.0])
+        self.nominal_life += float(self.model.rate(np.zeros(2), u)) * dt
 
 
 class PrognosticsService(TwinService):
@@ -129,6 +179,7 @@ class PrognosticsService(TwinService):
         level: float = 0.9,
         share_tau_s: float = 1800.0,
         seed: int = 0,
+        use_sync: bool = True,
     ) -> None:
         self.models = dict(machines)
         self.costs = costs or MaintenanceCosts(
@@ -148,6 +199,7 @@ class PrognosticsService(TwinService):
         self.level = level
         self.share_tau_s = share_tau_s
         self.seed = seed
+        self.use_sync = use_sync
         self.machines = {
             tid: _Machine(tid, m, seed + i)
             for i, (tid, m) in enumerate(sorted(self.models.items()))
@@ -190,15 +242,42 @@ class PrognosticsService(TwinService):
 
     # ------------------------------------------------------------------ computing
 
+    def sync_source(self, twin_id: str) -> SyncSource | None:
+        """The model binding that estimates this machine's tool wear, if the runtime has one."""
+        machine = self.machines[twin_id]
+        if machine.source_checked or not self.use_sync or self._runtime is None:
+            return machine.source
+        machine.source_checked = True
+        from twinworks.sync.service import SyncService
+
+        service = self._runtime.services.get(SyncService.name)
+        if isinstance(service, SyncService):
+            for binding in service.models_of(twin_id):
+                machine.source = _tool_source(binding.key, binding.model, binding.tracker)
+                if machine.source is not None:
+                    break
+        return machine.source
+
     async def process(self, twin_id: str, values: Mapping[str, list[Any]]) -> None:
         machine = self.machines.get(twin_id)
         if machine is None:
             return
+        self.sync_source(twin_id)
         machine.observe(values, self.share_tau_s)
         if machine.now - machine.last_run < self.every_s:
             return
-        machine.last_run = machine.now
-        estimate = await asyncio.to_thread(self.estimate, twin_id)
+        if machine.source is not None:
+            # taken here, between the sync service's steps, so state and time belong together
+            snapshot = _snapshot(machine.source, twin_id)
+            if not math.isfinite(snapshot[0]):
+                return  # the estimator has not seen this machine yet
+            machine.last_run = machine.now
+            estimate = await asyncio.to_thread(
+                self._estimate_from_sync, machine, machine.source, snapshot
+            )
+        else:
+            machine.last_run = machine.now
+            estimate = await asyncio.to_thread(self.estimate, twin_id)
         if self._runtime is not None:
             points = [
                 Point(twin_id, "rul.tool_life_s", machine.now, estimate.value),
@@ -219,6 +298,9 @@ class PrognosticsService(TwinService):
     def estimate(self, twin_id: str) -> RulEstimate:
         """Propagate the machine's current tool state to the wear limit (calendar seconds)."""
         machine = self.machines[twin_id]
+        if machine.source is not None:
+            source = machine.source
+            return self._estimate_from_sync(machine, source, _snapshot(source, twin_id))
         model = machine.model
         feed = float(machine.latest.get("feed_override", 100.0))
         share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
@@ -287,6 +369,82 @@ class PrognosticsService(TwinService):
         self.estimates[twin_id] = estimate
         return estimate
 
+    def _estimate_from_sync(
+        self,
+        machine: _Machine,
+        source: SyncSource,
+        snapshot: tuple[float, np.ndarray, np.ndarray, dict[str, float], int | None],
+    ) -> RulEstimate:
+        """The RUL of the tool whose wear the synchronisation layer estimates.
+
+        The wear is sampled from the estimator's mean and variance and placed on the
+        machine's data-sheet wear curve (life used at that wear); each sample's tool
+        wears on at the extended-Taylor rate times a lognormal multiplier with the tool
+        type's scatter (``multiplier_sigma``), because the bound model estimates the
+        wear but not the current tool's own wear rate.
+        """
+        twin_id = machine.twin_id
+        model = machine.model
+        at, mean_x, cov_x, _, version = snapshot
+        k = source.state
+        wear = float(mean_x[k])
+        wear_std = float(math.sqrt(max(float(cov_x[k, k]), 0.0)))
+        feed = float(machine.latest.get("feed_override", 100.0))
+        share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
+        profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
+        rng = np.random.default_rng(self.seed)
+        nominal = machine.nominal_life
+        particles = particles_from_wear(model, wear, wear_std, nominal, self.n_samples, rng)[None]
+        life, log_m = particles[0, :, 0], particles[0, :, 1]
+        ft = monte_carlo(
+            model,
+            profile,
+            particles=particles,
+            dt=self.dt_s,
+            horizon=self.horizon_s,
+            level=self.level,
+        )
+        assert ft.samples is not None
+        self.samples[twin_id] = ft.samples[0]
+        life_mean = float(model.life_used(wear))
+        why = sensitivity(
+            model,
+            np.array([life_mean, float(np.mean(log_m))]),
+            np.array([max(float(np.std(life)), 1e-9), max(float(np.std(log_m)), 1e-9)]),
+            profile,
+            state_names=model.states,
+            parameters=("tool_life_s", "taylor_n", "feed_exponent"),
+            dt=self.dt_s,
+            horizon=self.horizon_s,
+        )
+        estimate = RulEstimate(
+            value=float(ft.median[0]),
+            lower=float(ft.lower[0]),
+            upper=float(ft.upper[0]),
+            level=self.level,
+            unit="s",
+            method="model-based (monte carlo) from the sync estimate",
+            explanation=why,
+            extra={
+                "at": machine.now,
+                "source": "sync",
+                "model": source.model_key,
+                "model_version": version,
+                "estimate": source.estimate,
+                "estimated_at": at,
+                "tool_wear_mm": wear,
+                "tool_wear_mm_std": wear_std,
+                "life_used": life_mean,
+                "wear_multiplier": float(np.exp(np.mean(log_m))),
+                "nominal_life_used": nominal,
+                "utilisation": machine.cutting_share,
+                "feed_override_pct": feed,
+                "censored": float(ft.censored[0]) if ft.censored is not None else 0.0,
+            },
+        )
+        self.estimates[twin_id] = estimate
+        return estimate
+
     async def replan(self, now: float) -> FleetPlan:
         now, windows = self.calendar.windows(now)
         plan = plan_fleet(self.samples, self.costs, windows, intervention_s=self.intervention_s)
@@ -333,3 +491,33 @@ class PrognosticsService(TwinService):
             w["end"] = at + w["end_s"]
         currency = self.costs.currency if isinstance(self.costs, MaintenanceCosts) else "EUR"
         return {"at": at, "currency": currency, **body}
+
+
+def _tool_source(key: str, model: Model, tracker: FleetTracker) -> SyncSource | None:
+    """The ToolWear model (or part of a composite) of a binding, and how its wear is named."""
+    from twinworks.models.catalog.machining import ToolWear
+    from twinworks.models.composite import Composite
+
+    tool, prefix = None, ""
+    if isinstance(model, ToolWear):
+        tool = model
+    elif isinstance(model, Composite):
+        for name, part in model.parts.items():
+            if isinstance(part, ToolWear):
+                tool, prefix = part, f"{name}."
+                break
+    if tool is None:
+        return None
+    state = f"{prefix}wear_mm"
+    published = [n for n, s in tracker.published.items() if s == state]
+    estimate = f"{tracker.prefix}.{published[0]}" if published else ""
+    return SyncSource(key, tracker, tool, prefix, model.states.index(state), estimate)
+
+
+def _snapshot(
+    source: SyncSource, twin_id: str
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, float], int | None]:
+    """The estimator's time, state mean and covariance, parameters and model version now."""
+    at, mean, cov = source.tracker.state_estimate(twin_id)
+    tracker = source.tracker
+    return at, mean, cov, tracker.parameters(twin_id), tracker.versions[tracker.index[twin_id]]

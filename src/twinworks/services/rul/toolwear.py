@@ -13,9 +13,12 @@ cutting]`` (``cutting`` is the fraction of time spent cutting).
 while cutting (v = v0 + v_cut · f/100 + k · VB^1.5) with a particle filter, and
 restarts at every tool change.
 
-This stands in for the synchronisation layer (``twinworks.sync``) until its
-estimators are connected: anything that yields particles or a mean and
-covariance of ``[life_used, log_multiplier]`` can feed the same propagation.
+Where the synchronisation layer (``twinworks.sync``) estimates a machine's wear,
+:func:`particles_from_wear` turns that estimate into samples of the same states
+(the wear placed on the curve, the tool's multiplier learned from it by
+:func:`multiplier_posterior`), and the tracker is not needed; anything that yields
+particles or a mean and covariance of ``[life_used, log_multiplier]`` can feed the
+same propagation.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from numpy.typing import NDArray
 
 from twinworks.plant.wear import flank_wear_mm, life_used_at_wear
 
-__all__ = ["ToolWearModel", "ToolWearTracker", "tool_wear_model_for"]
+__all__ = [
+    "ToolWearModel",
+    "ToolWearTracker",
+    "multiplier_posterior",
+    "particles_from_wear",
+    "tool_wear_model_for",
+]
 
 Array = NDArray[np.float64]
 
@@ -80,6 +89,12 @@ class ToolWearModel:
     def wear_mm(self, x: Array) -> Array:
         return flank_wear_mm(x[..., 0], self.wear_reference_mm)
 
+    def life_used(self, wear_mm: Any) -> Array:
+        """The life fraction at which the flank wear is ``wear_mm`` (inverse of the curve)."""
+        return life_used_at_wear(
+            np.maximum(np.asarray(wear_mm, dtype=float), 0.0), self.wear_reference_mm
+        )
+
     def vibration(self, x: Array, feed_override_pct: float) -> Array:
         """Expected RMS vibration (mm/s) while cutting at full spindle speed."""
         vb = self.wear_mm(x)
@@ -112,6 +127,51 @@ def tool_wear_model_for(machine: Any) -> ToolWearModel:
         vibration_wear_gain_mm_s=float(machine.vibration_wear_gain_mm_s),
         vibration_noise_mm_s=float(machine.vibration_noise_mm_s),
     )
+
+
+def multiplier_posterior(
+    life_used: Array, nominal_life: float | None, sigma: float, floor: float = 0.01
+) -> tuple[Array, float]:
+    """This tool's log wear-rate multiplier, learned from how far its wear has come.
+
+    ``life_used`` are samples of the life the tool has used (its estimated wear placed
+    on the wear curve); ``nominal_life`` is the life a tool of nominal rate (``M = 1``)
+    would have used under the same load since it was fitted (Miner's sum of the
+    extended-Taylor rate; None when the tool's fitting was not seen). Their ratio is an
+    observation of ``M``; with the type's lognormal prior (``sigma``) and an error of
+    ``floor`` in life used (absolute: the wear curve's shape is not exactly this tool's,
+    which matters most while little life is used) it gives the posterior mean of
+    ``log M`` for each sample and the posterior standard deviation. Without an
+    observation: the prior.
+    """
+    life = np.asarray(life_used, dtype=float)
+    if nominal_life is None or nominal_life <= 0.0:  # no cutting seen on this tool yet
+        return np.zeros_like(life), sigma
+    noise = (floor / nominal_life) ** 2  # variance of log(life / nominal)
+    var = 1.0 / (1.0 / sigma**2 + 1.0 / noise)
+    y = np.log(np.maximum(life, 1e-6) / nominal_life)
+    return var * y / noise, float(np.sqrt(var))
+
+
+def particles_from_wear(
+    model: ToolWearModel,
+    wear_mm: float,
+    wear_std_mm: float,
+    nominal_life: float | None,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> Array:
+    """Samples ``(n_samples, 2)`` of ``[life_used, log_multiplier]`` from an estimated wear.
+
+    For a wear estimate that comes from elsewhere (the synchronisation layer's
+    ``ukf.tool_wear`` ± ``.std``): each wear sample is placed on the wear curve, and the
+    tool's multiplier follows from :func:`multiplier_posterior` for that sample, so a
+    tool that has worn further than its nominal load explains wears faster from here on.
+    """
+    worn = wear_mm + wear_std_mm * rng.standard_normal(n_samples)
+    life = model.life_used(worn)
+    mu, sd = multiplier_posterior(life, nominal_life, model.multiplier_sigma)
+    return np.stack([life, mu + sd * rng.standard_normal(n_samples)], axis=-1)
 
 
 @dataclass

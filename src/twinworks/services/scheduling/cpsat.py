@@ -99,7 +99,6 @@ class CpModelBuilder:
         self.end: dict[OpKey, Any] = {}
         self.present: dict[OpKey, dict[str, Any]] = {}
         intervals: dict[str, list[Any]] = defaultdict(list)
-        zero_length: set[str] = set()  # machines on which some operation may take no time
         self.on_machine: dict[str, list[tuple[OpKey, Any, Any, Any]]] = defaultdict(list)
         for job in problem.jobs:
             prev_end = None
@@ -108,8 +107,6 @@ class CpModelBuilder:
                 if key in self.fixed:
                     a = self.fixed[key]
                     s, e = m.new_constant(a.start), m.new_constant(a.end)
-                    if a.end == a.start:
-                        zero_length.add(a.machine)
                     iv = m.new_fixed_size_interval_var(a.start, a.end - a.start, f"fixed{key}")
                     lit = m.new_constant(1)
                     self.present[key] = {a.machine: lit}
@@ -118,7 +115,6 @@ class CpModelBuilder:
                 else:
                     lo = max(earliest, job.release if k == 0 else 0)
                     dmin = op.min_duration
-                    zero_length.update(a.machine for a in op.alternatives if a.duration == 0)
                     dmax = max(a.duration for a in op.alternatives)
                     s = m.new_int_var(lo, max(lo, h - dmin), f"s{key}")
                     e = m.new_int_var(lo + dmin, max(lo + dmin, h), f"e{key}")
@@ -162,24 +158,15 @@ class CpModelBuilder:
                 intervals[machine].append(
                     m.new_fixed_size_interval_var(ws, we - ws, f"w{machine}{ws}")
                 )
-        # the makespan is the latest end of a job (the model's own max, which the
-        # presolve turns into precedences to the makespan)
+        for machine in problem.machines:
+            if len(intervals[machine]) > 1:
+                m.add_no_overlap(intervals[machine])
+        # The makespan is the latest end of a job. Nothing redundant is added: a
+        # classic job shop is then exactly the textbook model CP-SAT is tuned on (an
+        # interval [makespan, horizon) on every machine measured worse on Taillard).
         lasts = [self.end[(j.id, len(j.operations) - 1)] for j in problem.jobs if j.operations]
         self.makespan = m.new_int_var(0, h, "makespan")
         m.add_max_equality(self.makespan, lasts)
-        # Redundant: every machine is idle from the makespan on. An interval
-        # [makespan, horizon) in each machine's NoOverlap lets its edge finding and
-        # energy reasoning push the makespan up directly (a much earlier lower bound
-        # and stronger pruning of plans that cannot beat the best one). Only where
-        # it is surely valid: no window on the machine (one may lie after the last
-        # operation) and no zero-length operation (those may sit at the makespan).
-        tail = m.new_interval_var(self.makespan, h - self.makespan, h, "after_makespan")
-        for machine in problem.machines:
-            ivs = intervals[machine]
-            if machine not in spans and machine not in zero_length and ivs:
-                ivs = [*ivs, tail]
-            if len(ivs) > 1:
-                m.add_no_overlap(ivs)
         if problem.has_setups:
             self._add_setups()
 
@@ -302,7 +289,7 @@ def _baseline(
     earliest: int,
     time_limit_s: float,
 ) -> Schedule | None:
-    """The best dispatching-rule plan: hint, makespan horizon and fallback.
+    """The best dispatching-rule plan: the fallback, and for tardiness the hint.
 
     For makespan every rule is tried (a few milliseconds each on a 15x15 shop)
     while they take under 5 % of the time limit; for tardiness EDD.
@@ -362,10 +349,11 @@ def solve(
                 [ProblemIssue(f"fixed.{key[0]}#{key[1]}", "not an operation of the problem", None)],
             ) from None
     baseline = _baseline(problem, objective, fixed, earliest, options.time_limit_s)
-    # A classic job shop gets exactly the textbook model CP-SAT is tuned on: no hint
-    # and the total work as horizon. Measured on the Taillard instances, a hint or a
-    # horizon from the rule's plan narrows its portfolio's search (docs/production.md);
-    # the rule's plan stays the fallback. Tardiness needs the hint to start well.
+    # For makespan the model is the textbook one (for a classic job shop exactly what
+    # bench/jobshop.py runs as plain CP-SAT): no hint, the total work as horizon. On
+    # the Taillard instances a hint or a horizon from the rule's plan narrowed the
+    # portfolio's search. The rule's plan stays the fallback; tardiness needs it as
+    # the hint to start well.
     start_hint = hint or (baseline if objective != "makespan" else None)
     builder = CpModelBuilder(problem, horizon=problem.horizon(), fixed=fixed, earliest=earliest)
     expr, scale = builder.objective(objective)
@@ -374,11 +362,10 @@ def solve(
         builder.hint(start_hint)
     two_phase = objective == "weighted_tardiness"
     first_budget = options.time_limit_s * (0.75 if two_phase else 1.0)
-    # One search with CP-SAT's own portfolio for the whole budget: with two workers
-    # that is a complete search (it proves small problems and raises the bound)
-    # beside the interleaved large-neighbourhood searches. Splitting the budget into
-    # a short complete search and an LNS-only restart measured no better with two
-    # workers and lost the complete search's learning (docs/production.md).
+    # One search with CP-SAT's own portfolio for the whole budget, as plain CP-SAT
+    # runs. Splitting it (a short complete search, then an LNS-only restart) threw
+    # away the first search's learning and left the bound where the short search
+    # stopped (docs/production.md).
     solver = options.solver(max(0.05, first_budget - (time.perf_counter() - began)))
     callback = _Progress(progress, began, scale) if progress is not None else None
     status = solver.solve(builder.model, callback)

@@ -161,20 +161,6 @@ class SchedulingProblem:
     def has_setups(self) -> bool:
         return any(s.default or s.matrix for s in self.setups.values())
 
-    @property
-    def is_job_shop(self) -> bool:
-        """A classic job shop: one machine per operation, no windows, setups,
-        release dates or lags (due dates only matter to a tardiness objective)."""
-        return (
-            not self.windows
-            and not self.has_setups
-            and all(
-                j.release == 0
-                and all(len(o.alternatives) == 1 and o.min_lag == 0 for o in j.operations)
-                for j in self.jobs
-            )
-        )
-
     def horizon(self) -> int:
         """An end time no schedule worth having needs to pass."""
         work = sum(

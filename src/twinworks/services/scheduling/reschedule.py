@@ -228,9 +228,7 @@ def reschedule(
     repair = dispatch(new_problem, fixed=kept, earliest=now, priority=priority, objective=objective)
     repair_value = repair.value
 
-    # for makespan the repair bounds every plan worth having: it is the horizon
-    horizon = repair.makespan if objective == "makespan" else None
-    builder = CpModelBuilder(new_problem, horizon=horizon, fixed=kept, earliest=now)
+    builder = CpModelBuilder(new_problem, fixed=kept, earliest=now)
     expr, scale = builder.objective(objective)
     m = builder.model
     m.minimize(expr)

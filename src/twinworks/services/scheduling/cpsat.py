@@ -39,9 +39,9 @@ class SolverOptions:
     """CP-SAT's budget and portfolio.
 
     ``time_limit_s`` is wall-clock time. ``deterministic_time``, when given, also
-    limits CP-SAT's deterministic time (its own measure of work done, counted
-    for each worker; not seconds): the same amount of search whatever else runs
-    on the machine, for benchmarks on shared machines.
+    limits CP-SAT's deterministic time (its own measure of work done, not
+    seconds): about the same amount of search whatever else runs on the
+    machine, for benchmarks on shared machines.
     """
 
     time_limit_s: float = 10.0

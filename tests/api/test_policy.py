@@ -198,6 +198,7 @@ async def test_the_policy_says_what_the_issue_says() -> None:
         ("GET", f"{models}/{{model}}/compare/{{signal}}", Role.VIEWER),
         ("POST", f"{models}/{{model}}/activate", Role.ENGINEER),
         ("POST", f"{models}/{{model}}/rollback", Role.ENGINEER),
+        ("POST", f"{models}/{{model}}/calibrate", Role.ENGINEER),
     ):
         assert POLICY[(method, path)] == Rule("twin", role, "twin_id"), path
     # production: what-if by operators anywhere, the line's plan by engineers of all of it

@@ -65,7 +65,10 @@ def test_lists_and_counts_dead_letters(server_url: str) -> None:
     httpx.post(
         server_url + "/api/v1/telemetry", json=body, timeout=10, headers=auth
     ).raise_for_status()
-    time.sleep(0.3)  # the writer keeps them
+    deadline = time.monotonic() + 30  # the writer keeps them; wait until it has
+    while not httpx.get(server_url + "/api/v1/dead-letters", headers=auth, timeout=10).json():
+        assert time.monotonic() < deadline, "the dead letters were not kept"
+        time.sleep(0.05)
     listed = runner.invoke(app, ["dead-letters", "--url", server_url])
     assert listed.exit_code == 0, listed.output
     assert "out_of_range" in listed.output and "wrong_type" in listed.output

@@ -227,7 +227,10 @@ async def test_status_reflects_connection_freshness_and_state(
         rt._refresh_statuses()
         assert rt.live["m1"].status == "stale"
         plc.drop_link()
-        await asyncio.sleep(0.05)
+        for _ in range(600):  # the connector task notices when the loop lets it run
+            if rt.live["m1"].status == "disconnected":
+                break
+            await asyncio.sleep(0.05)
         assert rt.live["m1"].status == "disconnected"
         plc.restore_link()
         assert await plc.wait_connected(5)

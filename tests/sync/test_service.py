@@ -155,6 +155,36 @@ async def test_versions_are_chosen_by_the_twins_engineers_and_audited(live: Any)
     assert {("ModelVersionActivated", "eve"), ("ModelRolledBack", "eve")} <= actors
 
 
+async def test_an_engineer_recalibrates_now_over_the_api(live: Any) -> None:
+    _, _, client, _ = live
+    security = client.security
+    eve = {"Authorization": f"Bearer {user_token(security, 'eve', 'engineer@cnc3')}"}
+    ola = {"Authorization": f"Bearer {user_token(security, 'ola', 'operator@cell1')}"}
+    path = "/twins/cnc3/models/machine/calibrate"
+    refused = await client.post(path, headers=ola)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["required"] == {"role": "engineer", "scope": "cnc3"}
+    r = await client.post(path, headers=eve)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 2
+    assert [v["version"] for v in body["versions"]] == [1, 2]
+    new = body["versions"][1]
+    assert new["source"] == "calibration" and "requested by eve" in new["note"]
+    assert new["status"] == ("accepted" if body["accepted"] else "rejected")
+    assert new["active"] == body["accepted"]
+    # the events name who asked, so the audit trail does
+    events = (await client.get("/events", params={"twin_id": "cnc3", "limit": 1000})).json()
+    created = [e for e in events if e["kind"] == "ModelVersionCreated" and e["data"]["version"] > 1]
+    assert created and created[0]["data"]["by"] == "eve"
+    actors = {(e["kind"], e["actor"]) for e in security.audit.entries(limit=10_000)}
+    assert ("ModelVersionCreated", "eve") in actors
+    # a model the twin does not have
+    unknown = await client.post("/twins/cnc3/models/lathe/calibrate", headers=eve)
+    assert unknown.status_code == 404
+    assert "its models: machine" in unknown.json()["error"]["message"]
+
+
 async def test_bad_requests_get_clear_errors(live: Any) -> None:
     _, _, client, _ = live
     cases = [
@@ -272,3 +302,27 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
         assert "eng" in actors
     finally:
         await server.stop()
+
+
+async def test_calibrating_without_data_or_estimation_says_why() -> None:
+    """409s with their reason: too little buffered yet, and a server that estimates nothing."""
+    security, auth = secured()
+    for services, feed_s, code, words in [
+        ([SyncService()], 5, "too_little_data", "too little data of 'cnc1' buffered yet"),
+        ([], 5, "no_estimation", "not estimated live on this server"),
+    ]:
+        runtime = Runtime(demo_definition(), MemoryStore(), connectors={}, services=services)
+        await runtime.start()
+        try:
+            await feed(runtime, MachiningCell(seed=3), feed_s)
+            app = create_app(runtime, security=security)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test/api/v1", headers=auth
+            ) as client:
+                r = await client.post("/twins/cnc1/models/machine/calibrate")
+        finally:
+            await runtime.stop()
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error["code"] == code and words in error["message"], error

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
+from tests.e2e.test_demo import Demo, wait_until
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -132,3 +136,145 @@ def doc_image(page: Any, name: str) -> None:
         return
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOC_IMAGES / f"{name}.png"), full_page=False)
+
+
+SPEED = 5.0  # plant seconds per wall second in the demo the browser tests run against
+# what a 4xx answer leaves on the console; the page shows the message itself
+HTTP_4XX = [r"Failed to load resource: the server responded with a status of 4\d\d"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`twinworks demo` as a user starts it: in a directory, printing the admin password."""
+    workdir = tmp_path_factory.mktemp("web-demo")
+    port, plant_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twinworks.cli",
+            "demo",
+            "--headless",
+            "--duration",
+            "600",
+            "--port",
+            str(port),
+            "--plant-port",
+            str(plant_port),
+            "--speed",
+            str(SPEED),
+            "--status-every",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
+    )
+    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, workdir)
+    try:
+        wait_until(
+            lambda: httpx.get(demo.api + "/health", timeout=2).status_code == 200, 60, "the API"
+        )
+        wait_until(lambda: "CLI token" in demo.printed(), 30, "the first-start credentials")
+        wait_until(
+            lambda: all(t["status"] not in ("offline", "disconnected") for t in demo.get("/twins")),
+            60,
+            "all twins to receive data",
+        )
+        yield demo
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def open_page(page: Any, demo: Demo, route: str, ready: str) -> None:
+    page.goto(f"{demo.url}/{route}")
+    page.wait_for_selector(f'main[data-page="{ready}"]')
+
+
+def assert_clean(log: PageLog, allowed: list[str] | None = None) -> None:
+    unexpected = log.unexpected(allowed)
+    assert not unexpected, unexpected
+
+
+# What a keyboard or screen-reader user needs of every page (WCAG 2.1: 1.1.1, 1.3.1,
+# 2.1.1, 2.4.3, 2.4.7, 4.1.2), checked in the browser on the page as it is drawn.
+A11Y_AUDIT = """() => {
+  const problems = [];
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  const name = (el) => {
+    const byIds = (el.getAttribute('aria-labelledby') || '').split(/\\s+/).filter(Boolean)
+      .map((id) => document.getElementById(id)?.textContent || '').join(' ');
+    const labels = el.labels ? [...el.labels].map((l) => l.textContent).join(' ') : '';
+    return (el.getAttribute('aria-label') || byIds || labels || el.textContent
+      || el.getAttribute('title') || el.getAttribute('alt') || '').trim();
+  };
+  const where = (el) => el.outerHTML.slice(0, 120);
+  for (const el of document.querySelectorAll('button, a[href], input, select, textarea, summary')) {
+    if (!visible(el) || el.type === 'hidden') continue;
+    if (!name(el)) problems.push('no accessible name: ' + where(el));
+  }
+  for (const el of document.querySelectorAll('[tabindex]')) {
+    if (Number(el.getAttribute('tabindex')) > 0) problems.push('positive tabindex: ' + where(el));
+  }
+  const ids = new Map();
+  for (const el of document.querySelectorAll('[id]')) ids.set(el.id, (ids.get(el.id) || 0) + 1);
+  for (const [id, n] of ids) if (n > 1) problems.push('id used ' + n + ' times: ' + id);
+  for (const el of document.querySelectorAll('[aria-describedby], [aria-labelledby]')) {
+    for (const attr of ['aria-describedby', 'aria-labelledby']) {
+      for (const id of (el.getAttribute(attr) || '').split(/\\s+/).filter(Boolean)) {
+        if (!document.getElementById(id)) problems.push(attr + ' names no element: ' + id);
+      }
+    }
+  }
+  for (const el of document.querySelectorAll('img:not([alt]), svg[role="img"]:not([aria-label])')) {
+    if (visible(el)) problems.push('image without a text alternative: ' + where(el));
+  }
+  for (const el of document.querySelectorAll('table')) {
+    if (visible(el) && !el.querySelector('th')) problems.push('table, no headers: ' + where(el));
+  }
+  if (document.querySelectorAll('main h1').length !== 1) problems.push('not one h1 in main');
+  return problems;
+}"""
+
+# one Tab: where focus went, whether it is visible and shows that it has focus
+FOCUS_STEP = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const shown = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0)
+    || style.boxShadow !== 'none';
+  const box = el.getBoundingClientRect();
+  return {tag: el.tagName.toLowerCase(), text: (el.textContent || el.id || '').trim().slice(0, 40),
+          indicator: shown, visible: box.width > 0 && box.height > 0,
+          inMain: !!el.closest('main')};
+}"""
+
+
+def a11y_problems(page: Any) -> list[str]:
+    problems: list[str] = page.evaluate(A11Y_AUDIT)
+    return problems
+
+
+def tab_through(page: Any, presses: int = 60) -> list[dict[str, Any]]:
+    """Press Tab from the top of the page; every stop must be visible and show its focus."""
+    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
+    page.locator("body").focus()
+    stops: list[dict[str, Any]] = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUS_STEP)
+        if stop is None:
+            break
+        assert stop["visible"], f"focus on something not shown: {stop}"
+        assert stop["indicator"], f"focus not shown: {stop}"
+        stops.append(stop)
+    return stops

@@ -11,77 +11,24 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.test_demo import Demo, wait_until
-from tests.web.conftest import PageLog, doc_image, screenshot, sign_in
+from tests.e2e.test_demo import Demo
+from tests.web.conftest import (
+    HTTP_4XX,
+    PageLog,
+    assert_clean,
+    doc_image,
+    open_page,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
-
-SPEED = 5.0  # plant seconds per wall second
-# what a 4xx answer leaves on the console; the page shows the message itself
-HTTP_4XX = [r"Failed to load resource: the server responded with a status of 4\d\d"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    workdir = tmp_path_factory.mktemp("web-demo")
-    port, plant_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twinworks.cli",
-            "demo",
-            "--headless",
-            "--duration",
-            "600",
-            "--port",
-            str(port),
-            "--plant-port",
-            str(plant_port),
-            "--speed",
-            str(SPEED),
-            "--status-every",
-            "30",
-        ],
-        # as a user runs it: in a directory, printing the admin password on first start
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=workdir,
-    )
-    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, workdir)
-    try:
-        wait_until(
-            lambda: httpx.get(demo.api + "/health", timeout=2).status_code == 200, 60, "the API"
-        )
-        wait_until(lambda: "CLI token" in demo.printed(), 30, "the first-start credentials")
-        wait_until(
-            lambda: all(t["status"] not in ("offline", "disconnected") for t in demo.get("/twins")),
-            60,
-            "all twins to receive data",
-        )
-        yield demo
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.fixture
@@ -123,19 +70,9 @@ def read_at_source(demo: Demo, node_id: str) -> float:
         return pool.submit(asyncio.run, read()).result(timeout=60)
 
 
-def open_page(page: Any, demo: Demo, route: str, ready: str) -> None:
-    page.goto(f"{demo.url}/{route}")
-    page.wait_for_selector(f'main[data-page="{ready}"]')
-
-
 def chart_value(page: Any, signal: str, key: str) -> float:
     text = page.get_attribute(f'#panel-telemetry figure[data-signal="{signal}"]', f"data-{key}")
     return float(text) if text else 0.0
-
-
-def assert_clean(log: PageLog, allowed: list[str] | None = None) -> None:
-    unexpected = log.unexpected(allowed)
-    assert not unexpected, unexpected
 
 
 def test_sign_in_through_the_login_page(demo: Demo, browser_context: Any) -> None:
@@ -213,6 +150,7 @@ def test_overview_shows_the_hierarchy_with_live_status(demo: Demo, page_and_log:
             "idle",
             "setup",
             "stopped",
+            "alarm",
             "fault",
             "stale",
             "disconnected",
@@ -259,7 +197,12 @@ def test_twin_page_charts_advance_live(demo: Demo, page_and_log: Any) -> None:
         "() => document.querySelector('#panel-estimates')?.innerText.includes('ukf.tool_wear')"
     )
     assert "Consistency score" in page.inner_text("#panel-estimates")
-    assert "not available yet" in page.inner_text('[data-pending="rul"]')
+    # ... and its remaining useful life, with the interval and why (the RUL panel)
+    page.wait_for_function(
+        "() => document.querySelector('#panel-rul [data-rul=\"median\"]')?.innerText.trim()"
+    )
+    assert " – " in page.inner_text('#panel-rul [data-rul="interval"]')
+    assert page.locator("[data-pending]").count() == 0  # no "not available yet" panels left
     screenshot(page, "twin-cnc1")
     page.set_viewport_size({"width": 1280, "height": 800})
     doc_image(page, "dashboard-twin")

@@ -255,6 +255,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/twins/{{twin_id}}/models/{{model}}/compare/{{signal}}"): on_twin(VIEWER),
     ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/activate"): on_twin(ENGINEER),
     ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/rollback"): on_twin(ENGINEER),
+    ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/calibrate"): on_twin(ENGINEER),
     # production: the line model, what-if results and the plan are plant-wide reads; a
     # what-if changes nothing (operator); the plan is the whole line's (engineer on *)
     # health: alarms and RUL follow the twins they concern; the plan is filtered likewise

@@ -245,15 +245,23 @@ class SyncService(TwinService):
         await runtime.record(events)
         return chosen
 
-    async def update_now(self, twin_id: str, model_key: str) -> UpdateOutcome | None:
-        """Re-fit on the data buffered so far and judge it, now (None: too little data)."""
+    async def update_now(
+        self, twin_id: str, model_key: str, *, by: str | None = None
+    ) -> UpdateOutcome | None:
+        """Re-fit on the data buffered so far and judge it, now (None: too little data).
+
+        ``by``: the user who asked (recorded in the events and the audit trail).
+        """
         binding = self.binding(twin_id, model_key)
-        job = binding.tracker.update_job(twin_id, reason="requested")
+        reason = "requested" if by is None else f"requested by {by}"
+        job = binding.tracker.update_job(twin_id, reason=reason)
         if job is None:
             return None
         assert self._keeper is not None and self._runtime is not None
         outcome = await asyncio.to_thread(job.run)
-        version, events = await asyncio.to_thread(self._keeper.record, outcome, binding.model)
+        version, events = await asyncio.to_thread(
+            self._keeper.record, outcome, binding.model, None, by
+        )
         if outcome.accepted:
             binding.tracker.set_parameters(twin_id, outcome.theta, version.version)
         self.outcomes.append(outcome)

@@ -69,9 +69,13 @@ class VersionKeeper:
         return version, events
 
     def record(
-        self, outcome: UpdateOutcome, model: Model, ts: float | None = None
+        self, outcome: UpdateOutcome, model: Model, ts: float | None = None, by: str | None = None
     ) -> tuple[ModelVersion, list[Event]]:
-        """Store an update's candidate and its verdict; activate it if it was better."""
+        """Store an update's candidate and its verdict; activate it if it was better.
+
+        ``by`` names the user who asked for the update (none: the drift detector did);
+        it goes into the events, so the audit trail names them as the actor.
+        """
         params = {n: float(v) for n, v in zip(model.param_names, outcome.theta, strict=True)}
         scores = {f"active_{k}": v for k, v in outcome.active_scores.items()}
         scores.update(outcome.candidate_scores)
@@ -88,13 +92,17 @@ class VersionKeeper:
             f"{outcome.window[1]:.0f} s",
             ts=ts,
         )
-        events = [Event(ev.MODEL_VERSION_CREATED, outcome.twin_id, _created(version), ts=ts)]
+        actor = {} if by is None else {"by": by}
+        events = [
+            Event(ev.MODEL_VERSION_CREATED, outcome.twin_id, {**_created(version), **actor}, ts=ts)
+        ]
         verdict = {
             "model": outcome.model,
             "version": version.version,
             "active_version": outcome.active_version,
             "candidate_scores": outcome.candidate_scores,
             "active_scores": outcome.active_scores,
+            **actor,
         }
         if outcome.accepted:
             version = self.store.set_model_version_status(

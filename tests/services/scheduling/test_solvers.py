@@ -188,3 +188,15 @@ def test_an_unknown_objective_is_a_clear_error(ft06) -> None:  # type: ignore[no
     problem = SchedulingProblem(jobs_from_table(ft06))
     with pytest.raises(ScheduleInputError, match="objective"):
         solve(problem, "cheapest")
+
+
+def test_dispatch_respects_overlapping_windows_on_one_machine() -> None:
+    """Regression: a breakdown seen twice gave overlapping windows whose unsorted ends made
+    the dispatcher start an operation inside the second one."""
+    from twinworks.services.scheduling.dispatch import _Timeline
+
+    timeline = _Timeline([(300, 1500), (1, 1801)])
+    assert timeline.windows == [(1, 1801)]
+    assert timeline.earliest(1800, 360) == 1801
+    assert timeline.earliest(0, 1) == 0
+    assert _Timeline([(10, 20), (30, 40), (15, 35)]).earliest(12, 5) == 40

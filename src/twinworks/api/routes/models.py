@@ -1,4 +1,5 @@
-"""A twin's models: versions with their scores, activate / roll back, estimate vs measurement."""
+"""A twin's models: versions with their scores, activate / roll back, re-fit now, estimate vs
+measurement."""
 
 from __future__ import annotations
 
@@ -195,6 +196,58 @@ async def rollback(
     """Return to an earlier version (default: the one active before the current one)."""
     version = body.version if body is not None else None
     return await _activate(runtime, twin_id, model, version, True, principal.name)
+
+
+class CalibrateOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(description="the new version (a candidate judged on held-out data)")
+    accepted: bool = Field(description="better than the active version, and so activated")
+    versions: list[ModelVersionOut]
+
+
+@router.post(
+    "/{model}/calibrate",
+    response_model=CalibrateOut,
+    responses={
+        **_ERRORS,
+        409: {"model": ErrorBody, "description": "no live estimation, or too little data yet"},
+    },
+)
+async def calibrate(runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str) -> Any:
+    """Re-fit the model on the data buffered so far, now, and judge it on held-out data.
+
+    What the drift detector does by itself: the candidate becomes a new version, and
+    is activated only if it explains the held-out data better than the active one.
+    """
+    runtime.registry.twin(twin_id)
+    service = _service(runtime)
+    if service is None or not any(b.key == model for b in service.models_of(twin_id)):
+        if model not in runtime.registry.type_of(twin_id).models:
+            return _not_found(
+                UnknownModelVersionError(
+                    f"twin {twin_id!r} has no model {model!r}; its models: "
+                    + (", ".join(sorted(runtime.registry.type_of(twin_id).models)) or "none")
+                )
+            )
+        return error_response(
+            409,
+            "no_estimation",
+            f"model {model!r} of {twin_id!r} is not estimated live on this server, "
+            "so there is no data to calibrate it on",
+            "path model",
+        )
+    outcome = await service.update_now(twin_id, model, by=principal.name)
+    if outcome is None:
+        return error_response(
+            409,
+            "too_little_data",
+            f"too little data of {twin_id!r} buffered yet to calibrate {model!r} "
+            "(at least 30 estimation steps are needed); try again in a minute",
+            "path model",
+        )
+    versions = await asyncio.to_thread(_versions, runtime, twin_id, model)
+    newest = max(v["version"] for v in versions)
+    return {"version": newest, "accepted": outcome.accepted, "versions": versions}
 
 
 @router.get("/{model}/compare/{signal}", response_model=CompareOut, responses=_ERRORS)

@@ -34,7 +34,15 @@ class _Timeline:
     """Windows of one machine, sorted, to push a start past them quickly."""
 
     def __init__(self, windows: list[tuple[int, int]]) -> None:
-        self.windows = sorted(windows)
+        # overlapping windows (a breakdown seen twice, maintenance inside an outage) are
+        # merged, so that the ends are sorted too and bisect over them is valid
+        merged: list[tuple[int, int]] = []
+        for ws, we in sorted(windows):
+            if merged and ws <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], we))
+            else:
+                merged.append((ws, we))
+        self.windows = merged
         self.ends = [e for _, e in self.windows]
 
     def earliest(self, t: int, duration: int) -> int:

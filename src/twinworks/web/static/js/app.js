@@ -2,6 +2,9 @@
 //
 //   #/                 plant overview          pages/overview.js
 //   #/twin/<id>        one twin and its panels pages/twin.js (panels in panels/)
+//   #/maintenance      the maintenance plan    pages/maintenance.js
+//   #/whatif           what-if scenarios       pages/whatif.js
+//   #/schedule         the plan as a Gantt     pages/schedule.js
 //   #/events?kind=...  the event log           pages/events.js
 
 import { ApiError, signOut, whoAmI } from "./api.js";
@@ -11,12 +14,19 @@ import { fill, h } from "./dom.js";
 import { LiveStream } from "./live.js";
 import { clearNotice, errorBox, notice } from "./notices.js";
 import * as eventsPage from "./pages/events.js";
+import * as maintenancePage from "./pages/maintenance.js";
 import * as overviewPage from "./pages/overview.js";
+import * as schedulePage from "./pages/schedule.js";
 import * as twinPage from "./pages/twin.js";
+import * as whatifPage from "./pages/whatif.js";
+import { me } from "./roles.js";
 
 const ROUTES = [
   { pattern: /^\/?$/, page: overviewPage, nav: "overview" },
   { pattern: /^\/twin\/([^/]+)$/, page: twinPage, nav: null },
+  { pattern: /^\/maintenance$/, page: maintenancePage, nav: "maintenance" },
+  { pattern: /^\/whatif$/, page: whatifPage, nav: "whatif" },
+  { pattern: /^\/schedule$/, page: schedulePage, nav: "schedule" },
   { pattern: /^\/events$/, page: eventsPage, nav: "events" },
 ];
 
@@ -48,16 +58,13 @@ function showLiveState(state) {
 const KEEP_ALIVE_MS = 5 * 60 * 1000;
 
 async function showUser() {
-  try {
-    const me = await whoAmI();
-    document.getElementById("who-name").textContent = me.user;
-    const who = document.getElementById("who");
-    who.title = `roles: ${me.grants.join(", ") || "none"}`;
-    who.hidden = false;
-    document.getElementById("sign-out").hidden = false;
-  } catch (err) {
-    if (!(err instanceof ApiError)) console.error(err);
-  }
+  const user = await me();
+  if (!user) return;
+  document.getElementById("who-name").textContent = user.user;
+  const who = document.getElementById("who");
+  who.title = `roles: ${user.grants.join(", ") || "none"}`;
+  who.hidden = false;
+  document.getElementById("sign-out").hidden = false;
 }
 
 function keepSession() {

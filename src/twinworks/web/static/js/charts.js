@@ -80,10 +80,12 @@ export class TwinGaps {
 
 class Series {
   constructor(spec) {
-    this.spec = spec; // {label, color, step, std (has a ± band), dash}
+    // {label, color, step, dash, std: a ±2σ band from standard deviations, or interval:
+    //  a band from [lower, upper] pairs, with bandLabels naming its edges}
+    this.spec = spec;
     this.times = [];
     this.values = [];
-    this.std = spec.std ? [] : null;
+    this.std = spec.std || spec.interval ? [] : null;
     this.breaks = [];
     this.interval = null; // typical spacing, refreshed now and then
     this.sinceInterval = 0;
@@ -146,7 +148,8 @@ class Series {
 export class TimeChart {
   /**
    * @param container element the chart goes into
-   * @param options {title, unit, series: [{label, color?, step?, std?}], clock, windowS,
+   * @param options {title, unit, series: [{label, color?, step?, std?, interval?, bandLabels?}],
+   *                 clock, windowS,
    *                 height?, lib (uPlot or null), valueText?(chart) → string}
    */
   constructor(container, options) {
@@ -283,8 +286,9 @@ export class TimeChart {
         if (lo) {
           const sd = p.sd[i];
           const ok = p.ys[i] !== null && sd !== null && sd !== undefined;
-          lo[j] = ok ? p.ys[i] - 2 * sd : p.ys[i] === null ? null : undefined;
-          hi[j] = ok ? p.ys[i] + 2 * sd : p.ys[i] === null ? null : undefined;
+          const [a, b] = !ok ? [null, null] : Array.isArray(sd) ? sd : [p.ys[i] - 2 * sd, p.ys[i] + 2 * sd];
+          lo[j] = ok ? a : p.ys[i] === null ? null : undefined;
+          hi[j] = ok ? b : p.ys[i] === null ? null : undefined;
         }
       });
       data.push(y);
@@ -338,7 +342,7 @@ export class TimeChart {
     this.series.forEach((s, i) => {
       if (!s.std) return;
       const hiIdx = series.length;
-      for (const which of ["+2σ", "−2σ"]) {
+      for (const which of s.spec.bandLabels || ["+2σ", "−2σ"]) {
         series.push({ label: which, stroke: "transparent", width: 0, spanGaps: false, points: { show: false }, value: (u, v) => (v == null ? "—" : formatValue(v, this.unit)) });
       }
       bands.push({ series: [hiIdx, hiIdx + 1], fill: bandFill });

@@ -34,3 +34,18 @@ export function fill(el, ...children) {
   append(el, children);
   return el;
 }
+
+/**
+ * Re-render inside container without losing the keyboard focus: the focused element is
+ * found again by its first data-* attribute after render() and focused.
+ */
+export function keepFocus(container, render) {
+  const el = document.activeElement;
+  let selector = null;
+  if (el && el !== container && container.contains(el)) {
+    const attr = el.getAttributeNames().find((a) => a.startsWith("data-"));
+    if (attr) selector = `${el.tagName.toLowerCase()}[${attr}="${CSS.escape(el.getAttribute(attr))}"]`;
+  }
+  render();
+  if (selector) container.querySelector(selector)?.focus();
+}

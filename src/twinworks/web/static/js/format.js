@@ -51,3 +51,32 @@ export function humanize(name) {
   const text = String(name).replace(/[._]/g, " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+/** A length of time for people: "45 s", "12 min", "1 h 05 min", "3.2 d". */
+export function formatDuration(seconds) {
+  if (typeof seconds !== "number" || Number.isNaN(seconds)) return "—";
+  if (!Number.isFinite(seconds)) return "beyond the horizon";
+  const s = Math.abs(seconds);
+  const sign = seconds < 0 ? "−" : "";
+  if (s < 90) return `${sign}${Math.round(s)} s`;
+  if (s < 3600) return `${sign}${Math.round(s / 60)} min`;
+  if (s < 48 * 3600) {
+    const hours = Math.floor(s / 3600);
+    const minutes = Math.round((s - hours * 3600) / 60);
+    return minutes === 60 ? `${sign}${hours + 1} h 00 min` : `${sign}${hours} h ${String(minutes).padStart(2, "0")} min`;
+  }
+  return `${sign}${(s / 86400).toFixed(1)} d`;
+}
+
+/** A share as a percentage: 0.397 → "39.7 %". */
+export function formatPercent(share, digits = 1) {
+  if (typeof share !== "number" || !Number.isFinite(share)) return "—";
+  return `${(share * 100).toFixed(digits)} %`;
+}
+
+const UNIT_SUFFIX = /_(s|ms|min|h|mm|m|pct|percent|kw|w|c|degc|rpm|kwh)$/i;
+
+/** A quantity's name without the unit its identifier carries: "tool_life_s" → "Tool life". */
+export function quantityName(name) {
+  return humanize(String(name).replace(UNIT_SUFFIX, ""));
+}

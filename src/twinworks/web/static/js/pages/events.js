@@ -4,7 +4,8 @@
 
 import { api } from "../api.js";
 import { fill, h } from "../dom.js";
-import { formatDateTime } from "../format.js";
+import { evidenceText } from "../alarm-text.js";
+import { formatClock, formatDateTime, formatPercent } from "../format.js";
 import { LiveScope } from "../live.js";
 import { errorBox } from "../notices.js";
 
@@ -24,9 +25,24 @@ export const KNOWN_KINDS = [
   "DefinitionLoaded",
   "RuntimeStarted",
   "RuntimeStopped",
+  // health services
+  "AlarmRaised",
+  "AlarmAcknowledged",
+  "AlarmCleared",
+  "MaintenanceRecommended",
+  // models
+  "ModelDriftDetected",
+  "ModelVersionCreated",
+  "ModelVersionActivated",
+  "ModelVersionRejected",
+  "ModelRolledBack",
+  // production
+  "WhatIfCompleted",
+  "ScheduleCreated",
+  "ScheduleRevised",
 ];
 
-const SEVERE = new Set(["CommandFailed", "CommandRejected", "TelemetryRejected", "ConnectorDisconnected"]);
+const SEVERE = new Set(["CommandFailed", "CommandRejected", "TelemetryRejected", "ConnectorDisconnected", "AlarmRaised", "ModelDriftDetected"]);
 const PAGE = 200;
 
 /** A short, readable summary of an event's data. */
@@ -50,6 +66,26 @@ export function summary(event) {
     case "ConnectorConnected":
     case "ConnectorDisconnected":
       return `${d.connector}${d.error ? ": " + d.error : ""}`;
+    case "AlarmRaised":
+      return `${d.alarm} (${d.severity}): ${evidenceText(d.evidence)}`;
+    case "AlarmAcknowledged":
+      return `${d.alarm} acknowledged by ${d.evidence?.by ?? "?"} (${d.state})`;
+    case "AlarmCleared":
+      return `${d.alarm} cleared (${d.state})`;
+    case "MaintenanceRecommended":
+      return `${d.action ?? "maintenance"} at ${formatClock(d.at)}${d.window !== null && d.window !== undefined ? ` (window ${d.window})` : ""}, P(failure before) ${formatPercent(d.failure_probability)}`;
+    case "ModelVersionCreated":
+      return `${d.model} v${d.version} (${d.source})${d.by ? ` by ${d.by}` : ""}`;
+    case "ModelVersionActivated":
+      return `${d.model} v${d.version} active${d.previous ? ` (was v${d.previous})` : ""}${d.by ? ` by ${d.by}` : d.reason ? `: ${d.reason}` : ""}`;
+    case "ModelVersionRejected":
+      return `${d.model} v${d.version} rejected: ${d.reason}`;
+    case "ModelRolledBack":
+      return `${d.model} v${d.from} → v${d.to}${d.by ? ` by ${d.by}` : ""}`;
+    case "ScheduleCreated":
+      return `plan revision ${d.revision}: ${d.jobs} jobs, ${d.operations} operations${d.by ? ` by ${d.by}` : ""}`;
+    case "ScheduleRevised":
+      return `plan revision ${d.revision}: ${d.moved} moved, ${d.kept} kept${d.by ? ` by ${d.by}` : ""}`;
     default: {
       const text = Object.entries(d).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
       return text.length > 160 ? text.slice(0, 157) + "…" : text;

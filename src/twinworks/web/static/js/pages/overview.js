@@ -1,19 +1,20 @@
 // Plant overview: the twins as their hierarchy (cell → machines, conveyor) with live
-// status colours, a few key values each, the connectors, and counts by status.
+// status colours, a few key values each, the connectors, counts by status, and the
+// alarms needing attention: counted for the plant, and per twin with the worst severity.
 
-import { api } from "../api.js";
-import { hasRoute } from "../capabilities.js";
+import { api, ApiError } from "../api.js";
 import { fill, h } from "../dom.js";
 import { formatAge, formatValue, humanize } from "../format.js";
 import { LiveScope } from "../live.js";
-import { STATUS_TEXT, statusBadge } from "../status.js";
+import { STATUS_TEXT, severityBadge, statusBadge, worstSeverity } from "../status.js";
 
 const KEY_VALUES = 4; // values shown on a tile
 
 export async function mount(main, { ctx }) {
   const scope = new LiveScope(ctx.live);
   const state = { twins: new Map(), types: {}, views: new Map() };
-  const tiles = new Map(); // twin id → {el, badge, values, age}
+  const tiles = new Map(); // twin id → {el, badge, values, age, alarms}
+  let alarmsByTwin = new Map(); // twin id → alarms needing attention
   const countsEl = h("p", { class: "counts", "aria-live": "polite" });
   const plantEl = h("div", { class: "plant" });
   const connectorsEl = h("div", { class: "connectors" });
@@ -61,12 +62,14 @@ export async function mount(main, { ctx }) {
     const badge = statusBadge(h, twin.status);
     const values = h("dl", { class: "values" });
     const age = h("span", { class: "age" });
+    const alarms = h("span", { class: "tile-alarms" });
     const feeds = view?.relationships?.feeds;
     const el = h(
       "a",
       { class: cls, href: `#/twin/${encodeURIComponent(twin.id)}`, "data-twin": twin.id, "data-status": twin.status },
       h("span", { class: "tile-head" }, h("span", { class: "tile-name" }, twin.name), badge),
       h("span", { class: "tile-sub" }, `${twin.id} · ${humanize(twin.type)}`),
+      alarms,
       values,
       h(
         "span",
@@ -75,9 +78,20 @@ export async function mount(main, { ctx }) {
         feeds ? h("span", { class: "feeds" }, "feeds → " + [].concat(feeds).join(", ")) : null,
       ),
     );
-    tiles.set(twin.id, { el, badge, values, age });
+    tiles.set(twin.id, { el, badge, values, age, alarms });
     updateTile(twin.id);
+    showTileAlarms(twin.id);
     return el;
+  }
+
+  function showTileAlarms(id) {
+    const t = tiles.get(id);
+    if (!t) return;
+    const mine = alarmsByTwin.get(id) || [];
+    const worst = worstSeverity(mine);
+    t.el.dataset.alarms = String(mine.length);
+    fill(t.alarms, mine.length ? severityBadge(h, worst, `${mine.length} alarm${mine.length > 1 ? "s" : ""} · ${worst}`) : null);
+    t.alarms.hidden = mine.length === 0;
   }
 
   function updateTile(id) {
@@ -154,35 +168,55 @@ export async function mount(main, { ctx }) {
   }, 1000);
 
   await load();
-  const alarmsApi = hasRoute("/api/v1/alarms");
-  const alarms = alarmsApi
-    ? h("p", { class: "alarm-counts", "data-alarms": "" }, "Alarms: loading…")
-    : h("p", { class: "pending", "data-pending": "alarms" }, "Alarm counts: not available yet (no alarm service on this server).");
-  // counts of the alarms needing attention; refreshed when an alarm event arrives
-  const loadAlarms = () => {
-    if (!alarmsApi) return;
-    api.get("/alarms").then((list) => {
-      const active = list.filter((a) => a.active).length;
-      const unacknowledged = list.filter((a) => !a.acknowledged).length;
-      alarms.textContent = `Alarms: ${active} active, ${unacknowledged} unacknowledged`;
-      alarms.dataset.alarms = String(active);
-    }, () => {});
-  };
+  const alarmsEl = h("p", { class: "alarm-counts", "data-alarms": "", role: "status", "aria-live": "polite" }, "Alarms: loading…");
+  // the alarms needing attention, counted; reloaded when an alarm event arrives
+  let alarmTimer = null;
+  async function loadAlarms() {
+    let list;
+    try {
+      list = await api.get("/alarms");
+    } catch (err) {
+      alarmsEl.dataset.alarms = "";
+      fill(alarmsEl, err instanceof ApiError && err.code === "no_alarm_service"
+        ? "Alarms: this server runs no alarm service (no twin type declares alarms)."
+        : `Alarms could not be loaded: ${err.message}`);
+      return;
+    }
+    const active = list.filter((a) => a.active).length;
+    const unacknowledged = list.filter((a) => !a.acknowledged).length;
+    const worst = worstSeverity(list);
+    alarmsEl.dataset.alarms = String(active);
+    alarmsEl.dataset.unacknowledged = String(unacknowledged);
+    fill(
+      alarmsEl,
+      `Alarms: ${active} active, ${unacknowledged} unacknowledged`,
+      worst ? [" · worst ", severityBadge(h, worst)] : "",
+    );
+    alarmsByTwin = new Map();
+    for (const a of list) alarmsByTwin.set(a.twin_id, [...(alarmsByTwin.get(a.twin_id) || []), a]);
+    for (const id of tiles.keys()) showTileAlarms(id);
+  }
   scope.on("event", (m) => {
-    if (String(m.kind || "").startsWith("Alarm")) loadAlarms();
+    if (!String(m.kind || "").startsWith("Alarm") || alarmTimer) return;
+    alarmTimer = setTimeout(() => {
+      alarmTimer = null;
+      loadAlarms();
+    }, 150);
   });
-  loadAlarms();
+  scope.on("resync", () => loadAlarms());
+  await loadAlarms();
   fill(
     main,
     h("h1", {}, "Plant overview"),
     countsEl,
-    alarms,
+    alarmsEl,
     plantEl,
     connectorsEl,
   );
   main.dataset.page = "overview";
   return () => {
     clearInterval(ages);
+    if (alarmTimer) clearTimeout(alarmTimer);
     scope.close();
   };
 }

@@ -52,17 +52,20 @@ export async function mount(main, { params, query, ctx }) {
   const crumbs = [];
   const parent = twin.relationships?.partOf;
   if (parent) crumbs.push(h("a", { href: `#/twin/${encodeURIComponent(parent)}` }, parent));
-  const env = { twin, type, scope, clock, ctx, query };
-  const sections = [];
+  const side = h("div", { class: "panel-column panel-column-side" });
+  const wide = h("div", { class: "panel-column panel-column-main" });
   const mounted = [];
-  for (const panel of PANELS) {
+  for (const [index, panel] of PANELS.entries()) {
     if (panel.applies && !panel.applies(twin, type, ctx)) continue;
     const headingId = `panel-${panel.id}-title`;
     const section = h("section", { class: `panel panel-${panel.id}`, id: `panel-${panel.id}`, "aria-labelledby": headingId });
+    // on a narrow screen the columns dissolve and the panels keep the order of PANELS
+    section.style.order = String(index);
     section.append(h("h2", { id: headingId }, panel.title));
     const body = h("div", { class: "panel-body" });
     section.append(body);
-    sections.push(section);
+    (panel.column === "side" ? side : wide).append(section);
+    const env = { twin, type, scope, clock, ctx, query, setHidden: (hidden) => { section.hidden = hidden; } };
     try {
       mounted.push(await panel.mount(body, env));
     } catch (err) {
@@ -84,7 +87,7 @@ export async function mount(main, { params, query, ctx }) {
       age,
     ),
     type.description ? h("p", { class: "muted twin-description" }, type.description) : null,
-    h("div", { class: "panels" }, sections),
+    h("div", { class: "panels" }, side, wide),
   );
   main.dataset.page = "twin";
   main.dataset.twin = twinId;

@@ -12,6 +12,7 @@ import { errorBox } from "../notices.js";
 
 export const id = "controls";
 export const title = "Controls";
+export const column = "side";
 
 export function applies(twin, type) {
   return Object.keys(type.desired || {}).length + Object.keys(type.commands || {}).length > 0;

@@ -5,6 +5,7 @@ import { formatValue, humanize } from "../format.js";
 
 export const id = "details";
 export const title = "Details";
+export const column = "side";
 
 function link(id) {
   return h("a", { href: `#/twin/${encodeURIComponent(id)}` }, id);

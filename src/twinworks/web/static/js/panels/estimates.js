@@ -1,18 +1,22 @@
 // Model estimates: the twin's virtual values (computed by its models and services),
 // whatever they are. A value "<name>" with a "<name>.std" beside it is drawn as an
-// estimate with a ±2σ band; when "<producer>.<signal>" names a measured signal of the
-// twin (e.g. "ukf.spindle_temperature"), the measurement is drawn with it.
+// estimate with a ±2σ band, one with "<name>.lower" and "<name>.upper" with that
+// interval; when "<producer>.<signal>" names a measured signal of the twin (e.g.
+// "ukf.spindle_temperature"), the measurement is drawn with it. The remaining useful
+// life has its own panel (panels/rul.js): its series are listed here, not charted.
 
 import { api } from "../api.js";
 import { TimeChart } from "../charts.js";
 import { fill, h } from "../dom.js";
 import { formatClock, formatValue, humanize } from "../format.js";
+import { isRulSeries } from "./rul.js";
 import { loadHistory } from "./telemetry.js";
 
 export const id = "estimates";
 export const title = "Model estimates";
 
 const STD = ".std";
+const BOUNDS = [".lower", ".upper"];
 const WINDOW_S = 600;
 
 /** The measured signal an estimate is of, if the twin measures it. */
@@ -35,19 +39,36 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
   );
   body.append(empty, grid, table);
 
+  /** The estimate a ".std", ".lower" or ".upper" value belongs to, if the twin has it. */
+  function baseOf(name) {
+    for (const suffix of [STD, ...BOUNDS]) {
+      if (name.endsWith(suffix) && values.has(name.slice(0, -suffix.length))) return name.slice(0, -suffix.length);
+    }
+    return null;
+  }
+
   function isEstimate(name) {
-    return !name.endsWith(STD) || !values.has(name.slice(0, -STD.length));
+    return baseOf(name) === null;
+  }
+
+  function hasInterval(name) {
+    return BOUNDS.every((b) => values.has(name + b));
+  }
+
+  function charted(name) {
+    return isEstimate(name) && typeof values.get(name)[1] === "number" && !isRulSeries(name, [...values.keys()]);
   }
 
   async function addChart(name) {
     if (charts.has(name)) return;
     const hasStd = values.has(name + STD);
+    const interval = !hasStd && hasInterval(name);
     const measured = measuredCounterpart(name, type);
-    const series = [{ label: `estimate ${humanize(name)}`, std: hasStd, color: cssColor("--chart-2") }];
+    const series = [{ label: `estimate ${humanize(name)}`, std: hasStd, interval, bandLabels: interval ? ["upper", "lower"] : undefined, color: cssColor("--chart-2") }];
     if (measured) series.push({ label: `measured ${humanize(measured)}`, color: cssColor("--chart-1"), step: true });
     const unit = measured ? type.telemetry[measured].unit : null;
     const chart = new TimeChart(grid, {
-      title: humanize(name) + (hasStd ? " (±2σ)" : ""),
+      title: humanize(name) + (hasStd ? " (±2σ)" : interval ? " (interval)" : ""),
       signal: name,
       unit,
       clock,
@@ -55,21 +76,28 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
       lib: ctx.lib,
       series,
     });
-    charts.set(name, { chart, measured, hasStd });
+    charts.set(name, { chart, measured, hasStd, interval });
     await loadInto(name);
   }
 
   async function loadInto(name) {
-    const { chart, measured, hasStd } = charts.get(name);
-    const [est, std, meas] = await Promise.all([
+    const { chart, measured, hasStd, interval } = charts.get(name);
+    const [est, std, lower, upper, meas] = await Promise.all([
       loadHistory(twin.id, name, clock, WINDOW_S),
       hasStd ? loadHistory(twin.id, name + STD, clock, WINDOW_S) : null,
+      interval ? loadHistory(twin.id, name + ".lower", clock, WINDOW_S) : null,
+      interval ? loadHistory(twin.id, name + ".upper", clock, WINDOW_S) : null,
       measured ? loadHistory(twin.id, measured, clock, WINDOW_S) : null,
     ]);
+    const at = (got) => new Map(got.times.map((t, i) => [t, got.values[i]]));
     let sd = null;
     if (std) {
-      const byTime = new Map(std.times.map((t, i) => [t, std.values[i]]));
+      const byTime = at(std);
       sd = est.times.map((t) => byTime.get(t) ?? null);
+    } else if (interval) {
+      const lo = at(lower);
+      const hi = at(upper);
+      sd = est.times.map((t) => (lo.has(t) && hi.has(t) ? [lo.get(t), hi.get(t)] : null));
     }
     chart.setHistory(0, est.times, est.values, sd);
     if (meas) chart.setHistory(1, meas.times, meas.values);
@@ -88,7 +116,7 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
         "table",
         {},
         h("caption", {}, "Latest derived values"),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Value"), h("th", { scope: "col" }, "Estimate"), h("th", { scope: "col" }, "± 1σ"), h("th", { scope: "col" }, "Measured"), h("th", { scope: "col" }, "Time"))),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Value"), h("th", { scope: "col" }, "Estimate"), h("th", { scope: "col" }, "± 1σ or interval"), h("th", { scope: "col" }, "Measured"), h("th", { scope: "col" }, "Time"))),
         h("tbody", {}, names.map((name) => {
           const [ts, value] = values.get(name);
           const sd = values.get(name + STD);
@@ -99,7 +127,7 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
             { "data-virtual": name },
             h("th", { scope: "row" }, name),
             h("td", {}, formatValue(value)),
-            h("td", {}, sd ? formatValue(sd[1]) : "—"),
+            h("td", {}, sd ? formatValue(sd[1]) : hasInterval(name) ? `${formatValue(values.get(name + ".lower")[1])} – ${formatValue(values.get(name + ".upper")[1])}` : "—"),
             h("td", {}, m ? formatValue(m.value, m.unit) : "—"),
             h("td", {}, formatClock(ts)),
           );
@@ -114,25 +142,31 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
       if (!values.has(name)) added.push(name);
       values.set(name, [ts, value]);
     }
-    for (const [name, [ts, value]] of Object.entries(m.values)) {
+    const touched = new Set();
+    for (const [name, [, value]] of Object.entries(m.values)) {
       if (typeof value !== "number") continue;
-      const base = name.endsWith(STD) ? name.slice(0, -STD.length) : null;
-      if (base && charts.has(base)) {
-        const est = values.get(base);
-        if (est && est[0] === ts) charts.get(base).chart.push(0, ts, est[1], value);
-      } else if (charts.has(name)) {
-        const sd = values.get(name + STD);
-        charts.get(name).chart.push(0, ts, value, sd && sd[0] === ts ? sd[1] : null);
-      }
+      touched.add(baseOf(name) ?? name);
     }
-    // a newly seen estimate gets its chart (a new ".std" redraws its estimate with a band)
+    for (const name of touched) {
+      if (!charts.has(name)) continue;
+      const { chart, hasStd, interval } = charts.get(name);
+      const [ts, value] = values.get(name);
+      const same = (suffix) => {
+        const v = values.get(name + suffix);
+        return v && v[0] === ts ? v[1] : null;
+      };
+      const lo = interval ? same(".lower") : null;
+      const hi = interval ? same(".upper") : null;
+      chart.push(0, ts, value, hasStd ? same(STD) : lo !== null && hi !== null ? [lo, hi] : null);
+    }
+    // a newly seen estimate gets its chart (a new ".std" or bound redraws it with a band)
     for (const name of added) {
-      const base = name.endsWith(STD) ? name.slice(0, -STD.length) : null;
+      const base = baseOf(name);
       if (base && charts.has(base)) {
         charts.get(base).chart.destroy();
         charts.delete(base);
         addChart(base).catch((err) => console.warn("estimate chart failed", err));
-      } else if (isEstimate(name) && typeof values.get(name)[1] === "number") {
+      } else if (!base && charted(name)) {
         addChart(name).catch((err) => console.warn("estimate chart failed", err));
       }
     }
@@ -148,9 +182,7 @@ export async function mount(body, { twin, type, scope, clock, ctx }) {
     for (const name of charts.keys()) loadInto(name).catch(() => {});
   });
 
-  for (const name of [...values.keys()].filter(isEstimate)) {
-    if (typeof values.get(name)[1] === "number") await addChart(name);
-  }
+  for (const name of [...values.keys()].filter(charted)) await addChart(name);
   renderTable();
   return {
     destroy() {

@@ -42,6 +42,18 @@ def test_ft06_is_solved_to_its_known_optimum(ft06) -> None:  # type: ignore[no-u
     assert dispatch(problem, "mwkr").makespan >= 55
 
 
+def test_deterministic_time_caps_the_search(ft06) -> None:  # type: ignore[no-untyped-def]
+    options = SolverOptions(time_limit_s=60.0, workers=2, deterministic_time=5.0)
+    solver = options.solver()
+    assert solver.parameters.max_deterministic_time == 5.0
+    assert solver.parameters.num_workers == 2
+    assert SolverOptions().solver().parameters.num_workers == 2
+    problem = SchedulingProblem(jobs_from_table(ft06))
+    schedule = solve(problem, options=options)
+    assert (schedule.makespan, schedule.status) == (55, "optimal")
+    assert check_schedule(problem, schedule) == []
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cpsat_is_feasible_and_no_worse_than_the_rules(seed: int, make_problem) -> None:  # type: ignore[no-untyped-def]
     problem = make_problem(seed)

@@ -124,5 +124,26 @@ def test_bad_input_and_bad_files_are_explained(trained, tmp_path: Path) -> None:
         RulTrainer(CMAPSS_CHANNELS, CMAPSS_SETTINGS).fit(
             [TrainingHistory(1, held[0].settings, held[0].sensors)]
         )
+    with pytest.raises(ValueError, match="min_history must be at least 1"):
+        RulTrainer(CMAPSS_CHANNELS, CMAPSS_SETTINGS, min_history=0).fit(
+            [TrainingHistory(i, held[i].settings, held[i].sensors) for i in range(5)]
+        )
     with pytest.raises(FileNotFoundError, match="pass the folder"):
         load_cmapss(tmp_path)
+
+
+def test_calibration_cuts_keep_the_shortest_history_and_short_units_still_count() -> None:
+    # units shorter than min_history are cut at their last cycle, so every unit calibrates
+    rng = np.random.default_rng(0)
+    units = []
+    for i in range(6):
+        n = 12 + 4 * i
+        wear = np.linspace(0, 1, n)[:, None]
+        units.append(TrainingHistory(i, np.zeros((n, 0)), wear + rng.normal(0, 0.05, (n, 2))))
+    trainer = RulTrainer(
+        ["a", "b"], folds=2, n_estimators=5, min_child_samples=2, cuts_per_unit=3, min_history=20
+    )
+    model = trainer.fit(units)
+    # units of 12 and 16 cycles give one cut each, the four of 20+ cycles up to three
+    assert model.record["calibration_scores"] == 1 + 1 + 1 + 3 + 3 + 3
+    assert model.record["trainer"]["min_history"] == 20

@@ -120,6 +120,10 @@ class RulTrainer:
     level: float = 0.9
     folds: int = 5
     cuts_per_unit: int = 10
+    # calibration cuts are drawn like the histories the model will see in service: at a
+    # uniformly random cycle, but never before this many cycles (C-MAPSS test units keep
+    # at least 31); 1 allows every cycle
+    min_history: int = 31
     # calibrate separately where the point prediction is short, middling or long (Mondrian
     # conformal): errors grow with the remaining life, so one width for all would over-cover
     # units near failure and under-cover young ones
@@ -163,6 +167,8 @@ class RulTrainer:
             raise ValueError(
                 f"folds must be at least 2 (calibration needs held-out units), got {self.folds}"
             )
+        if self.min_history < 1:
+            raise ValueError(f"min_history must be at least 1 cycle, got {self.min_history}")
         if len(units) < self.folds:
             raise ValueError(f"{len(units)} training units cannot be split into {self.folds} folds")
         for u in units:
@@ -213,7 +219,10 @@ class RulTrainer:
             # held-out units, cut at random cycles like units seen in service
             for i in (i for i in range(len(units)) if fold_of[i] == k):
                 n = len(rows[i])
-                cuts = rng.choice(n, size=min(self.cuts_per_unit, n), replace=False)
+                first = min(max(self.min_history, 1), n) - 1  # row index of the shortest history
+                cuts = first + rng.choice(
+                    n - first, size=min(self.cuts_per_unit, n - first), replace=False
+                )
                 xs = rows[i][cuts]
                 lo = boosters["lower"][k].predict(xs)
                 hi = boosters["upper"][k].predict(xs)

@@ -156,7 +156,7 @@ class FeatureConfig:
 
     mean_windows: tuple[int, ...] = (5, 10, 20, 30, 50)
     std_window: int = 10
-    slope_windows: tuple[int, ...] = (10, 30, 60)
+    slope_windows: tuple[int, ...] = (10, 20, 30, 60, 100, 150)
     baseline_cycles: int = 10
     ewma_alpha: float = 0.1
     use_age: bool = True

@@ -162,8 +162,16 @@ def publisher_main(port: int, control: Connection) -> None:
             now = time.time()
             due = min(target_total, int((now - start) * rate)) - step_sent
             if due > 0:
-                # a twin gets at most one message per tick, so its timestamps are distinct
-                pub.sock.sendall(b"".join(pub.packet(sent + k, now, sent + k) for k in range(due)))
+                # each message is stamped with the time it was due, not the time it leaves: the
+                # stamps of one twin stay distinct even when a tick comes late on a busy
+                # machine (several messages per twin in one write), and the latency measured
+                # from them includes any delay of the publisher itself
+                pub.sock.sendall(
+                    b"".join(
+                        pub.packet(sent + k, start + (step_sent + k) / rate, sent + k)
+                        for k in range(due)
+                    )
+                )
                 step_sent += due
                 sent += due
             time.sleep(max(0.0, tick - (time.time() - now)))

@@ -3,7 +3,7 @@
 Three processes, as in a plant: a rate-controlled publisher, mosquitto, and
 ``twinworks up`` (MQTT connector → validation → embedded SQLite store, with its API
 running). The publisher sends QoS 1 JSON messages with 4 signals each, round-robin
-over 1,000 twins, stamping each with its publish time. The offered rate is stepped
+over 1,000 twins, stamping each with the time it was due. The offered rate is stepped
 up; a step is *sustained* when, by the end of the step plus a short grace, every
 published message is in the store (zero loss: the stored point count equals 4 × the
 published messages, exactly) and the backlog at the end of the step was under one

@@ -215,6 +215,7 @@ async def test_mutual_tls_needs_the_client_certificate(tmp_path: Path, pki: Pki)
             connector = rt.connectors["broker"]
             await until(lambda: connector.status.reconnects >= 1, what="a refusal")
             assert not connector.status.connected
+            assert "require a client certificate" in (connector.status.last_error or "")
 
 
 def test_the_tls_block_is_the_shared_tls_spec() -> None:

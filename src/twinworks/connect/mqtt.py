@@ -378,7 +378,15 @@ class _Link:
     ) -> None:
         text = str(reason)
         if not self.connack.done():
-            self.connack.set_exception(ConnectionError(f"closed before CONNACK: {text}"))
+            hint = ""
+            tls = self.connector.spec.tls
+            if tls is not None and tls.certificate is None:
+                # a broker that requires client certificates ends the session this way
+                hint = (
+                    " (over TLS: does the broker require a client certificate? "
+                    "see the connector's tls.certificate and tls.private_key)"
+                )
+            self.connack.set_exception(ConnectionError(f"closed before CONNACK: {text}{hint}"))
         if not self.closed.done():
             self.closed.set_result(text)
         waiting: list[asyncio.Future[Any]] = [*self.suback.values(), *self.puback.values()]

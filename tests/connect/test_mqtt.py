@@ -409,56 +409,6 @@ async def test_every_qos1_message_is_acknowledged_exactly_once() -> None:
     assert link.acked == [7, 8, 9]  # the dead letter is handled too, once
 
 
-def _certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1, made with the openssl command."""
-    import shutil
-    import subprocess
-
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
-    ca_key, ca, key, csr, cert = (
-        directory / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
-    )
-    run = lambda *args: subprocess.run(args, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key),
-        "-out", str(ca), "-days", "2", "-subj", "/CN=twinworks test CA")  # fmt: skip
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-        "-subj", "/CN=127.0.0.1")  # fmt: skip
-    ext = directory / "san.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
-    return ca, cert, key
-
-
-# paho can leave the socket of a refused TLS handshake to the garbage collector (the
-# connector collects it at once; a collection elsewhere may still see one)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-async def test_tls_carries_telemetry_and_commands(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
-    ca, cert, key = _certificates(tmp_path)
-    tls_port = free_port()
-    extra = f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}"
-    with MosquittoBroker(directory=tmp_path / "b", extra_config=extra) as broker:
-        defn = definition(tls_port, twins=("c1",), extra=f"tls: {{ca_file: {ca}}}")
-        store = MemoryStore()
-        async with Runtime(defn, store) as rt:
-            assert await rt.connectors["broker"].wait_connected(10)
-            # the device uses the plain listener; the twin talks TLS to the same broker
-            with MqttDevice(broker.port, "dev", command_topic="plant/c1/cmd") as dev:
-                wait_published([dev.publish("plant/c1/telemetry", message(i)) for i in range(300)])
-                await until(lambda: store.count("c1") == 1200, what="telemetry over TLS")
-                ok = await rt.wait_command(await rt.call_command("c1", "start"), 5)
-                assert ok.status == "acknowledged"
-        wrong_ca = definition(tls_port, twins=("c1",), extra=f"tls: {{ca_file: {cert}}}")
-        async with Runtime(wrong_ca, MemoryStore()) as rt:
-            connector = rt.connectors["broker"]
-            await until(lambda: connector.status.last_error is not None, what="a TLS refusal")
-            assert not connector.status.connected
-            assert "certificate" in (connector.status.last_error or "").lower()
-
-
 async def test_qos0_is_delivered_without_acknowledgements(broker: MosquittoBroker) -> None:
     store = MemoryStore()
     defn = definition(broker.port, twins=("c1",), extra="qos: 0")

@@ -21,12 +21,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol, overload
+
+import numpy as np
 
 from twinworks.spec.schema import BindingSpec, ReconnectSpec
-from twinworks.store.base import DeadLetter
+from twinworks.store.base import Columns, DeadLetter
 
 __all__ = [
     "Backoff",
@@ -36,6 +38,7 @@ __all__ = [
     "IngestSink",
     "Origin",
     "Reading",
+    "ReadingColumns",
     "connector_class",
     "connector_protocols",
     "register_connector",
@@ -60,6 +63,54 @@ class Reading(NamedTuple):
     value: Any
     unit: str | None = None  # None: the signal's declared unit
     origin: Origin | None = None  # readings of one message share it (one dead letter per message)
+
+
+class ReadingColumns(Sequence[Reading]):
+    """Numeric readings of many messages as arrays: what a connector's fast path hands over.
+
+    ``columns`` holds the samples (see :class:`~twinworks.store.base.Columns`: float
+    values of (twin, signal) rows of the connector's own names table) and
+    ``message[i]`` the number of the message sample ``i`` came from. ``exact(ms)``
+    returns the readings of messages ``ms`` as the per-reading path makes them
+    (original value types, the raw payload as origin). The runtime checks the arrays
+    against the twins' rules at once and sends only the messages with a sample that
+    fails through the per-reading checks, so their dead letters say exactly what the
+    per-reading path says. As a sequence it is the readings of every message, for
+    sinks that want them one by one.
+    """
+
+    __slots__ = ("_all", "_messages", "columns", "exact", "message")
+
+    def __init__(
+        self,
+        columns: Columns,
+        message: np.ndarray,
+        exact: Callable[[Sequence[int]], list[Reading]],
+        messages: int,
+    ) -> None:
+        self.columns = columns
+        self.message = message
+        self.exact = exact
+        self._all: list[Reading] | None = None
+        self._messages = messages
+
+    def _readings(self) -> list[Reading]:
+        if self._all is None:
+            self._all = self.exact(range(self._messages))
+        return self._all
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    @overload
+    def __getitem__(self, i: int) -> Reading: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Reading]: ...
+    def __getitem__(self, i: int | slice) -> Reading | Sequence[Reading]:
+        return self._readings()[i]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._readings())
 
 
 class IngestSink(Protocol):

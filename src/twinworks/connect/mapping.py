@@ -13,17 +13,20 @@ connector keeps such payloads as dead letters.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 
 from twinworks.connect.base import Origin, Reading
 from twinworks.spec.schema import MqttBinding, MqttField
 
-__all__ = ["JsonMapping", "PayloadError", "TopicTemplate", "parse_json"]
+__all__ = ["Columnar", "JsonMapping", "PayloadError", "TopicTemplate", "parse_json"]
 
 _MISSING = object()
 _TS_FACTOR = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -130,6 +133,78 @@ class _Field:
         return self.key is not None and not self.linear and self.enum is None
 
 
+class Columnar:
+    """How records of a plain mapping become arrays: one C call picks all their fields.
+
+    ``get(record)`` gives the tuple (timestamp, field 1, field 2, ...) -- without the
+    timestamp when the binding has none -- or raises KeyError when one is missing.
+    Mappings with the same ``shape`` (one binding template over many twins) are read
+    into the same arrays.
+    """
+
+    __slots__ = ("get", "has_ts", "linear", "shape", "ts_factor", "width")
+
+    def __init__(self, mapping: JsonMapping) -> None:
+        keys: list[str] = [f.key for f in mapping.fields if f.key is not None]
+        self.has_ts = mapping.ts_key is not None
+        if mapping.ts_key is not None:
+            keys.insert(0, mapping.ts_key)
+        # itemgetter of one key gives the value, not a 1-tuple: ask for it twice
+        self.get = operator.itemgetter(*keys) if len(keys) > 1 else operator.itemgetter(*keys * 2)
+        self.width = max(2, len(keys))  # items in what get() gives
+        self.ts_factor = mapping.ts_factor
+        # (column, scale, offset) of the scaled fields; the others are taken as they are
+        self.linear = [
+            (i + self.has_ts, f.scale, f.offset) for i, f in enumerate(mapping.fields) if f.linear
+        ]
+        self.shape = (
+            tuple(keys),
+            self.has_ts,
+            self.ts_factor,
+            tuple((f.scale, f.offset) for f in mapping.fields),
+        )
+
+
+def columns_of(
+    plan: Columnar, rows: list[tuple[Any, ...]], arrival: float
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Rows picked by ``plan.get`` as arrays: (rows taken, times, values rows × fields).
+
+    A row is taken when all its items are numbers (not booleans) that a float holds
+    exactly; the others (``None`` in the first item: all taken) are left for the
+    per-record path, which says what is wrong with them. Times and scaled values are
+    computed as :meth:`JsonMapping.readings` computes them, operation for operation.
+    """
+    kinds = set(map(type, itertools.chain.from_iterable(rows)))
+    taken: np.ndarray | None = None
+    if not kinds <= _NUMBER_TYPES:
+        picked = [i for i, row in enumerate(rows) if all(x.__class__ in _NUMBER_TYPES for x in row)]
+        taken = np.array(picked, dtype=np.int64)
+        rows = [rows[i] for i in picked]
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), plan.width)
+    if plan.width > len(plan.shape[0]):
+        table = table[:, :1]  # the one key asked for twice
+    if int in kinds:
+        # an integer beyond 2**53 would change in a float64: leave it to the per-record path
+        exact = np.asarray((np.abs(table) < _FLOAT_EXACT).all(axis=1))
+        if not exact.all():
+            taken = (taken if taken is not None else np.arange(len(table)))[exact]
+            table = table[exact]
+    if plan.has_ts:
+        ts = table[:, 0] * plan.ts_factor if plan.ts_factor != 1.0 else table[:, 0].copy()
+        values = table[:, 1:]
+    else:
+        ts = np.full(len(table), arrival)
+        values = table
+    for column, scale, offset in plan.linear:
+        table[:, column] = table[:, column] * scale + offset
+    return taken, ts, values
+
+
+_NUMBER_TYPES = frozenset((int, float))
+_FLOAT_EXACT = 2.0**53
+
+
 class JsonMapping:
     """Applies one twin's binding to parsed JSON documents (one object, or a list of them).
 
@@ -157,6 +232,20 @@ class JsonMapping:
         )
         self.ts_iso = stamp is not None and stamp.unit == "iso"
         self.ts_factor = _TS_FACTOR.get(stamp.unit, 1.0) if stamp is not None else 1.0
+        self.columnar = self._columnar()
+        self.column_base = -1  # first row of this mapping's fields in its connector's names
+
+    def _columnar(self) -> Columnar | None:
+        """The plan for reading records of this mapping as arrays, if it is plain enough.
+
+        Plain: every field and the timestamp are one key each, no state codes, a
+        numeric timestamp. Other bindings are read record by record.
+        """
+        if not self.fields or any(f.key is None or f.enum is not None for f in self.fields):
+            return None
+        if self.ts_path is not None and (self.ts_key is None or self.ts_iso):
+            return None
+        return Columnar(self)
 
     def expected(self) -> str:
         return ", ".join(f.text for f in self.fields)

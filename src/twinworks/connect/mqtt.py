@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -53,12 +54,22 @@ from twinworks.connect.base import (
     IngestSink,
     Origin,
     Reading,
+    ReadingColumns,
     StatusListener,
     register_connector,
 )
-from twinworks.connect.mapping import JsonMapping, PayloadError, TopicTemplate, parse_json
-from twinworks.errors import CommandError
+from twinworks.connect.mapping import (
+    Columnar,
+    JsonMapping,
+    PayloadError,
+    TopicTemplate,
+    columns_of,
+    parse_json,
+)
+from twinworks.errors import CommandError, InsecureFileError
+from twinworks.security.tls import client_ssl_context
 from twinworks.spec.schema import BindingSpec, MqttBinding, MqttConnectorSpec
+from twinworks.store.base import Columns
 
 __all__ = ["MqttConnector"]
 
@@ -204,13 +215,7 @@ class _Link:
         if spec.username is not None:
             self.client.username_pw_set(spec.username, spec.password)
         if spec.tls is not None:
-            self.client.tls_set(
-                ca_certs=spec.tls.ca_file,
-                certfile=spec.tls.cert_file,
-                keyfile=spec.tls.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            self.client.tls_insecure_set(spec.tls.insecure)
+            self.client.tls_set_context(_tls_context(spec))
         self.client.max_inflight_messages_set(1000)  # our own commands, not telemetry
         self.client.max_queued_messages_set(0)
         self.connack: asyncio.Future[bool] = loop.create_future()
@@ -373,7 +378,15 @@ class _Link:
     ) -> None:
         text = str(reason)
         if not self.connack.done():
-            self.connack.set_exception(ConnectionError(f"closed before CONNACK: {text}"))
+            hint = ""
+            tls = self.connector.spec.tls
+            if tls is not None and tls.certificate is None:
+                # a broker that requires client certificates ends the session this way
+                hint = (
+                    " (over TLS: does the broker require a client certificate? "
+                    "see the connector's tls.certificate and tls.private_key)"
+                )
+            self.connack.set_exception(ConnectionError(f"closed before CONNACK: {text}{hint}"))
         if not self.closed.done():
             self.closed.set_result(text)
         waiting: list[asyncio.Future[Any]] = [*self.suback.values(), *self.puback.values()]
@@ -433,7 +446,14 @@ class _Link:
                     properties=props,
                 ),
             )
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            failure = (
+                f"TLS: the broker at {spec.host}:{spec.port} was not verified: "
+                f"{exc.verify_message or exc} (check the connector's tls.ca_file and host)"
+            )
+        except ssl.SSLError as exc:
+            failure = f"TLS handshake with the broker at {spec.host}:{spec.port} failed: {exc}"
+        except OSError as exc:
             failure = f"cannot reach the broker at {spec.host}:{spec.port}: {exc}"
         if failure is not None:
             # paho drops the socket of a failed TLS handshake without closing it; once
@@ -508,6 +528,26 @@ class _Link:
                 self._sock.close()
 
 
+def _tls_context(spec: MqttConnectorSpec) -> ssl.SSLContext:
+    """The connector's TLS context, or a clear error about the files it names."""
+    assert spec.tls is not None
+    try:
+        return client_ssl_context(spec.tls)
+    except InsecureFileError:
+        raise
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(
+            f"{k} {v}"
+            for k, v in (
+                ("ca_file", spec.tls.ca_file),
+                ("certificate", spec.tls.certificate),
+                ("private_key", spec.tls.private_key),
+            )
+            if v
+        )
+        raise ConnectionError(f"TLS: cannot load {files or 'the system CAs'}: {exc}") from None
+
+
 def _refusal(reason: Any) -> str:
     text = str(reason)
     hint = ""
@@ -539,10 +579,15 @@ class MqttConnector(Connector):
         self._literal: dict[str, list[JsonMapping]] = {}
         self._replies: dict[str, TopicTemplate] = {}
         self._targets: dict[tuple[str, str], tuple[MqttBinding, str, str]] = {}
+        # (twin, signal) of every field of the plain mappings: the rows of columnar batches
+        names: list[tuple[str, str]] = []
         for twin_id, binding in self.bindings:
             assert isinstance(binding, MqttBinding)
             template = TopicTemplate(binding.topic)
             mapping = JsonMapping(twin_id, binding)
+            if mapping.columnar is not None:
+                mapping.column_base = len(names)
+                names += [(twin_id, f.signal) for f in mapping.fields]
             if template.twin_level is None:
                 self._literal.setdefault(binding.topic, []).append(mapping)
             else:
@@ -562,6 +607,7 @@ class MqttConnector(Connector):
                     cmd.name or cname,
                     "command",
                 )
+        self._names = tuple(names)
         self._routes: dict[bytes, tuple[str, Any]] = {}
         self._link: _Link | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -635,7 +681,13 @@ class MqttConnector(Connector):
         return _Unroutable("unknown_topic", f"{topic}: no binding has this topic", None)
 
     def _process(self, link: _Link) -> None:
-        """Map a batch of messages to readings, submit them, acknowledge once durable."""
+        """Map a batch of messages to readings, submit them, acknowledge once durable.
+
+        Messages of plain bindings (one key per field, see ``Columnar``) are read into
+        arrays and handed over as one :class:`ReadingColumns`; the runtime checks them
+        with NumPy. Everything else -- and every message whose values are not all plain
+        numbers -- is read one reading at a time, as before.
+        """
         link.scheduled = False
         messages, link.inbox = link.inbox, []
         if link is not self._link and link.closed.done():
@@ -644,8 +696,14 @@ class MqttConnector(Connector):
         acks: list[int] = []
         arrival = time.time()
         limit = self.spec.max_payload_bytes
-        new = tuple.__new__
         loads = orjson.loads
+        # the fast path's messages: parsed document, mapping, payload and topic of each,
+        # and per group of same-shaped mappings the picked fields and message numbers
+        docs: list[dict[str, Any]] = []
+        owners: list[JsonMapping] = []
+        payloads: list[bytes] = []
+        topics: list[str] = []
+        groups: dict[Any, tuple[Columnar, list[tuple[Any, ...]], list[int]]] = {}
         for msg in messages:
             topic, route = self._route(msg.topic)
             if route is _REPLY:
@@ -666,19 +724,25 @@ class MqttConnector(Connector):
                         size=len(payload),
                     )
                     continue
-                origin = new(Origin, (payload, topic))
-                mapping = route[0]
-                try:
+                plan = route[0].columnar if len(route) == 1 else None
+                if plan is not None:
                     try:
                         doc = loads(payload)
-                    except orjson.JSONDecodeError:
-                        doc = parse_json(payload, topic)  # NaN, or a clear "not JSON"
-                    for mapping in route:
-                        readings += mapping.readings(doc, arrival, topic, origin)
-                except PayloadError as exc:
-                    self.dead_letter(
-                        exc.reason, str(exc), payload, twin_id=mapping.twin_id, topic=topic
-                    )
+                        if doc.__class__ is dict:
+                            row = plan.get(doc)
+                            group = groups.get(plan.shape)
+                            if group is None:
+                                group = groups[plan.shape] = (plan, [], [])
+                            group[1].append(row)
+                            group[2].append(len(docs))
+                            docs.append(doc)
+                            owners.append(route[0])
+                            payloads.append(payload)
+                            topics.append(topic)
+                            continue
+                    except (orjson.JSONDecodeError, KeyError):
+                        pass  # NaN, not JSON, a missing field: the per-reading path says which
+                self._read(payload, topic, route, arrival, readings)
             else:
                 self.dead_letter(
                     route.reason,
@@ -688,14 +752,106 @@ class MqttConnector(Connector):
                     topic=topic,
                     size=len(msg.payload),
                 )
-        self.status.readings += len(readings)
+        batch = self._columns(groups, docs, owners, payloads, topics, arrival, readings)
+        count = len(readings) + (len(batch) if batch is not None else 0)
+        self.status.readings += count
         self.status.details["messages"] = self.status.details.get("messages", 0) + len(messages)
-        future = asyncio.ensure_future(self.sink(readings, self.name))
-        future.add_done_callback(functools.partial(self._durable, link, acks))
+        futures = [asyncio.ensure_future(self.sink(readings, self.name))]
+        if batch is not None:
+            if readings:
+                futures.append(asyncio.ensure_future(self.sink(batch, self.name)))
+            else:
+                futures = [asyncio.ensure_future(self.sink(batch, self.name))]
+        waiting = [len(futures)]
 
-    def _durable(self, link: _Link, acks: list[int], future: asyncio.Future[Any]) -> None:
-        failed = future.cancelled() or future.exception() is not None
-        if failed:
+        def done(_: asyncio.Future[Any]) -> None:
+            waiting[0] -= 1
+            if not waiting[0]:
+                self._durable(link, acks, futures)
+
+        for future in futures:
+            future.add_done_callback(done)
+
+    def _read(
+        self,
+        payload: bytes,
+        topic: str,
+        route: list[JsonMapping],
+        arrival: float,
+        out: list[Reading],
+    ) -> None:
+        """The per-reading path: readings of one message, or its dead letter."""
+        origin = tuple.__new__(Origin, (payload, topic))
+        mapping = route[0]
+        try:
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                doc = parse_json(payload, topic)  # NaN, or a clear "not JSON"
+            for mapping in route:
+                out += mapping.readings(doc, arrival, topic, origin)
+        except PayloadError as exc:
+            self.dead_letter(exc.reason, str(exc), payload, twin_id=mapping.twin_id, topic=topic)
+
+    def _columns(
+        self,
+        groups: dict[Any, tuple[Columnar, list[tuple[Any, ...]], list[int]]],
+        docs: list[dict[str, Any]],
+        owners: list[JsonMapping],
+        payloads: list[bytes],
+        topics: list[str],
+        arrival: float,
+        readings: list[Reading],
+    ) -> ReadingColumns | None:
+        """The fast path's messages as one columnar batch; odd ones join ``readings``."""
+        if not groups:
+            return None
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for plan, rows, members in groups.values():
+            taken, ts, values = columns_of(plan, rows, arrival)
+            numbers = np.array(members, dtype=np.int64)
+            if taken is not None:
+                mask = np.ones(len(members), dtype=bool)
+                mask[taken] = False
+                for m in numbers[mask].tolist():
+                    self._read(payloads[m], topics[m], [owners[m]], arrival, readings)
+                numbers = numbers[taken]
+            if not len(numbers):
+                continue
+            width = values.shape[1]
+            bases = np.array([owners[m].column_base for m in numbers.tolist()], dtype=np.int64)
+            parts.append(
+                (
+                    (bases[:, None] + np.arange(width)).ravel(),
+                    np.repeat(ts, width),
+                    values.ravel(),
+                    np.repeat(numbers, width),
+                )
+            )
+        if not parts:
+            return None
+        series, ts, values, message = (
+            parts[0]
+            if len(parts) == 1
+            else tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+        )
+
+        def exact(numbers: Sequence[int]) -> list[Reading]:
+            out: list[Reading] = []
+            for m in numbers:
+                origin = Origin(payloads[m], topics[m])
+                out += owners[m].readings(docs[m], arrival, topics[m], origin)
+            return out
+
+        return ReadingColumns(Columns(self._names, series, ts, values), message, exact, len(docs))
+
+    def _durable(
+        self, link: _Link, acks: list[int], futures: Sequence[asyncio.Future[Any]]
+    ) -> None:
+        # every future is looked at, so that no exception goes unretrieved
+        failures = [f for f in futures if f.cancelled() or f.exception() is not None]
+        if failures:
+            future = failures[0]
             self.status.details["not_acknowledged"] += len(acks)
             if not link.ack_blocked:
                 # acknowledging later messages would skip these; the broker resends them all

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from twinworks.connect.base import Connector, Origin, Reading, connector_class
+import numpy as np
+
+from twinworks.connect.base import Connector, Origin, Reading, ReadingColumns, connector_class
 from twinworks.errors import (
     CommandError,
     RateLimitedError,
@@ -44,7 +46,15 @@ from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool, SpoolFull
 from twinworks.spec.schema import BindingSpec, TwinDefinition
 from twinworks.spec.validate import check_value
-from twinworks.store.base import DeadLetter, Event, Point, StoredEvent, TwinStore, Value
+from twinworks.store.base import (
+    Columns,
+    DeadLetter,
+    Event,
+    Point,
+    StoredEvent,
+    TwinStore,
+    Value,
+)
 
 __all__ = ["CommandRecord", "IngestReport", "Rejection", "Runtime"]
 
@@ -155,6 +165,18 @@ class _Chunk:
     report: IngestReport
     derived: bool = False  # computed by a model or service, not reported by the asset
     drained: bool = False  # from the on-disk buffer, after the store came back
+    # float samples checked as arrays (the fast path), rows of the registry's keys
+    columns: Columns | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.points) + (len(self.columns) if self.columns is not None else 0)
+
+    def all_points(self) -> list[Point]:
+        """Every point, the columns' ones as tuples (for the on-disk buffer)."""
+        if self.columns is None:
+            return self.points
+        return [*self.points, *self.columns]
 
 
 @dataclass
@@ -270,6 +292,10 @@ class Runtime:
         self._executor: ThreadPoolExecutor | None = None
         self._running = False
         self._background: set[asyncio.Task[Any]] = set()
+        # names tables of connectors' columnar batches → rows of registry.keys (-1: unknown)
+        self._column_keys: dict[int, tuple[Any, np.ndarray]] = {}
+        # per row of registry.keys: the twin's live state, its id and the signal's name
+        self._live_of = [(self.live[t], t, sig) for t, sig in self.registry.keys]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -450,23 +476,79 @@ class Runtime:
         self, readings: Sequence[Reading], source: str, need_unit: bool = False
     ) -> asyncio.Future[IngestReport]:
         """Validate readings and queue the good ones; the future resolves once they are stored."""
-        good, bad = self.validate(readings, source, need_unit)
+        columns: Columns | None = None
+        if isinstance(readings, ReadingColumns):
+            columns, good, bad = self._validate_columns(readings, source, need_unit)
+        else:
+            good, bad = self.validate(readings, source, need_unit)
+        chunk = _Chunk(good, None, IngestReport(rejected=bad), columns=columns)
+        size = chunk.report.accepted = chunk.size
         future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
-        report = IngestReport(accepted=len(good), rejected=bad)
+        chunk.future = future
         if bad:
             self._count_rejections(bad)
         if not self._running:
             future.set_exception(StoreError("the runtime is not running"))
             return future
-        if self._pending_points + len(good) > self.max_pending:
-            self.counters["dropped_backlog"] += len(good)
-            log.error("ingest backlog full (%d points); dropping %d", self.max_pending, len(good))
+        if self._pending_points + size > self.max_pending:
+            self.counters["dropped_backlog"] += size
+            log.error("ingest backlog full (%d points); dropping %d", self.max_pending, size)
             future.set_exception(StoreError("ingest backlog is full; the store is not keeping up"))
             return future
-        self._chunks.append(_Chunk(good, future, report))
-        self._pending_points += len(good)
+        self._chunks.append(chunk)
+        self._pending_points += size
         self._wake.set()
         return future
+
+    def _validate_columns(
+        self, batch: ReadingColumns, source: str, need_unit: bool
+    ) -> tuple[Columns | None, list[Point], list[Rejection]]:
+        """Check a columnar batch against the rules at once: :meth:`validate` on arrays.
+
+        A sample passes here exactly when :meth:`validate` would take it as it is: a
+        known float signal, a finite value in range, a plausible time (and a declared
+        unit where one is needed). Each message with any other sample goes through
+        :meth:`validate` whole, as the connector reads it one reading at a time, so its
+        rejections and dead letters are those of the per-reading path; the property
+        test in tests/runtime/test_columnar.py holds the two paths to the same verdicts.
+        """
+        registry = self.registry
+        cols = batch.columns
+        if not len(cols):
+            return None, [], []
+        lut = self._column_keys.get(id(cols.names))
+        if lut is None or lut[0] is not cols.names:
+            # a connector's names table is shared by all its batches: map it once
+            lut = (
+                cols.names,
+                np.array([registry.key_index.get(tuple(n), -1) for n in cols.names], np.int64),  # type: ignore[arg-type]
+            )
+            self._column_keys[id(cols.names)] = lut
+        keys = lut[1][cols.series]
+        values, ts = cols.values, cols.ts
+        if not len(registry.keys):
+            ok = np.zeros(len(keys), dtype=bool)
+        else:
+            k = np.maximum(keys, 0)
+            with np.errstate(invalid="ignore"):
+                ok = (
+                    (keys >= 0)
+                    & registry.float_rule[k]
+                    & np.isfinite(values)
+                    & (values >= registry.lo[k])
+                    & (values <= registry.hi[k])
+                    & (ts > TS_MIN)
+                    & (ts < TS_MAX)
+                )
+            if need_unit:
+                ok &= ~registry.dims[k]
+        if ok.all():
+            return Columns(registry.keys, keys, ts, values), [], []
+        odd = np.unique(batch.message[~ok])
+        fast = ~np.isin(batch.message, odd)
+        good, bad = self.validate(batch.exact(odd.tolist()), source, need_unit)
+        columns = Columns(registry.keys, keys[fast], ts[fast], values[fast]) if fast.any() else None
+        return columns, good, bad
 
     def submit_derived(self, points: Sequence[Point]) -> asyncio.Future[IngestReport]:
         """Queue values computed by models and services (the virtual entity's data).
@@ -577,10 +659,10 @@ class Runtime:
     def _take_chunks(self) -> tuple[list[_Chunk], int]:
         chunks: list[_Chunk] = []
         size = 0
-        while self._chunks and (not chunks or size + len(self._chunks[0].points) <= self.max_batch):
+        while self._chunks and (not chunks or size + self._chunks[0].size <= self.max_batch):
             chunk = self._chunks.pop(0)
             chunks.append(chunk)
-            size += len(chunk.points)
+            size += chunk.size
         return chunks, size
 
     async def _write_step(self) -> bool:
@@ -650,8 +732,8 @@ class Runtime:
     async def _spool_chunks(self, chunks: list[_Chunk], size: int) -> bool:
         """Put points in the on-disk buffer; their sources learn they are safe."""
         assert self.spool is not None
-        measured = [p for c in chunks if not c.derived for p in c.points]
-        derived = [p for c in chunks if c.derived for p in c.points]
+        measured = [p for c in chunks if not c.derived for p in c.all_points()]
+        derived = [p for c in chunks if c.derived for p in c.all_points()]
         try:
             if measured:
                 await self._write(self.spool.put, measured, False)
@@ -672,7 +754,7 @@ class Runtime:
         self.counters["spooled"] += size
         self._pending_points -= size
         for chunk in chunks:
-            chunk.report.spooled = len(chunk.points)
+            chunk.report.spooled = chunk.size
             if chunk.future is not None and not chunk.future.done():
                 chunk.future.set_result(chunk.report)
         return True
@@ -682,7 +764,7 @@ class Runtime:
         assert self._stop_deadline is not None
         if time.monotonic() < self._stop_deadline:
             return False
-        unsaved = sum(len(c.points) for c in self._chunks)
+        unsaved = sum(c.size for c in self._chunks)
         for chunk in self._chunks:
             if chunk.future is not None and not chunk.future.done():
                 chunk.future.set_exception(StoreError("stopped while the store was unavailable"))
@@ -704,7 +786,19 @@ class Runtime:
     def _store_batch(
         self, chunks: list[_Chunk], events: list[Event], letters: list[DeadLetter]
     ) -> tuple[list[StoredEvent], list[int]]:
-        counts = self.store.append_many([c.points for c in chunks]) if chunks else []
+        counts: list[int] = []
+        if chunks:
+            # a chunk is one or two batches for the store: its tuples and its columns
+            batches: list[Sequence[Point]] = []
+            for c in chunks:
+                if c.points or c.columns is None:
+                    batches.append(c.points)
+                if c.columns is not None:
+                    batches.append(c.columns)
+            added = iter(self.store.append_many(batches))
+            for c in chunks:
+                n = next(added) if c.points or c.columns is None else 0
+                counts.append(n + (next(added) if c.columns is not None else 0))
         stored = self.store.append_events(events) if events else []
         if letters:
             self.store.append_dead_letters(letters)
@@ -718,9 +812,13 @@ class Runtime:
         self, chunks: list[_Chunk], counts: list[int], stored: list[StoredEvent]
     ) -> None:
         now = time.time()
+        # messages for stream subscribers are only built when someone listens
+        publish = self.bus.subscriber_count > 0
         changes: dict[str, dict[str, list[Any]]] = defaultdict(dict)
         derived: dict[str, dict[str, list[Any]]] = defaultdict(dict)
         state_events: list[Event] = []
+        touched: set[str] = set()  # twins that reported something
+        restated: set[str] = set()  # twins whose 'state' signal moved
         total = 0
         for chunk in chunks:
             if chunk.derived:
@@ -733,21 +831,32 @@ class Runtime:
                         virtual[signal] = (ts, value)
                         derived[twin_id][signal] = [ts, value]
                 continue
-            total += len(chunk.points)
+            total += chunk.size
             for twin_id, signal, ts, value in chunk.points:
                 live = self.live.get(twin_id)
                 if live is None:  # buffered under an older definition
                     continue
                 if not chunk.drained:  # arrival time; drained points arrived long ago
                     live.last_received = now
+                    touched.add(twin_id)
                 old = live.reported.get(signal)
                 if old is None or ts >= old[0]:
                     live.reported[signal] = (ts, value)
+                    touched.add(twin_id)
                     changes[twin_id][signal] = [ts, value]
-                    if signal == "state" and old is not None and old[1] != value:
-                        state_events.append(
-                            Event(ev.STATE_CHANGED, twin_id, {"from": old[1], "to": value}, ts=ts)
-                        )
+                    if signal == "state":
+                        restated.add(twin_id)
+                        if old is not None and old[1] != value:
+                            state_events.append(
+                                Event(
+                                    ev.STATE_CHANGED, twin_id, {"from": old[1], "to": value}, ts=ts
+                                )
+                            )
+        columns = [c.columns for c in chunks if c.columns is not None and len(c.columns)]
+        if columns:
+            self._after_columns(
+                columns, now, changes if publish else None, touched, restated, state_events
+            )
         added = sum(counts)
         for chunk, new in zip(chunks, counts, strict=True):
             chunk.report.stored = new  # exact: the store counted each chunk's new points
@@ -755,19 +864,62 @@ class Runtime:
                 chunk.future.set_result(chunk.report)
         self.counters["accepted"] += total
         self.counters["stored"] += added  # measurements and derived values
-        self.counters["duplicates"] += sum(len(c.points) for c in chunks) - added
-        self.counters["derived"] += sum(len(c.points) for c in chunks if c.derived)
-        for twin_id, values in changes.items():
-            self.bus.publish({"type": "telemetry", "twin_id": twin_id, "values": values})
-        for twin_id, values in derived.items():
-            self.bus.publish({"type": "virtual", "twin_id": twin_id, "values": values})
-        for event in stored:
-            self.bus.publish({"type": "event", **event.as_dict()})
+        self.counters["duplicates"] += sum(c.size for c in chunks) - added
+        self.counters["derived"] += sum(c.size for c in chunks if c.derived)
+        if publish:
+            for twin_id, values in changes.items():
+                self.bus.publish({"type": "telemetry", "twin_id": twin_id, "values": values})
+            for twin_id, values in derived.items():
+                self.bus.publish({"type": "virtual", "twin_id": twin_id, "values": values})
+            for event in stored:
+                self.bus.publish({"type": "event", **event.as_dict()})
         if state_events:
             self._pending_events.extend(state_events)
             self._wake.set()
-        if changes:
-            self._refresh_statuses(changes)
+        # new data can change a twin's status only from offline or stale, or through its
+        # 'state' signal (see _status); the ticker and connector changes do the rest
+        lives = self.live
+        moved = [t for t in touched if t in restated or lives[t].status in ("offline", "stale")]
+        if moved:
+            self._refresh_statuses(moved)
+
+    def _after_columns(
+        self,
+        columns: list[Columns],
+        now: float,
+        changes: dict[str, dict[str, list[Any]]] | None,
+        touched: set[str],
+        restated: set[str],
+        state_events: list[Event],
+    ) -> None:
+        """Reported state from columnar batches: only each series' newest sample is visited."""
+        if len(columns) == 1:
+            keys, ts, values = columns[0].series, columns[0].ts, columns[0].values
+        else:
+            keys = np.concatenate([c.series for c in columns])
+            ts = np.concatenate([c.ts for c in columns])
+            values = np.concatenate([c.values for c in columns])
+        order = np.lexsort((ts, keys))  # stable: of equal times the later delivery wins
+        ordered = keys[order]
+        last = order[np.r_[ordered[1:] != ordered[:-1], True]]
+        live_of = self._live_of
+        for key, t, value in zip(
+            keys[last].tolist(), ts[last].tolist(), values[last].tolist(), strict=True
+        ):
+            live, twin_id, signal = live_of[key]
+            live.last_received = now
+            touched.add(twin_id)
+            old = live.reported.get(signal)
+            if old is None or t >= old[0]:
+                live.reported[signal] = (t, value)
+                if changes is not None:
+                    changes[twin_id][signal] = [t, value]
+                if signal == "state":
+                    restated.add(twin_id)
+                    if old is not None and old[1] != value:
+                        state_events.append(
+                            Event(ev.STATE_CHANGED, twin_id, {"from": old[1], "to": value}, ts=t)
+                        )
 
     async def record(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Store events now (serialised with telemetry writes) and publish them."""

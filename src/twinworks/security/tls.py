@@ -7,7 +7,7 @@ encipherment). It is what ``twinworks certs self-signed`` and the tests use; in
 a plant, use certificates from the site's CA.
 
 :func:`client_ssl_context` builds the ``ssl.SSLContext`` a TLS client connector
-uses from a :class:`~twinworks.spec.schema.TlsSpec` (the hook for MQTT over TLS).
+uses from a :class:`~twinworks.spec.schema.TlsSpec` (the MQTT connector's ``tls:`` block).
 """
 
 from __future__ import annotations

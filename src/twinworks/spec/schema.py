@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -192,17 +193,35 @@ class ReconnectSpec(_Spec):
 class TlsSpec(_Spec):
     """TLS for a client connector (MQTT over TLS; see twinworks.security.tls.client_ssl_context).
 
-    Paths are read when the connector starts; the private key file must be 0600.
+    Paths are PEM files, read when the connector starts; the private key file must be
+    0600. ``cert_file`` and ``key_file`` are accepted for ``certificate`` and
+    ``private_key`` (the MQTT connector's earlier names).
     """
 
     ca_file: str | None = Field(
         default=None, description="CA certificate(s) that sign the server's; default: the system's"
     )
-    certificate: str | None = Field(default=None, description="client certificate (PEM)")
-    private_key: str | None = Field(default=None, description="client private key (PEM, 0600)")
-    insecure: bool = Field(
-        default=False, description="do not verify the server (bench tests only, never in a plant)"
+    certificate: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("certificate", "cert_file"),
+        description="client certificate (PEM), for brokers that require one (mutual TLS)",
     )
+    private_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("private_key", "key_file"),
+        description="client private key (PEM, 0600)",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="do not verify the server: no CA check, no host name check "
+        "(bench tests only, never in a plant)",
+    )
+
+    @model_validator(mode="after")
+    def _key_with_certificate(self) -> TlsSpec:
+        if self.private_key is not None and self.certificate is None:
+            raise ValueError("tls: a private_key needs its certificate")
+        return self
 
 
 class OpcUaSecuritySpec(_Spec):
@@ -237,15 +256,7 @@ class OpcUaConnectorSpec(_Spec):
     description: str = ""
 
 
-class MqttTls(_Spec):
-    """TLS towards the broker. Paths are PEM files; none given: the system's CA bundle."""
-
-    ca_file: str | None = None
-    cert_file: str | None = Field(default=None, description="client certificate (mutual TLS)")
-    key_file: str | None = None
-    insecure: bool = Field(
-        default=False, description="skip the broker's host name check (test rigs only)"
-    )
+MqttTls = TlsSpec  # the MQTT connector's TLS block is the shared one
 
 
 class MqttConnectorSpec(_Spec):
@@ -271,7 +282,9 @@ class MqttConnectorSpec(_Spec):
     keepalive_s: int = Field(default=30, ge=5, le=65_535)
     username: str | None = None
     password: str | None = None
-    tls: MqttTls | None = None
+    tls: TlsSpec | None = Field(
+        default=None, description="TLS towards the broker (port 8883 by convention)"
+    )
     max_payload_bytes: int = Field(
         default=256 * 1024, gt=0, description="larger messages are dead-lettered as oversized"
     )

@@ -6,6 +6,7 @@ unit tests. Both implement :class:`TwinStore`.
 
 from twinworks.store.base import (
     Bucket,
+    Columns,
     DeadLetter,
     Event,
     ModelVersion,
@@ -23,6 +24,7 @@ from twinworks.store.sqlite import SqliteStore
 
 __all__ = [
     "Bucket",
+    "Columns",
     "DeadLetter",
     "Event",
     "MemoryStore",

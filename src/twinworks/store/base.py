@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import abc
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
+
+import numpy as np
 
 __all__ = [
     "Bucket",
+    "Columns",
     "DeadLetter",
     "Event",
     "ModelVersion",
@@ -52,6 +55,63 @@ class Point(NamedTuple):
     signal: str
     ts: float  # seconds since the Unix epoch, UTC
     value: Value
+
+
+class Columns(Sequence[Point]):
+    """Numeric samples of many series as three arrays: the fast ingestion path's batch.
+
+    Telemetry arrives in batches of thousands of samples a second; as arrays it is
+    validated, deduplicated and written with NumPy instead of one Python tuple per
+    sample. ``names`` is a table of (twin, signal) pairs shared by many batches (a
+    connector's bindings, the runtime's registry); ``series[i]`` is the row of
+    sample ``i`` in it, ``ts[i]`` its time (float seconds since the epoch, UTC) and
+    ``values[i]`` its value (float64: float signals only).
+
+    It is also a sequence of :class:`Point`, so that code written for point lists
+    (the in-memory store, the on-disk buffer) takes it unchanged, one tuple at a time.
+    """
+
+    __slots__ = ("names", "series", "ts", "values")
+
+    def __init__(
+        self,
+        names: Sequence[tuple[str, str]],
+        series: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        self.names = names
+        self.series = series
+        self.ts = ts
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @overload
+    def __getitem__(self, i: int) -> Point: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Point]: ...
+    def __getitem__(self, i: int | slice) -> Point | Sequence[Point]:
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        twin, signal = self.names[int(self.series[i])]
+        return Point(twin, signal, float(self.ts[i]), float(self.values[i]))
+
+    def __iter__(self) -> Iterator[Point]:
+        names, new = self.names, tuple.__new__
+        for s, t, v in zip(
+            self.series.tolist(), self.ts.tolist(), self.values.tolist(), strict=True
+        ):
+            twin, signal = names[s]
+            yield new(Point, (twin, signal, t, v))
+
+    def take(self, which: np.ndarray) -> Columns:
+        """The samples selected by a boolean mask or an index array, in a new batch."""
+        return Columns(self.names, self.series[which], self.ts[which], self.values[which])
+
+    def __repr__(self) -> str:
+        return f"Columns({len(self)} samples of {len(np.unique(self.series))} series)"
 
 
 @dataclass(frozen=True, slots=True)

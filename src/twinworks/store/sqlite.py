@@ -157,28 +157,9 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
     # ----------------------------------------------------------- telemetry
 
     def append(self, points: Sequence[Point]) -> int:
-        if not points:
+        if not len(points):
             return 0
-        tables = self._telemetry
-        with self._write_lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            try:
-                self._writer.execute("BEGIN IMMEDIATE")
-                try:
-                    added = tables.append(points)
-                    self._writer.execute("COMMIT")
-                except BaseException:
-                    self._writer.execute("ROLLBACK")
-                    tables.pending = None
-                    tables.forget_uncommitted()
-                    raise
-                tables.committed()
-                if tables.maybe_compact():
-                    self._compact()
-            except sqlite3.Error as exc:
-                raise StoreError(f"appending {len(points)} points failed: {exc}") from None
-        return added
+        return self.append_many([points])[0]
 
     def append_many(self, batches: Sequence[Sequence[Point]]) -> list[int]:
         """Several batches in one transaction, with the count of new points of each.
@@ -186,10 +167,12 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         The runtime hands over the points of many sources at once; one transaction
         instead of one per source keeps the writer ahead of tens of thousands of
         messages a second. A point repeated in a later batch of the same call counts
-        as a duplicate of that batch (the first delivery is the one stored).
+        as a duplicate of that batch (the first delivery is the one stored). Batches
+        may be :class:`~twinworks.store.base.Columns`: they are written without
+        touching their samples one by one.
         """
-        if len(batches) <= 1:
-            return [self.append(b) for b in batches]
+        if not batches:
+            return []
         tables = self._telemetry
         with self._write_lock:
             if self._closed:
@@ -197,31 +180,14 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
             try:
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    counts: list[int] = []
-                    pending: list[Any] = []
-                    seen: set[tuple[str, str, int]] = set()
-                    for points in batches:
-                        # earlier batches of this call are not committed yet, so the
-                        # telemetry tables cannot see them: catch repeats of them here
-                        fresh = []
-                        for p in points:
-                            key = (p[0], p[1], round(p[2] * 1e6))
-                            if key not in seen:
-                                seen.add(key)
-                                fresh.append(p)
-                        counts.append(tables.append(fresh) if fresh else 0)
-                        if fresh and tables.pending is not None:
-                            pending.append(tables.pending)
-                        tables.pending = None
+                    counts = tables.append(batches)
                     self._writer.execute("COMMIT")
                 except BaseException:
                     self._writer.execute("ROLLBACK")
                     tables.pending = None
                     tables.forget_uncommitted()
                     raise
-                for batch in pending:
-                    tables.pending = batch
-                    tables.committed()
+                tables.committed()
                 if tables.maybe_compact():
                     self._compact()
             except sqlite3.Error as exc:

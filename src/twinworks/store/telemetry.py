@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from twinworks.store.base import Bucket, Point, Value, from_us
+from twinworks.store.base import Bucket, Columns, Point, Value, from_us
 
 __all__ = ["TELEMETRY_SCHEMA", "TelemetryTables"]
 
@@ -138,6 +138,10 @@ class TelemetryTables:
         self._hot_points = 0
         self._series: dict[tuple[str, str], int] = {}
         self._kind: dict[int, str] = {}
+        self._narrow: list[int] | None = None  # series of kind int or bool (None: not listed)
+        # series ids of each names table of columnar batches: (the table, ids by row)
+        self._luts: dict[int, tuple[Sequence[tuple[str, str]], np.ndarray]] = {}
+        self.pending: tuple[int | None, _HotBatch] | None = None
         self._watermark = np.full(64, _NEVER, np.int64)
         self._load()
 
@@ -149,6 +153,7 @@ class TelemetryTables:
         ):
             self._series[(twin, signal)] = sid
             self._kind[sid] = kind
+        self._narrow = None
         self._grow(max(self._kind, default=0))
         for sid, ts_max in self._w.execute(
             "SELECT series_id, max(ts_max) FROM chunks GROUP BY series_id"
@@ -188,16 +193,16 @@ class TelemetryTables:
             sid = row[0]
             with self._lock:
                 self._series[(twin_id, signal)] = sid
-                self._kind[sid] = row[1]
+            self._set_kind(sid, row[1])
         return sid
 
-    def _new_series(self, points: Sequence[Point]) -> None:
-        """Number the (twin, signal) pairs not seen before. Caller holds the write lock."""
+    def _new_series(self, wanted: Iterable[tuple[str, str, str]]) -> None:
+        """Number the (twin, signal, kind) series not seen before. Caller holds the write lock."""
         fresh: dict[tuple[str, str], str] = {}
-        for p in points:
-            key = (p[0], p[1])
+        for twin, signal, kind in wanted:
+            key = (twin, signal)
             if key not in self._series and key not in fresh:
-                fresh[key] = _KIND_OF.get(type(p[3]), "f")
+                fresh[key] = kind
         for (twin, signal), kind in fresh.items():
             self._w.execute(
                 "INSERT OR IGNORE INTO series (twin_id, signal, kind) VALUES (?, ?, ?)",
@@ -208,14 +213,21 @@ class TelemetryTables:
             ).fetchone()
             with self._lock:
                 self._series[(twin, signal)] = sid
-                self._kind[sid] = stored_kind
+            self._set_kind(sid, stored_kind)
             self._grow(sid)
+
+    def _set_kind(self, sid: int, kind: str) -> None:
+        with self._lock:
+            self._kind[sid] = kind
+            self._narrow = None  # the int and bool series are listed again when needed
 
     def forget_uncommitted(self) -> None:
         """After a rollback: series numbered in it do not exist. Reload from the database."""
         with self._lock:
             self._series.clear()
             self._kind.clear()
+            self._narrow = None
+            self._luts.clear()
             self._hot.clear()
             self._hot_points = 0
             self._watermark = np.full(64, _NEVER, np.int64)
@@ -223,58 +235,118 @@ class TelemetryTables:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, points: Sequence[Point]) -> int:
-        """Write a batch inside the caller's transaction; return how many were new.
+    def append(self, batches: Sequence[Sequence[Point]]) -> list[int]:
+        """Write batches inside the caller's transaction; return how many of each were new.
 
-        The hot batch id is returned through ``self.pending`` so that the caller can
-        publish it to the cache after the commit.
+        Numeric samples of all batches become one hot row; a sample repeated in a
+        later batch counts as a duplicate of that batch (the first delivery is the one
+        stored). The hot batch is returned through ``self.pending`` so that the caller
+        can publish it to the cache after the commit.
         """
+        counts = [0] * len(batches)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        owners: list[int] = []
+        for i, points in enumerate(batches):
+            if not len(points):
+                continue
+            part: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+            if isinstance(points, Columns):
+                part = self._columns(points)
+            else:
+                part, text_rows = self._points(points)
+                if text_rows:
+                    counts[i] += self._append_text(text_rows)
+            if part is not None and len(part[0]):
+                parts.append(part)
+                owners.append(i)
+        self.pending = None
+        if not parts:
+            return counts
+        if len(parts) == 1:
+            sids, ts, vals = parts[0]
+            batch_of = None
+        else:
+            sids = np.concatenate([p[0] for p in parts])
+            ts = np.concatenate([p[1] for p in parts])
+            vals = np.concatenate([p[2] for p in parts])
+            batch_of = np.repeat(np.array(owners, np.int64), [len(p[0]) for p in parts])
+        self._widen_kinds(sids, vals)
+        keep_mask = self._new_only(sids, ts)
+        if keep_mask is not None:
+            sids, ts, vals = sids[keep_mask], ts[keep_mask], vals[keep_mask]
+            if batch_of is not None:
+                batch_of = batch_of[keep_mask]
+        n = len(ts)
+        if batch_of is None:
+            counts[owners[0]] += n
+        else:
+            for owner, added in enumerate(np.bincount(batch_of, minlength=len(batches)).tolist()):
+                counts[owner] += added
+        if n == 0:
+            return counts
+        cur = self._w.execute(
+            "INSERT INTO hot (n, sids, ts, vals) VALUES (?, ?, ?, ?)",
+            (n, sids.tobytes(), ts.tobytes(), vals.tobytes()),
+        )
+        self.pending = (cur.lastrowid, _HotBatch(sids, ts, vals))
+        return counts
+
+    def _columns(self, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series ids, µs, values) of a columnar batch: no Python work per sample."""
+        lut = self._luts.get(id(cols.names))
+        if lut is None or lut[0] is not cols.names:
+            # the names table is shared by every batch of a connector or runtime, so each
+            # of its rows is looked up once (-1: not looked up yet)
+            lut = (cols.names, np.full(len(cols.names), -1, np.int32))
+            self._luts[id(cols.names)] = lut
+        sids = lut[1][cols.series]
+        if (sids < 0).any():
+            rows = np.unique(cols.series[sids < 0]).tolist()
+            self._new_series((*cols.names[r], "f") for r in rows)
+            for r in rows:
+                lut[1][r] = self._series[cols.names[r]]
+            sids = lut[1][cols.series]
+        ts: np.ndarray = np.rint(cols.ts * 1e6).astype(np.int64)
+        return sids, ts, cols.values.astype(np.float64, copy=False)
+
+    def _points(
+        self, points: Sequence[Point]
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, list[tuple[int, int, Any]]]:
+        """(series ids, µs, values) of a point list, and its text samples as rows."""
         try:
             sids_list = [self._series[(p[0], p[1])] for p in points]
         except KeyError:
-            self._new_series(points)
+            self._new_series([(p[0], p[1], _KIND_OF.get(type(p[3]), "f")) for p in points])
             sids_list = [self._series[(p[0], p[1])] for p in points]
         values = [p[3] for p in points]
         numeric = np.array(values)
-        added = 0
+        text_rows: list[tuple[int, int, Any]] = []
         if numeric.dtype.kind not in "fiub":
             # strings among the values: route them to the keyed text table
             text_idx = [i for i, v in enumerate(values) if type(v) is str]
             text_rows = [(sids_list[i], round(points[i][2] * 1e6), values[i]) for i in text_idx]
-            before = self._w.total_changes
-            self._w.executemany(
-                "INSERT OR IGNORE INTO text_samples (series_id, ts_us, value) VALUES (?, ?, ?)",
-                text_rows,
-            )
-            added += self._w.total_changes - before
-            for sid, ts_us, _ in text_rows:
-                if ts_us > self._watermark[sid]:
-                    self._watermark[sid] = ts_us
             keep = [i for i, v in enumerate(values) if type(v) is not str]
             if not keep:
-                self.pending = None
-                return added
+                return None, text_rows
             sids_list = [sids_list[i] for i in keep]
             points = [points[i] for i in keep]
             numeric = np.array([values[i] for i in keep], dtype=np.float64)
         sids = np.array(sids_list, dtype=np.int32)
         seconds = np.fromiter((p[2] for p in points), np.float64, len(points))
         ts: np.ndarray = np.rint(seconds * 1e6).astype(np.int64)
-        vals = numeric.astype(np.float64, copy=False)
-        self._widen_kinds(sids, vals)
-        keep_mask = self._new_only(sids, ts)
-        if keep_mask is not None:
-            sids, ts, vals = sids[keep_mask], ts[keep_mask], vals[keep_mask]
-        n = len(ts)
-        if n == 0:
-            self.pending = None
-            return added
-        cur = self._w.execute(
-            "INSERT INTO hot (n, sids, ts, vals) VALUES (?, ?, ?, ?)",
-            (n, sids.tobytes(), ts.tobytes(), vals.tobytes()),
+        return (sids, ts, numeric.astype(np.float64, copy=False)), text_rows
+
+    def _append_text(self, rows: list[tuple[int, int, Any]]) -> int:
+        # the table's key drops repeats, also of rows written earlier in this transaction
+        before = self._w.total_changes
+        self._w.executemany(
+            "INSERT OR IGNORE INTO text_samples (series_id, ts_us, value) VALUES (?, ?, ?)",
+            rows,
         )
-        self.pending = (cur.lastrowid, _HotBatch(sids, ts, vals))
-        return added + n
+        for sid, ts_us, _ in rows:
+            if ts_us > self._watermark[sid]:
+                self._watermark[sid] = ts_us
+        return int(self._w.total_changes - before)
 
     def committed(self) -> None:
         """The caller committed: expose the new hot batch and advance watermarks."""
@@ -287,7 +359,9 @@ class TelemetryTables:
 
     def _widen_kinds(self, sids: np.ndarray, vals: np.ndarray) -> None:
         """An int or bool series that receives other values becomes a float series."""
-        narrow = [sid for sid, kind in self._kind.items() if kind in "ib"]
+        narrow = self._narrow
+        if narrow is None:
+            narrow = self._narrow = [sid for sid, kind in self._kind.items() if kind in "ib"]
         if not narrow:
             return
         mask = np.isin(sids, narrow)
@@ -299,8 +373,7 @@ class TelemetryTables:
             fits = np.all(np.isin(v, (0.0, 1.0))) if kind == "b" else np.all(np.floor(v) == v)
             if not fits:
                 self._w.execute("UPDATE series SET kind = 'f' WHERE id = ?", (sid,))
-                with self._lock:
-                    self._kind[sid] = "f"
+                self._set_kind(sid, "f")
 
     def _new_only(self, sids: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
         """Mask of samples not stored yet (None: all are new)."""
@@ -333,12 +406,24 @@ class TelemetryTables:
 
     def compact(self) -> int:
         """Move the hot batches into per-series chunks, inside the caller's transaction."""
-        rows = self._w.execute("SELECT id, sids, ts, vals FROM hot ORDER BY id").fetchall()
-        if not rows:
+        ids = [r[0] for r in self._w.execute("SELECT id FROM hot ORDER BY id")]
+        if not ids:
             self.compacted: list[int] = []
             return 0
+        # the writer's own batches are in the cache (only those of an earlier process are
+        # read back): the blobs are not fetched again, which halves the pause
         cached = self._hot_snapshot()
-        batches = [cached.get(hid) or _decode(s, t, v) for hid, s, t, v in rows]
+        missing = [hid for hid in ids if hid not in cached]
+        for hid, s, t, v in (
+            self._w.execute(
+                f"SELECT id, sids, ts, vals FROM hot WHERE id IN ({','.join('?' * len(missing))})",
+                missing,
+            )
+            if missing
+            else ()
+        ):
+            cached[hid] = _decode(s, t, v)
+        batches = [cached[hid] for hid in ids]
         sids = np.concatenate([b.sids for b in batches])
         ts = np.concatenate([b.ts for b in batches])
         vals = np.concatenate([b.vals for b in batches])
@@ -360,9 +445,8 @@ class TelemetryTables:
                 for a, b in zip(starts, ends, strict=True)
             ),
         )
-        last = rows[-1][0]
-        self._w.execute("DELETE FROM hot WHERE id <= ?", (last,))
-        self.compacted = [r[0] for r in rows]
+        self._w.execute("DELETE FROM hot WHERE id <= ?", (ids[-1],))
+        self.compacted = ids
         return len(ts)
 
     def compaction_committed(self) -> None:
@@ -560,5 +644,7 @@ class TelemetryTables:
         )
         with self._lock:
             for _, sid, kind in rows:
-                self._kind.setdefault(sid, kind)
+                if sid not in self._kind:
+                    self._kind[sid] = kind
+                    self._narrow = None
         return {signal: sid for signal, sid, _ in rows}

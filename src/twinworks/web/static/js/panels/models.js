@@ -112,7 +112,7 @@ export async function mount(body, { twin, scope }) {
       return h(
         "section",
         { class: "model", "data-model": m.model, "aria-label": `Model ${m.model}` },
-        h("h3", {}, humanize(m.model), h("span", { class: "muted" }, ` · ${m.library_model} · ${m.estimator || "no estimator"}`)),
+        h("h3", {}, humanize(m.model), h("span", { class: "muted" }, ` · ${m["library_model"]} · ${m.estimator || "no estimator"}`)),
         h(
           "dl",
           { class: "details" },

@@ -10,6 +10,7 @@ in the same directory, which finds the admin token the first start wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -106,9 +107,15 @@ def wait_until(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    workdir = tmp_path_factory.mktemp("demo")
+@contextlib.contextmanager
+def running_demo(
+    workdir: Path, *, duration: int, speed: float, status_every: int
+) -> Iterator[Demo]:
+    """`twinworks demo` as a user starts it: in a directory, printing the admin password.
+
+    Yields once the API answers, the first-start credentials are printed and every twin
+    receives data; stops the demo with Ctrl-C (SIGINT) afterwards.
+    """
     port, plant_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -118,15 +125,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "demo",
             "--headless",
             "--duration",
-            "240",
+            str(duration),
             "--port",
             str(port),
             "--plant-port",
             str(plant_port),
             "--speed",
-            str(SPEED),
+            str(speed),
             "--status-every",
-            "2",
+            str(status_every),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -155,6 +162,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with running_demo(
+        tmp_path_factory.mktemp("demo"), duration=240, speed=SPEED, status_every=2
+    ) as demo:
+        yield demo
 
 
 def test_first_start_shows_the_admin_password_once_and_it_logs_in(demo: Demo) -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port
-from tests.e2e.test_demo import Demo, wait_until
+from tests.conftest import REPO
+from tests.e2e.test_demo import Demo, running_demo
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -146,53 +143,10 @@ HTTP_4XX = [r"Failed to load resource: the server responded with a status of 4\d
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`twinworks demo` as a user starts it: in a directory, printing the admin password."""
-    workdir = tmp_path_factory.mktemp("web-demo")
-    port, plant_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twinworks.cli",
-            "demo",
-            "--headless",
-            "--duration",
-            "600",
-            "--port",
-            str(port),
-            "--plant-port",
-            str(plant_port),
-            "--speed",
-            str(SPEED),
-            "--status-every",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=workdir,
-    )
-    demo = Demo(proc, f"http://127.0.0.1:{port}", plant_port, workdir)
-    try:
-        wait_until(
-            lambda: httpx.get(demo.api + "/health", timeout=2).status_code == 200, 60, "the API"
-        )
-        wait_until(lambda: "CLI token" in demo.printed(), 30, "the first-start credentials")
-        wait_until(
-            lambda: all(t["status"] not in ("offline", "disconnected") for t in demo.get("/twins")),
-            60,
-            "all twins to receive data",
-        )
+    with running_demo(
+        tmp_path_factory.mktemp("web-demo"), duration=600, speed=SPEED, status_every=30
+    ) as demo:
         yield demo
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def open_page(page: Any, demo: Demo, route: str, ready: str) -> None:

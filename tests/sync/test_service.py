@@ -255,7 +255,7 @@ async def test_bad_requests_get_clear_errors(live: Any) -> None:
         assert fragment in error["message"], (path, error)
 
 
-async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
+async def test_the_cli_calibrates_lists_compares_activates_and_rolls_back() -> None:
     from tests_support_port import free_port
 
     service = SyncService()
@@ -272,13 +272,19 @@ async def test_the_cli_lists_compares_activates_and_rolls_back() -> None:
     await server.start()
     try:
         await feed(server.runtime, MachiningCell(seed=4), 300)
-        await service.update_now("cnc3", "machine")
         runner = CliRunner()
 
         async def run(*args: str) -> Any:
             return await asyncio.to_thread(
                 runner.invoke, cli, [*args, "--url", server.url], env=env
             )
+
+        calibrated = await run("models", "calibrate", "cnc3", "machine")
+        assert calibrated.exit_code == 0, calibrated.output
+        assert "cnc3/machine version 2:" in calibrated.output
+        assert "models of cnc3" in calibrated.output  # the versions table follows
+        unknown = await run("models", "calibrate", "cnc3", "lathe")
+        assert unknown.exit_code == 1 and "no model 'lathe'" in unknown.output, unknown.output
 
         listed = await run("models", "list", "cnc3")
         assert listed.exit_code == 0, listed.output

@@ -3,6 +3,7 @@
 twinworks models list cnc1
 twinworks models activate cnc1 machine 3
 twinworks models rollback cnc1 machine [--to 1]
+twinworks models calibrate cnc1 machine
 twinworks models compare cnc1 vibration [--model machine] [--since 10m]
 """
 
@@ -156,6 +157,27 @@ def rollback(
     console.print(
         f"[yellow]rolled back[/]: {twin}/{model} is at version {_active(versions)}", highlight=False
     )
+
+
+@app.command()
+def calibrate(
+    twin: Annotated[str, typer.Argument(help="twin id")],
+    model: Annotated[str, typer.Argument(help="model binding, e.g. machine")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Re-fit the model on recent data now; the candidate is activated only if it is better."""
+    try:
+        result = api_send(url, "POST", f"/twins/{twin}/models/{model}/calibrate", None)
+    except ApiError as exc:
+        _fail(str(exc))
+        return
+    verdict = (
+        "[green]activated[/] (better on held-out data)"
+        if result["accepted"]
+        else "[yellow]kept as a candidate[/] (not better on held-out data than the active one)"
+    )
+    console.print(f"{twin}/{model} version {result['version']}: {verdict}", highlight=False)
+    console.print(versions_table(twin, [{"model": model, "versions": result["versions"]}]))
 
 
 def _active(versions: list[dict[str, Any]]) -> str:

@@ -5,6 +5,7 @@ The full benchmark is bench/cmapss.py; here a few units and few trees keep it fa
 
 from __future__ import annotations
 
+import copy
 import zipfile
 from pathlib import Path
 
@@ -153,10 +154,12 @@ def test_one_unit_alone_predicts_what_a_batch_predicts(trained, tmp_path: Path) 
     # a live twin predicts one unit at a time (single-row fast path); the bench, all at once
     model, held = trained
     again = RulModel.load(model.save(tmp_path / "fd001.twrul"))
+    model.predict(held[0].settings, held[0].sensors, explain=False)  # single-row path set up
+    copied = copy.deepcopy(model)
     cuts = [(u, cut) for u in held[:6] for cut in (31, len(u.sensors) // 2, len(u.sensors))]
     rows = np.vstack([model.features_last(u.settings[:c], u.sensors[:c]) for u, c in cuts])
     batch = np.column_stack(model.predict_rows(rows))
-    for m in (model, again):
+    for m in (model, again, copied):
         alone = np.array(
             [
                 (e.value, e.lower, e.upper)

@@ -353,6 +353,10 @@ class RulModel:
         self.record = record
         self._single: dict[str, _SingleRow] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the single-row handles are native; a copy or unpickled model builds its own
+        return {**self.__dict__, "_single": {}}
+
     def _single_row(self, name: str) -> _SingleRow:
         # built on first use, and again if a booster was replaced
         fast = self._single.get(name)

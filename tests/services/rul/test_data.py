@@ -5,6 +5,7 @@ The full benchmark is bench/cmapss.py; here a few units and few trees keep it fa
 
 from __future__ import annotations
 
+import copy
 import zipfile
 from pathlib import Path
 
@@ -147,3 +148,25 @@ def test_calibration_cuts_keep_the_shortest_history_and_short_units_still_count(
     # units of 12 and 16 cycles give one cut each, the four of 20+ cycles up to three
     assert model.record["calibration_scores"] == 1 + 1 + 1 + 3 + 3 + 3
     assert model.record["trainer"]["min_history"] == 20
+
+
+def test_one_unit_alone_predicts_what_a_batch_predicts(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a live twin predicts one unit at a time (single-row fast path); the bench, all at once
+    model, held = trained
+    again = RulModel.load(model.save(tmp_path / "fd001.twrul"))
+    model.predict(held[0].settings, held[0].sensors, explain=False)  # single-row path set up
+    copied = copy.deepcopy(model)
+    cuts = [(u, cut) for u in held[:6] for cut in (31, len(u.sensors) // 2, len(u.sensors))]
+    rows = np.vstack([model.features_last(u.settings[:c], u.sensors[:c]) for u, c in cuts])
+    batch = np.column_stack(model.predict_rows(rows))
+    for m in (model, again, copied):
+        alone = np.array(
+            [
+                (e.value, e.lower, e.upper)
+                for e in (m.predict(u.settings[:c], u.sensors[:c], explain=False) for u, c in cuts)
+            ]
+        )
+        np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-9)
+        np.testing.assert_allclose([m.predict_row(r) for r in rows], batch, rtol=0, atol=1e-9)
+    # the cuts put the point predictions in more than one conformal bin
+    assert np.unique(np.digitize(batch[:, 0], model.bins)).size > 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from twinworks.services.rul.features import (
+    ConditionNormalizer,
     FeatureConfig,
     Featurizer,
     rolling_mean,
@@ -48,6 +49,22 @@ def test_features_of_a_prefix_equal_those_of_the_whole_history() -> None:
         )
     again = Featurizer.from_dict(f.to_dict())
     np.testing.assert_allclose(again.transform(settings, x), full)
+
+
+def test_one_regime_normalises_like_the_nearest_centre_search() -> None:
+    # with one operating condition the search is skipped; values and memory order stay
+    # those of the general path, so later sums over rows add in the same order
+    rng = np.random.default_rng(2)
+    settings, x = rng.normal(size=(50, 3)), rng.normal(5.0, 2.0, size=(50, 6))
+    norm = ConditionNormalizer(1).fit(settings, x)
+    z = norm.transform(settings, x)
+    assert norm.centers is not None and norm.mean is not None and norm.std is not None
+    labels = norm._nearest(settings, norm.centers, norm._scale)
+    general = (x - norm.mean[labels]) / norm.std[labels]
+    assert np.array_equal(z, general) and z.flags.c_contiguous
+    picked = np.asfortranarray(x)[:, [0, 2, 5]]  # column picks come out in Fortran order
+    part = ConditionNormalizer(1).fit(settings, picked)
+    assert part.transform(settings, picked).flags.c_contiguous
 
 
 def test_bad_histories_are_explained() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,9 @@ class ConditionNormalizer:
     def transform(self, settings: Array, x: Array) -> Array:
         if self.centers is None or self.mean is None or self.std is None:
             raise RuntimeError("the normaliser is not fitted; call fit() first")
+        if self.centers.shape[0] == 1:  # one regime: every row is in it
+            # in C order like the general case: later sums over rows then add in the same order
+            return np.divide(np.subtract(x, self.mean[0], order="C"), self.std[0], order="C")
         labels = self._nearest(settings, self.centers, self._scale)
         return np.asarray((x - self.mean[labels]) / self.std[labels])
 
@@ -181,6 +185,14 @@ class FeatureConfig:
             ewma_alpha=float(data["ewma_alpha"]),
             use_age=bool(data["use_age"]),
         )
+
+
+@lru_cache(maxsize=64)
+def _centred_times(k: int) -> tuple[Array, float]:
+    """Times ``0 … k-1`` minus their mean, and their sum of squares (both exact in floats)."""
+    t = np.arange(k, dtype=float) - (k - 1) / 2.0
+    t.flags.writeable = False
+    return t, float(t @ t)
 
 
 def _ewma(x: Array, alpha: float) -> Array:
@@ -270,8 +282,11 @@ class Featurizer:
         cfg = self.config
         z = self.normalizer.transform(settings, x[:, self.kept])
         n = z.shape[0]
+        add = np.add.reduce  # what ndarray.mean sums with, without its Python wrapper
         parts = [z[-1]]
-        parts += [z[-w:].mean(axis=0) for w in cfg.mean_windows]
+        for w in cfg.mean_windows:
+            tail = z[-w:]
+            parts.append(add(tail, axis=0) / tail.shape[0])
         parts.append(z[-cfg.std_window :].std(axis=0))
         for w in cfg.slope_windows:
             tail = z[-w:]
@@ -279,12 +294,12 @@ class Featurizer:
             if k < 2:
                 parts.append(np.zeros(z.shape[1]))
                 continue
-            t = np.arange(n - k, n, dtype=float)
-            t -= t.mean()
-            parts.append(t @ (tail - tail.mean(axis=0)) / (t @ t))
+            t, tt = _centred_times(k)
+            parts.append(t @ (tail - add(tail, axis=0) / k) / tt)
         ewma = _ewma(z, cfg.ewma_alpha)[-1]
         parts.append(ewma)
-        parts.append(ewma - z[: min(n, cfg.baseline_cycles)].mean(axis=0))
+        b = min(n, cfg.baseline_cycles)
+        parts.append(ewma - add(z[:b], axis=0) / b)
         if cfg.use_age:
             parts.append(np.array([float(start_cycle + n - 1)]))
         return np.concatenate(parts)

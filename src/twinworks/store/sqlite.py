@@ -17,6 +17,7 @@ which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -40,6 +41,8 @@ from twinworks.store.base import (
 )
 from twinworks.store.model_registry import MODEL_SCHEMA, SqliteModelRegistry
 from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -115,6 +118,10 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self._telemetry = TelemetryTables(self._writer, self._reader, compact_at)
+        # compaction runs on its own thread: appends never wait for the sorting, only for
+        # the short transaction that writes the sorted chunks (see _compact_in_background)
+        self._compact_wanted = threading.Event()
+        self._compactor: threading.Thread | None = None
 
     # ----------------------------------------------------------- connections
 
@@ -147,6 +154,10 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         if self._closed:
             return
         self._closed = True
+        compactor = self._compactor
+        if compactor is not None:
+            self._compact_wanted.set()
+            compactor.join()
         with self._write_lock:
             self._writer.close()
         with self._readers_lock:
@@ -189,7 +200,7 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
                     raise
                 tables.committed()
                 if tables.maybe_compact():
-                    self._compact()
+                    self._request_compaction()
             except sqlite3.Error as exc:
                 total = sum(len(b) for b in batches)
                 raise StoreError(f"appending {total} points failed: {exc}") from None
@@ -206,6 +217,55 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
             self._telemetry.compacted = []
             raise
         self._telemetry.compaction_committed()
+
+    def _request_compaction(self) -> None:
+        """Wake the compaction thread; compact inline only if it falls far behind.
+
+        Caller holds the write lock.
+        """
+        if self._telemetry.hot_points >= self._BACKLOG_FACTOR * self._telemetry.compact_at:
+            self._compact()  # the thread cannot keep up: bound the memory the cache holds
+            return
+        if self._compactor is None:
+            self._compactor = threading.Thread(
+                target=self._compact_in_background, name="twinworks-compactor", daemon=True
+            )
+            self._compactor.start()
+        self._compact_wanted.set()
+
+    _BACKLOG_FACTOR = 4
+
+    def _compact_in_background(self) -> None:
+        """Sort hot batches into chunks off the write lock, then write them in one short
+        transaction under it; repeat while there is enough to compact."""
+        tables = self._telemetry
+        while True:
+            self._compact_wanted.wait()
+            self._compact_wanted.clear()
+            while not self._closed and tables.maybe_compact():
+                try:
+                    plan = tables.plan_compaction(self._reader())
+                    with self._write_lock:
+                        if self._closed:
+                            return
+                        if plan is None:
+                            self._compact()  # hot rows of an earlier process: read them back
+                            continue
+                        self._writer.execute("BEGIN IMMEDIATE")
+                        try:
+                            done = tables.apply_compaction(plan)
+                            self._writer.execute("COMMIT" if done else "ROLLBACK")
+                        except BaseException:
+                            self._writer.execute("ROLLBACK")
+                            tables.compacted = []
+                            raise
+                        if done:
+                            tables.compaction_committed()
+                except (sqlite3.Error, StoreError) as exc:
+                    log.warning("compaction failed, retried on the next append: %s", exc)
+                    break
+            if self._closed:
+                return
 
     def compact(self) -> None:
         """Fold all hot batches into chunks now (normally done automatically)."""

@@ -25,13 +25,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from twinworks.store.base import Bucket, Columns, Point, Value, from_us
 
-__all__ = ["TELEMETRY_SCHEMA", "TelemetryTables"]
+__all__ = ["TELEMETRY_SCHEMA", "CompactionPlan", "TelemetryTables"]
 
 TELEMETRY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -115,6 +115,38 @@ def _restore(kind: str, vals: np.ndarray) -> list[Value]:
     if kind == "b":
         return (vals != 0).tolist()
     return vals.tolist()
+
+
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (series_id, ts_min, ts_max, n, ts, vals) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class CompactionPlan(NamedTuple):
+    """Hot batches sorted into chunk rows, ready to be written in one short transaction."""
+
+    ids: list[int]  # the hot rows it replaces, in id order
+    rows: list[tuple[int, int, int, int, bytes, bytes]]  # chunk rows
+    points: int
+
+
+def _chunk_rows(
+    batches: Sequence[_HotBatch],
+) -> tuple[list[tuple[int, int, int, int, bytes, bytes]], int]:
+    """One chunk row per series of the batches, sorted by time; and the point count."""
+    sids = np.concatenate([b.sids for b in batches])
+    ts = np.concatenate([b.ts for b in batches])
+    vals = np.concatenate([b.vals for b in batches])
+    order = np.lexsort((ts, sids))
+    sids, ts, vals = sids[order], ts[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]).tolist()
+    ends = [*starts[1:], len(sids)]
+    first = sids[starts].tolist()
+    rows = [
+        (sid, int(ts[a]), int(ts[b - 1]), b - a, ts[a:b].tobytes(), vals[a:b].tobytes())
+        for sid, a, b in zip(first, starts, ends, strict=True)
+    ]
+    return rows, len(ts)
 
 
 class TelemetryTables:
@@ -401,6 +433,10 @@ class TelemetryTables:
         with self._lock:
             return dict(self._hot)
 
+    @property
+    def hot_points(self) -> int:
+        return self._hot_points
+
     def maybe_compact(self) -> bool:
         return self._hot_points >= self.compact_at
 
@@ -423,31 +459,49 @@ class TelemetryTables:
             else ()
         ):
             cached[hid] = _decode(s, t, v)
-        batches = [cached[hid] for hid in ids]
-        sids = np.concatenate([b.sids for b in batches])
-        ts = np.concatenate([b.ts for b in batches])
-        vals = np.concatenate([b.vals for b in batches])
-        order = np.lexsort((ts, sids))
-        sids, ts, vals = sids[order], ts[order], vals[order]
-        starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
-        ends = np.r_[starts[1:], len(sids)]
-        self._w.executemany(
-            "INSERT INTO chunks (series_id, ts_min, ts_max, n, ts, vals) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    int(sids[a]),
-                    int(ts[a]),
-                    int(ts[b - 1]),
-                    int(b - a),
-                    ts[a:b].tobytes(),
-                    vals[a:b].tobytes(),
-                )
-                for a, b in zip(starts, ends, strict=True)
-            ),
-        )
+        rows, n = _chunk_rows([cached[hid] for hid in ids])
+        self._w.executemany(_INSERT_CHUNK, rows)
         self._w.execute("DELETE FROM hot WHERE id <= ?", (ids[-1],))
         self.compacted = ids
-        return len(ts)
+        return n
+
+    def plan_compaction(self, conn: sqlite3.Connection) -> CompactionPlan | None:
+        """Sort the oldest hot batches into chunk rows without the write lock.
+
+        ``conn`` is a read connection of the calling thread. The plan covers the oldest
+        hot rows that are in the cache (all of them, but for the newest few whose
+        commit is still being published, in a process that writes); None when the
+        oldest one is not cached (left by an earlier process: :meth:`compact` reads
+        it). All the sorting and encoding happens here, so the transaction that applies
+        the plan only writes rows and holds the writer for a few milliseconds.
+        """
+        ids = [r[0] for r in conn.execute("SELECT id FROM hot ORDER BY id")]
+        cached = self._hot_snapshot()
+        take: list[int] = []
+        for hid in ids:
+            if hid not in cached:
+                break
+            take.append(hid)
+        if not take:
+            return None
+        rows, n = _chunk_rows([cached[hid] for hid in take])
+        return CompactionPlan(take, rows, n)
+
+    def apply_compaction(self, plan: CompactionPlan) -> bool:
+        """Write a plan inside the caller's transaction; False (nothing done) if it is stale.
+
+        Hot ids only grow, so the rows from the plan's first to its last id are exactly
+        the plan's unless some of them were compacted meanwhile: then the caller rolls
+        back.
+        """
+        cur = self._w.execute(
+            "DELETE FROM hot WHERE id BETWEEN ? AND ?", (plan.ids[0], plan.ids[-1])
+        )
+        if cur.rowcount != len(plan.ids):
+            return False
+        self._w.executemany(_INSERT_CHUNK, plan.rows)
+        self.compacted = plan.ids
+        return True
 
     def compaction_committed(self) -> None:
         self._cache_evict(getattr(self, "compacted", []))

@@ -40,7 +40,7 @@ from twinworks.store.base import (
     to_us,
 )
 from twinworks.store.model_registry import MODEL_SCHEMA, SqliteModelRegistry
-from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
+from twinworks.store.telemetry import TELEMETRY_SCHEMA, CompactionPlan, TelemetryTables
 
 log = logging.getLogger(__name__)
 
@@ -245,27 +245,42 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
             while not self._closed and tables.maybe_compact():
                 try:
                     plan = tables.plan_compaction(self._reader())
-                    with self._write_lock:
-                        if self._closed:
-                            return
-                        if plan is None:
+                    if plan is None:
+                        with self._write_lock:
+                            if self._closed:
+                                return
                             self._compact()  # hot rows of an earlier process: read them back
-                            continue
-                        self._writer.execute("BEGIN IMMEDIATE")
-                        try:
-                            done = tables.apply_compaction(plan)
-                            self._writer.execute("COMMIT" if done else "ROLLBACK")
-                        except BaseException:
-                            self._writer.execute("ROLLBACK")
-                            tables.compacted = []
-                            raise
-                        if done:
-                            tables.compaction_committed()
+                        continue
+                    for start in range(0, len(plan.rows), self.COMPACT_ROWS_PER_STEP):
+                        with self._write_lock:
+                            if self._closed:
+                                return
+                            done = self._compact_step(plan, start)
+                        if not done:
+                            break
+                        time.sleep(0.001)  # a waiting append takes the lock now
                 except (sqlite3.Error, StoreError) as exc:
                     log.warning("compaction failed, retried on the next append: %s", exc)
                     break
             if self._closed:
                 return
+
+    COMPACT_ROWS_PER_STEP = 256  # chunk rows (one per series) per compaction transaction
+
+    def _compact_step(self, plan: CompactionPlan, start: int) -> bool:
+        """One short transaction of a background compaction. Caller holds the write lock."""
+        tables = self._telemetry
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            done = tables.apply_compaction_step(plan, start, start + self.COMPACT_ROWS_PER_STEP)
+            self._writer.execute("COMMIT" if done else "ROLLBACK")
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            tables.compacted = []
+            raise
+        if done:
+            tables.compaction_committed()
+        return done
 
     def compact(self) -> None:
         """Fold all hot batches into chunks now (normally done automatically)."""

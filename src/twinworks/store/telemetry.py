@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     vals BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, ts_max);
+-- at most one row: an incremental compaction of hot rows hot_lo..hot_hi is under way,
+-- and the series below series_hi are in chunks already (from chunk id chunk_lo on);
+-- readers skip those series in those hot rows
+CREATE TABLE IF NOT EXISTS compacting (
+    hot_lo INTEGER NOT NULL,
+    hot_hi INTEGER NOT NULL,
+    series_hi INTEGER NOT NULL,
+    chunk_lo INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS text_samples (
     series_id INTEGER NOT NULL,
     ts_us INTEGER NOT NULL,
@@ -67,6 +76,14 @@ CREATE TABLE IF NOT EXISTS text_samples (
 """
 
 _NEVER = np.iinfo(np.int64).min
+_Partial = tuple[int, int, int] | None  # (hot_lo, hot_hi, series_hi) of a compaction under way
+
+
+def _skipped(partial: _Partial, hid: int, sid: int) -> bool:
+    """True if series sid of hot row hid is already in chunks (a compaction under way)."""
+    return partial is not None and partial[0] <= hid <= partial[1] and sid < partial[2]
+
+
 _KIND_OF = {bool: "b", int: "i", float: "f", str: "s"}
 
 
@@ -174,6 +191,7 @@ class TelemetryTables:
         # series ids of each names table of columnar batches: (the table, ids by row)
         self._luts: dict[int, tuple[Sequence[tuple[str, str]], np.ndarray]] = {}
         self.pending: tuple[int | None, _HotBatch] | None = None
+        self.compacted: list[int] = []
         self._watermark = np.full(64, _NEVER, np.int64)
         self._load()
 
@@ -442,9 +460,10 @@ class TelemetryTables:
 
     def compact(self) -> int:
         """Move the hot batches into per-series chunks, inside the caller's transaction."""
+        self._undo_partial()
         ids = [r[0] for r in self._w.execute("SELECT id FROM hot ORDER BY id")]
         if not ids:
-            self.compacted: list[int] = []
+            self.compacted = []
             return 0
         # the writer's own batches are in the cache (only those of an earlier process are
         # read back): the blobs are not fetched again, which halves the pause
@@ -487,21 +506,54 @@ class TelemetryTables:
         rows, n = _chunk_rows([cached[hid] for hid in take])
         return CompactionPlan(take, rows, n)
 
-    def apply_compaction(self, plan: CompactionPlan) -> bool:
-        """Write a plan inside the caller's transaction; False (nothing done) if it is stale.
+    def apply_compaction_step(self, plan: CompactionPlan, start: int, stop: int) -> bool:
+        """Write the plan's chunk rows start:stop inside the caller's transaction.
 
-        Hot ids only grow, so the rows from the plan's first to its last id are exactly
-        the plan's unless some of them were compacted meanwhile: then the caller rolls
-        back.
+        A plan is written in several short transactions, so that appends interleave with
+        it. Until the last one, the ``compacting`` row tells readers which series of the
+        plan's hot rows are in chunks already; the last one deletes the hot rows. False
+        (the caller rolls back) when the plan is stale: its hot rows were compacted
+        meanwhile, or another compaction replaced its ``compacting`` row. A compaction
+        left half done (by a crash) is undone by the next one.
         """
-        cur = self._w.execute(
-            "DELETE FROM hot WHERE id BETWEEN ? AND ?", (plan.ids[0], plan.ids[-1])
-        )
-        if cur.rowcount != len(plan.ids):
-            return False
-        self._w.executemany(_INSERT_CHUNK, plan.rows)
-        self.compacted = plan.ids
+        w = self._w
+        row = w.execute("SELECT hot_lo, hot_hi, series_hi, chunk_lo FROM compacting").fetchone()
+        lo, hi = plan.ids[0], plan.ids[-1]
+        if start == 0:
+            self._undo_partial()
+            (n,) = w.execute(
+                "SELECT count(*) FROM hot WHERE id BETWEEN ? AND ?", (lo, hi)
+            ).fetchone()
+            if n != len(plan.ids):  # hot ids only grow: these rows are exactly the plan's
+                return False
+            (chunk_lo,) = w.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()
+        else:
+            if row is None or tuple(row[:3]) != (lo, hi, plan.rows[start][0]):
+                return False
+            chunk_lo = row[3]
+        w.executemany(_INSERT_CHUNK, plan.rows[start:stop])
+        w.execute("DELETE FROM compacting")
+        if stop >= len(plan.rows):
+            w.execute("DELETE FROM hot WHERE id BETWEEN ? AND ?", (lo, hi))
+            self.compacted = plan.ids
+        else:
+            w.execute(
+                "INSERT INTO compacting (hot_lo, hot_hi, series_hi, chunk_lo) VALUES (?, ?, ?, ?)",
+                (lo, hi, plan.rows[stop][0], chunk_lo),
+            )
         return True
+
+    def _undo_partial(self) -> None:
+        """Drop the chunks of a compaction left half done (inside the caller's transaction)."""
+        row = self._w.execute("SELECT chunk_lo FROM compacting").fetchone()
+        if row is not None:
+            self._w.execute("DELETE FROM chunks WHERE id >= ?", row)
+            self._w.execute("DELETE FROM compacting")
+
+    @staticmethod
+    def _partial(conn: sqlite3.Connection) -> _Partial:
+        row = conn.execute("SELECT hot_lo, hot_hi, series_hi FROM compacting").fetchone()
+        return None if row is None else (row[0], row[1], row[2])
 
     def compaction_committed(self) -> None:
         self._cache_evict(getattr(self, "compacted", []))
@@ -561,7 +613,10 @@ class TelemetryTables:
             m = (t >= lo) & (t < hi)
             parts_t.append(t[m])
             parts_v.append(v[m])
-        for batch in (hot if hot is not None else self._visible_hot(conn)).values():
+        partial = self._partial(conn)
+        for hid, batch in (hot if hot is not None else self._visible_hot(conn)).items():
+            if _skipped(partial, hid, sid):
+                continue
             found = batch.series(sid)
             if found is None:
                 continue
@@ -636,6 +691,7 @@ class TelemetryTables:
         conn = self._snapshot()
         try:
             hot = self._visible_hot(conn)
+            partial = self._partial(conn)
             for signal, sid in sids.items():
                 kind = self._kind.get(sid, "f")
                 if kind == "s":
@@ -648,7 +704,9 @@ class TelemetryTables:
                         out[signal] = (from_us(row[0]), row[1])
                     continue
                 best_t, best_v = _NEVER, 0.0
-                for batch in hot.values():
+                for hid, batch in hot.items():
+                    if _skipped(partial, hid, sid):
+                        continue
                     found = batch.series(sid)
                     if found is None:
                         continue
@@ -684,8 +742,13 @@ class TelemetryTables:
             params = wanted or []
             n = conn.execute(f"SELECT coalesce(sum(n), 0) FROM chunks{where}", params).fetchone()[0]
             n += conn.execute(f"SELECT count(*) FROM text_samples{where}", params).fetchone()[0]
-            for batch in self._visible_hot(conn).values():
-                n += len(batch.sids) if wanted is None else int(np.isin(batch.sids, wanted).sum())
+            partial = self._partial(conn)
+            for hid, batch in self._visible_hot(conn).items():
+                mask = None if wanted is None else np.isin(batch.sids, wanted)
+                if partial is not None and partial[0] <= hid <= partial[1]:
+                    done = batch.sids < partial[2]  # in chunks already
+                    mask = ~done if mask is None else mask & ~done
+                n += len(batch.sids) if mask is None else int(mask.sum())
         finally:
             conn.execute("COMMIT")
         return int(n)

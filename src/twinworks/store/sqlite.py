@@ -115,6 +115,9 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         try:
             self._writer = self._connect()
             self._writer.executescript(SCHEMA)
+            # telemetry commits leave the checkpoint (copying the log into the database
+            # file, with an fsync) to the background thread; this bound is for the rest
+            self._writer.execute(f"PRAGMA wal_autocheckpoint={self._WAL_BOUND_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self._telemetry = TelemetryTables(self._writer, self._reader, compact_at)
@@ -122,6 +125,8 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         # the short transaction that writes the sorted chunks (see _compact_in_background)
         self._compact_wanted = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._since_checkpoint = 0  # telemetry points committed since the last checkpoint
+        self._checkpoint_wanted = False
 
     # ----------------------------------------------------------- connections
 
@@ -199,6 +204,11 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
                     tables.forget_uncommitted()
                     raise
                 tables.committed()
+                self._since_checkpoint += sum(counts)
+                if self._since_checkpoint >= self._CHECKPOINT_POINTS:
+                    self._since_checkpoint = 0
+                    self._checkpoint_wanted = True
+                    self._wake_background()
                 if tables.maybe_compact():
                     self._request_compaction()
             except sqlite3.Error as exc:
@@ -226,44 +236,63 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         if self._telemetry.hot_points >= self._BACKLOG_FACTOR * self._telemetry.compact_at:
             self._compact()  # the thread cannot keep up: bound the memory the cache holds
             return
+        self._wake_background()
+
+    def _wake_background(self) -> None:
         if self._compactor is None:
             self._compactor = threading.Thread(
-                target=self._compact_in_background, name="twinworks-compactor", daemon=True
+                target=self._background, name="twinworks-compactor", daemon=True
             )
             self._compactor.start()
         self._compact_wanted.set()
 
     _BACKLOG_FACTOR = 4
+    _CHECKPOINT_POINTS = 50_000  # about 1 MB of log
+    _WAL_BOUND_PAGES = 10_000
 
-    def _compact_in_background(self) -> None:
-        """Sort hot batches into chunks off the write lock, then write them in one short
-        transaction under it; repeat while there is enough to compact."""
-        tables = self._telemetry
-        while True:
-            self._compact_wanted.wait()
-            self._compact_wanted.clear()
-            while not self._closed and tables.maybe_compact():
-                try:
-                    plan = tables.plan_compaction(self._reader())
-                    if plan is None:
-                        with self._write_lock:
-                            if self._closed:
-                                return
-                            self._compact()  # hot rows of an earlier process: read them back
-                        continue
-                    for start in range(0, len(plan.rows), self.COMPACT_ROWS_PER_STEP):
-                        with self._write_lock:
-                            if self._closed:
-                                return
-                            done = self._compact_step(plan, start)
-                        if not done:
-                            break
-                        time.sleep(0.001)  # a waiting append takes the lock now
-                except (sqlite3.Error, StoreError) as exc:
-                    log.warning("compaction failed, retried on the next append: %s", exc)
-                    break
-            if self._closed:
-                return
+    def _background(self) -> None:
+        """Checkpoints and compaction, off the append path."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._compact_wanted.wait()
+                self._compact_wanted.clear()
+                while not self._closed:
+                    if self._checkpoint_wanted:
+                        self._checkpoint_wanted = False
+                        try:
+                            conn = conn or self._connect()
+                            # passive: copies what no reader still needs, never blocks a commit
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        except sqlite3.Error as exc:
+                            log.warning("checkpoint failed, retried later: %s", exc)
+                    if not self._telemetry.maybe_compact() or not self._compact_once():
+                        break
+                if self._closed:
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _compact_once(self) -> bool:
+        """Sort the hot batches into chunks off the write lock, then write them a few
+        series per transaction under it, so that appends interleave; False on failure."""
+        try:
+            plan = self._telemetry.plan_compaction(self._reader())
+            if plan is None:
+                with self._write_lock:
+                    if not self._closed:
+                        self._compact()  # hot rows of an earlier process: read them back
+                return True
+            for start in range(0, len(plan.rows), self.COMPACT_ROWS_PER_STEP):
+                with self._write_lock:
+                    if self._closed or not self._compact_step(plan, start):
+                        return True  # closing, or the plan is stale: plan again
+                time.sleep(0.001)  # a waiting append takes the lock now
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("compaction failed, retried on the next append: %s", exc)
+            return False
+        return True
 
     COMPACT_ROWS_PER_STEP = 256  # chunk rows (one per series) per compaction transaction
 

@@ -448,13 +448,19 @@ def main() -> int:
     p50 = best["p50_ms"] if best else float("nan")
     p99 = best["p99_ms"] if best else float("nan")
     cpu = best["cpu_us"] if best else float("nan")
-    met = rate >= 20000 and p99 < 100
+    # the target is a latency at 20,000 msg/s: judged on that step (a faster sustained step
+    # with a higher p99 does not fail it, nor does a fast p99 at a lower rate meet it)
+    at_target = next((r for r in ours["steps"] if r["rate"] == 20000 and r["sustained"]), None)
+    met = at_target is not None and at_target["p99_ms"] < 100
+    target_p99 = (
+        f"p99 {at_target['p99_ms']:.1f} ms at 20000 msg/s" if at_target else "not sustained"
+    )
     print(
         f"RESULT ingest_mqtt: sustained {rate} msg/s ({rate * len(SIGNALS)} points/s) with zero "
         f"loss, latency p50 {p50:.1f} ms p99 {p99:.1f} ms at that rate, {cpu:.1f} us CPU per "
         f"message; bare paho subscriber kept up with {bare:.0f} msg/s ({bare_cpu:.1f} us CPU per "
-        f"message); target 20000 msg/s p99<100 ms: "
-        f"{'met' if met else 'not met'} (load average at start {load:.1f})",
+        f"message); target 20000 msg/s p99<100 ms: {'met' if met else 'not met'} ({target_p99}; "
+        f"load average at start {load:.1f})",
         flush=True,
     )
     return 0

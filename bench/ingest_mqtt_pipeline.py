@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import resource
@@ -44,6 +45,8 @@ async def run(rate: int, seconds: float, timeout: float) -> str:
             async with Runtime(definition, store) as rt:
                 connector = rt.connectors["broker"]
                 assert await connector.wait_connected(10), connector.status.last_error
+                gc.collect()
+                gc.freeze()  # as twinworks up does once it runs
                 await asyncio.sleep(0.5)  # subscribed
                 parent, child = mp.Pipe()
                 publisher = mp.Process(target=publisher_main, args=(broker.port, child))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -248,6 +249,11 @@ async def run_up(
                 tls_key=tls_key,
             )
             await server.start()
+            # what is built by now (definition, twins, API) lives as long as the process:
+            # frozen, it is left out of the collector's full passes, which would otherwise
+            # walk all of it and pause ingest for tens of milliseconds each time
+            gc.collect()
+            gc.freeze()
             await _serve(
                 server,
                 definition,

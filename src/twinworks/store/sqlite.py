@@ -17,6 +17,7 @@ which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -39,7 +40,9 @@ from twinworks.store.base import (
     to_us,
 )
 from twinworks.store.model_registry import MODEL_SCHEMA, SqliteModelRegistry
-from twinworks.store.telemetry import TELEMETRY_SCHEMA, TelemetryTables
+from twinworks.store.telemetry import TELEMETRY_SCHEMA, CompactionPlan, TelemetryTables
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -112,9 +115,18 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         try:
             self._writer = self._connect()
             self._writer.executescript(SCHEMA)
+            # telemetry commits leave the checkpoint (copying the log into the database
+            # file, with an fsync) to the background thread; this bound is for the rest
+            self._writer.execute(f"PRAGMA wal_autocheckpoint={self._WAL_BOUND_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self._telemetry = TelemetryTables(self._writer, self._reader, compact_at)
+        # compaction runs on its own thread: appends never wait for the sorting, only for
+        # the short transaction that writes the sorted chunks (see _compact_in_background)
+        self._compact_wanted = threading.Event()
+        self._compactor: threading.Thread | None = None
+        self._since_checkpoint = 0  # telemetry points committed since the last checkpoint
+        self._checkpoint_wanted = False
 
     # ----------------------------------------------------------- connections
 
@@ -147,6 +159,10 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
         if self._closed:
             return
         self._closed = True
+        compactor = self._compactor
+        if compactor is not None:
+            self._compact_wanted.set()
+            compactor.join()
         with self._write_lock:
             self._writer.close()
         with self._readers_lock:
@@ -188,8 +204,13 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
                     tables.forget_uncommitted()
                     raise
                 tables.committed()
+                self._since_checkpoint += sum(counts)
+                if self._since_checkpoint >= self._CHECKPOINT_POINTS:
+                    self._since_checkpoint = 0
+                    self._checkpoint_wanted = True
+                    self._wake_background()
                 if tables.maybe_compact():
-                    self._compact()
+                    self._request_compaction()
             except sqlite3.Error as exc:
                 total = sum(len(b) for b in batches)
                 raise StoreError(f"appending {total} points failed: {exc}") from None
@@ -206,6 +227,89 @@ class SqliteStore(SqliteModelRegistry, TwinStore):
             self._telemetry.compacted = []
             raise
         self._telemetry.compaction_committed()
+
+    def _request_compaction(self) -> None:
+        """Wake the compaction thread; compact inline only if it falls far behind.
+
+        Caller holds the write lock.
+        """
+        if self._telemetry.hot_points >= self._BACKLOG_FACTOR * self._telemetry.compact_at:
+            self._compact()  # the thread cannot keep up: bound the memory the cache holds
+            return
+        self._wake_background()
+
+    def _wake_background(self) -> None:
+        if self._compactor is None:
+            self._compactor = threading.Thread(
+                target=self._background, name="twinworks-compactor", daemon=True
+            )
+            self._compactor.start()
+        self._compact_wanted.set()
+
+    _BACKLOG_FACTOR = 4
+    _CHECKPOINT_POINTS = 50_000  # about 1 MB of log
+    _WAL_BOUND_PAGES = 10_000
+
+    def _background(self) -> None:
+        """Checkpoints and compaction, off the append path."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._compact_wanted.wait()
+                self._compact_wanted.clear()
+                while not self._closed:
+                    if self._checkpoint_wanted:
+                        self._checkpoint_wanted = False
+                        try:
+                            conn = conn or self._connect()
+                            # passive: copies what no reader still needs, never blocks a commit
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        except sqlite3.Error as exc:
+                            log.warning("checkpoint failed, retried later: %s", exc)
+                    if not self._telemetry.maybe_compact() or not self._compact_once():
+                        break
+                if self._closed:
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _compact_once(self) -> bool:
+        """Sort the hot batches into chunks off the write lock, then write them a few
+        series per transaction under it, so that appends interleave; False on failure."""
+        try:
+            plan = self._telemetry.plan_compaction(self._reader())
+            if plan is None:
+                with self._write_lock:
+                    if not self._closed:
+                        self._compact()  # hot rows of an earlier process: read them back
+                return True
+            for start in range(0, len(plan.rows), self.COMPACT_ROWS_PER_STEP):
+                with self._write_lock:
+                    if self._closed or not self._compact_step(plan, start):
+                        return True  # closing, or the plan is stale: plan again
+                time.sleep(0.001)  # a waiting append takes the lock now
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("compaction failed, retried on the next append: %s", exc)
+            return False
+        return True
+
+    COMPACT_ROWS_PER_STEP = 256  # chunk rows (one per series) per compaction transaction
+
+    def _compact_step(self, plan: CompactionPlan, start: int) -> bool:
+        """One short transaction of a background compaction. Caller holds the write lock."""
+        tables = self._telemetry
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            done = tables.apply_compaction_step(plan, start, start + self.COMPACT_ROWS_PER_STEP)
+            self._writer.execute("COMMIT" if done else "ROLLBACK")
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            tables.compacted = []
+            raise
+        if done:
+            tables.compaction_committed()
+        return done
 
     def compact(self) -> None:
         """Fold all hot batches into chunks now (normally done automatically)."""

@@ -25,13 +25,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from twinworks.store.base import Bucket, Columns, Point, Value, from_us
 
-__all__ = ["TELEMETRY_SCHEMA", "TelemetryTables"]
+__all__ = ["TELEMETRY_SCHEMA", "CompactionPlan", "TelemetryTables"]
 
 TELEMETRY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     vals BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, ts_max);
+-- at most one row: an incremental compaction of hot rows hot_lo..hot_hi is under way,
+-- and the series below series_hi are in chunks already (from chunk id chunk_lo on);
+-- readers skip those series in those hot rows
+CREATE TABLE IF NOT EXISTS compacting (
+    hot_lo INTEGER NOT NULL,
+    hot_hi INTEGER NOT NULL,
+    series_hi INTEGER NOT NULL,
+    chunk_lo INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS text_samples (
     series_id INTEGER NOT NULL,
     ts_us INTEGER NOT NULL,
@@ -67,6 +76,14 @@ CREATE TABLE IF NOT EXISTS text_samples (
 """
 
 _NEVER = np.iinfo(np.int64).min
+_Partial = tuple[int, int, int] | None  # (hot_lo, hot_hi, series_hi) of a compaction under way
+
+
+def _skipped(partial: _Partial, hid: int, sid: int) -> bool:
+    """True if series sid of hot row hid is already in chunks (a compaction under way)."""
+    return partial is not None and partial[0] <= hid <= partial[1] and sid < partial[2]
+
+
 _KIND_OF = {bool: "b", int: "i", float: "f", str: "s"}
 
 
@@ -117,6 +134,38 @@ def _restore(kind: str, vals: np.ndarray) -> list[Value]:
     return vals.tolist()
 
 
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (series_id, ts_min, ts_max, n, ts, vals) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class CompactionPlan(NamedTuple):
+    """Hot batches sorted into chunk rows, ready to be written in one short transaction."""
+
+    ids: list[int]  # the hot rows it replaces, in id order
+    rows: list[tuple[int, int, int, int, bytes, bytes]]  # chunk rows
+    points: int
+
+
+def _chunk_rows(
+    batches: Sequence[_HotBatch],
+) -> tuple[list[tuple[int, int, int, int, bytes, bytes]], int]:
+    """One chunk row per series of the batches, sorted by time; and the point count."""
+    sids = np.concatenate([b.sids for b in batches])
+    ts = np.concatenate([b.ts for b in batches])
+    vals = np.concatenate([b.vals for b in batches])
+    order = np.lexsort((ts, sids))
+    sids, ts, vals = sids[order], ts[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]).tolist()
+    ends = [*starts[1:], len(sids)]
+    first = sids[starts].tolist()
+    rows = [
+        (sid, int(ts[a]), int(ts[b - 1]), b - a, ts[a:b].tobytes(), vals[a:b].tobytes())
+        for sid, a, b in zip(first, starts, ends, strict=True)
+    ]
+    return rows, len(ts)
+
+
 class TelemetryTables:
     """The telemetry half of :class:`~twinworks.store.sqlite.SqliteStore`.
 
@@ -142,6 +191,7 @@ class TelemetryTables:
         # series ids of each names table of columnar batches: (the table, ids by row)
         self._luts: dict[int, tuple[Sequence[tuple[str, str]], np.ndarray]] = {}
         self.pending: tuple[int | None, _HotBatch] | None = None
+        self.compacted: list[int] = []
         self._watermark = np.full(64, _NEVER, np.int64)
         self._load()
 
@@ -401,14 +451,19 @@ class TelemetryTables:
         with self._lock:
             return dict(self._hot)
 
+    @property
+    def hot_points(self) -> int:
+        return self._hot_points
+
     def maybe_compact(self) -> bool:
         return self._hot_points >= self.compact_at
 
     def compact(self) -> int:
         """Move the hot batches into per-series chunks, inside the caller's transaction."""
+        self._undo_partial()
         ids = [r[0] for r in self._w.execute("SELECT id FROM hot ORDER BY id")]
         if not ids:
-            self.compacted: list[int] = []
+            self.compacted = []
             return 0
         # the writer's own batches are in the cache (only those of an earlier process are
         # read back): the blobs are not fetched again, which halves the pause
@@ -423,31 +478,82 @@ class TelemetryTables:
             else ()
         ):
             cached[hid] = _decode(s, t, v)
-        batches = [cached[hid] for hid in ids]
-        sids = np.concatenate([b.sids for b in batches])
-        ts = np.concatenate([b.ts for b in batches])
-        vals = np.concatenate([b.vals for b in batches])
-        order = np.lexsort((ts, sids))
-        sids, ts, vals = sids[order], ts[order], vals[order]
-        starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
-        ends = np.r_[starts[1:], len(sids)]
-        self._w.executemany(
-            "INSERT INTO chunks (series_id, ts_min, ts_max, n, ts, vals) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    int(sids[a]),
-                    int(ts[a]),
-                    int(ts[b - 1]),
-                    int(b - a),
-                    ts[a:b].tobytes(),
-                    vals[a:b].tobytes(),
-                )
-                for a, b in zip(starts, ends, strict=True)
-            ),
-        )
+        rows, n = _chunk_rows([cached[hid] for hid in ids])
+        self._w.executemany(_INSERT_CHUNK, rows)
         self._w.execute("DELETE FROM hot WHERE id <= ?", (ids[-1],))
         self.compacted = ids
-        return len(ts)
+        return n
+
+    def plan_compaction(self, conn: sqlite3.Connection) -> CompactionPlan | None:
+        """Sort the oldest hot batches into chunk rows without the write lock.
+
+        ``conn`` is a read connection of the calling thread. The plan covers the oldest
+        hot rows that are in the cache (all of them, but for the newest few whose
+        commit is still being published, in a process that writes); None when the
+        oldest one is not cached (left by an earlier process: :meth:`compact` reads
+        it). All the sorting and encoding happens here, so the transaction that applies
+        the plan only writes rows and holds the writer for a few milliseconds.
+        """
+        ids = [r[0] for r in conn.execute("SELECT id FROM hot ORDER BY id")]
+        cached = self._hot_snapshot()
+        take: list[int] = []
+        for hid in ids:
+            if hid not in cached:
+                break
+            take.append(hid)
+        if not take:
+            return None
+        rows, n = _chunk_rows([cached[hid] for hid in take])
+        return CompactionPlan(take, rows, n)
+
+    def apply_compaction_step(self, plan: CompactionPlan, start: int, stop: int) -> bool:
+        """Write the plan's chunk rows start:stop inside the caller's transaction.
+
+        A plan is written in several short transactions, so that appends interleave with
+        it. Until the last one, the ``compacting`` row tells readers which series of the
+        plan's hot rows are in chunks already; the last one deletes the hot rows. False
+        (the caller rolls back) when the plan is stale: its hot rows were compacted
+        meanwhile, or another compaction replaced its ``compacting`` row. A compaction
+        left half done (by a crash) is undone by the next one.
+        """
+        w = self._w
+        row = w.execute("SELECT hot_lo, hot_hi, series_hi, chunk_lo FROM compacting").fetchone()
+        lo, hi = plan.ids[0], plan.ids[-1]
+        if start == 0:
+            self._undo_partial()
+            (n,) = w.execute(
+                "SELECT count(*) FROM hot WHERE id BETWEEN ? AND ?", (lo, hi)
+            ).fetchone()
+            if n != len(plan.ids):  # hot ids only grow: these rows are exactly the plan's
+                return False
+            (chunk_lo,) = w.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()
+        else:
+            if row is None or tuple(row[:3]) != (lo, hi, plan.rows[start][0]):
+                return False
+            chunk_lo = row[3]
+        w.executemany(_INSERT_CHUNK, plan.rows[start:stop])
+        w.execute("DELETE FROM compacting")
+        if stop >= len(plan.rows):
+            w.execute("DELETE FROM hot WHERE id BETWEEN ? AND ?", (lo, hi))
+            self.compacted = plan.ids
+        else:
+            w.execute(
+                "INSERT INTO compacting (hot_lo, hot_hi, series_hi, chunk_lo) VALUES (?, ?, ?, ?)",
+                (lo, hi, plan.rows[stop][0], chunk_lo),
+            )
+        return True
+
+    def _undo_partial(self) -> None:
+        """Drop the chunks of a compaction left half done (inside the caller's transaction)."""
+        row = self._w.execute("SELECT chunk_lo FROM compacting").fetchone()
+        if row is not None:
+            self._w.execute("DELETE FROM chunks WHERE id >= ?", row)
+            self._w.execute("DELETE FROM compacting")
+
+    @staticmethod
+    def _partial(conn: sqlite3.Connection) -> _Partial:
+        row = conn.execute("SELECT hot_lo, hot_hi, series_hi FROM compacting").fetchone()
+        return None if row is None else (row[0], row[1], row[2])
 
     def compaction_committed(self) -> None:
         self._cache_evict(getattr(self, "compacted", []))
@@ -507,7 +613,10 @@ class TelemetryTables:
             m = (t >= lo) & (t < hi)
             parts_t.append(t[m])
             parts_v.append(v[m])
-        for batch in (hot if hot is not None else self._visible_hot(conn)).values():
+        partial = self._partial(conn)
+        for hid, batch in (hot if hot is not None else self._visible_hot(conn)).items():
+            if _skipped(partial, hid, sid):
+                continue
             found = batch.series(sid)
             if found is None:
                 continue
@@ -582,6 +691,7 @@ class TelemetryTables:
         conn = self._snapshot()
         try:
             hot = self._visible_hot(conn)
+            partial = self._partial(conn)
             for signal, sid in sids.items():
                 kind = self._kind.get(sid, "f")
                 if kind == "s":
@@ -594,7 +704,9 @@ class TelemetryTables:
                         out[signal] = (from_us(row[0]), row[1])
                     continue
                 best_t, best_v = _NEVER, 0.0
-                for batch in hot.values():
+                for hid, batch in hot.items():
+                    if _skipped(partial, hid, sid):
+                        continue
                     found = batch.series(sid)
                     if found is None:
                         continue
@@ -630,8 +742,13 @@ class TelemetryTables:
             params = wanted or []
             n = conn.execute(f"SELECT coalesce(sum(n), 0) FROM chunks{where}", params).fetchone()[0]
             n += conn.execute(f"SELECT count(*) FROM text_samples{where}", params).fetchone()[0]
-            for batch in self._visible_hot(conn).values():
-                n += len(batch.sids) if wanted is None else int(np.isin(batch.sids, wanted).sum())
+            partial = self._partial(conn)
+            for hid, batch in self._visible_hot(conn).items():
+                mask = None if wanted is None else np.isin(batch.sids, wanted)
+                if partial is not None and partial[0] <= hid <= partial[1]:
+                    done = batch.sids < partial[2]  # in chunks already
+                    mask = ~done if mask is None else mask & ~done
+                n += len(batch.sids) if mask is None else int(mask.sum())
         finally:
             conn.execute("COMMIT")
         return int(n)

@@ -49,12 +49,15 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.mapping import (
+    ArrivalClock,
     Columnar,
     JsonMapping,
     PayloadError,
+    Route,
     TopicTemplate,
     columns_of,
     parse_json,
+    summary,
 )
 from twinworks.connect.mqtt.session import Session
 from twinworks.connect.mqtt.wire import Message, correlation_data
@@ -84,6 +87,14 @@ class _Unroutable:
 _REPLY = object()  # route of a topic on which devices acknowledge commands
 
 
+def _as_text(payload: bytes) -> str | None:
+    """A payload that is not JSON, as the text of a bare value ("7.2 bar"); None if binary."""
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+
+
 @register_connector
 class MqttConnector(Connector):
     protocol = "mqtt"
@@ -103,6 +114,8 @@ class MqttConnector(Connector):
         # literal topics (no {twin_id}) map straight to their mappings
         self._templates: dict[str, tuple[TopicTemplate, dict[str, list[JsonMapping]]]] = {}
         self._literal: dict[str, list[JsonMapping]] = {}
+        # templates without {twin_id} that are not plain topics (+, #, {signal})
+        self._patterns: dict[str, tuple[TopicTemplate, list[JsonMapping]]] = {}
         self._replies: dict[str, TopicTemplate] = {}
         self._targets: dict[tuple[str, str], tuple[MqttBinding, str, str]] = {}
         # (twin, signal) of every field of the plain mappings: the rows of columnar batches
@@ -114,11 +127,13 @@ class MqttConnector(Connector):
             if mapping.columnar is not None:
                 mapping.column_base = len(names)
                 names += [(twin_id, f.signal) for f in mapping.fields]
-            if template.twin_level is None:
+            if template.literal:
                 self._literal.setdefault(binding.topic, []).append(mapping)
+            elif template.twin_level is None:
+                self._patterns.setdefault(binding.topic, (template, []))[1].append(mapping)
             else:
                 entry = self._templates.setdefault(binding.topic, (template, {}))
-                entry[1].setdefault(twin_id, []).append(mapping)
+                entry[1].setdefault(mapping.device, []).append(mapping)
             if binding.reply_topic is not None:
                 self._replies[binding.reply_topic] = TopicTemplate(binding.reply_topic)
             for dname, cmd in binding.desired.items():
@@ -135,6 +150,7 @@ class MqttConnector(Connector):
                 )
         self._names = tuple(names)
         self._routes: dict[bytes, tuple[str, Any]] = {}
+        self._clock = ArrivalClock()  # distinct arrival stamps for readings without a time
         self._link: Session | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._redeliver_delay = self.backoff.spec.initial_s
@@ -144,7 +160,11 @@ class MqttConnector(Connector):
 
     def filters(self) -> list[str]:
         """The subscriptions: one per topic template, replies included."""
-        telemetry = [t.filter for t, _ in self._templates.values()] + list(self._literal)
+        telemetry = (
+            [t.filter for t, _ in self._templates.values()]
+            + [t.filter for t, _ in self._patterns.values()]
+            + list(self._literal)
+        )
         replies = [t.filter for t in self._replies.values()]
         return list(dict.fromkeys(telemetry + replies))
 
@@ -188,18 +208,25 @@ class MqttConnector(Connector):
         for template in self._replies.values():
             if template.matches(topic):
                 return _REPLY
-        mappings = list(self._literal.get(topic, ()))
+        targets: list[tuple[JsonMapping, str | None]] = [
+            (m, None) for m in self._literal.get(topic, ())
+        ]
         claimed: str | None = None
         for template, twins in self._templates.values():
-            twin = template.twin_of(topic)
-            if twin is None:
+            found = template.match(topic)
+            if found is None:
                 continue
-            if twin in twins:
-                mappings += twins[twin]
+            twin, signal = found
+            if twin is not None and twin in twins:
+                targets += [(m, signal) for m in twins[twin]]
             else:
                 claimed = twin
-        if mappings:
-            return mappings
+        for template, mappings in self._patterns.values():
+            found = template.match(topic)
+            if found is not None:
+                targets += [(m, found[1]) for m in mappings]
+        if targets:
+            return Route(targets)
         if claimed is not None:
             return _Unroutable(
                 "unknown_twin",
@@ -222,12 +249,13 @@ class MqttConnector(Connector):
             return  # the broker resends them on the next connection
         readings: list[Reading] = []
         acks: list[int] = []
-        arrival = time.time()
+        clock = self._clock
         limit = self.spec.max_payload_bytes
         loads = orjson.loads
         # the fast path's messages: parsed document, mapping, payload and topic of each,
         # and per group of same-shaped mappings the picked fields and message numbers
         docs: list[dict[str, Any]] = []
+        stamps: list[float] = []  # arrival stamp of each, for bindings without timestamps
         owners: list[JsonMapping] = []
         payloads: list[bytes] = []
         topics: list[str] = []
@@ -239,7 +267,7 @@ class MqttConnector(Connector):
                 continue
             if msg.qos:
                 acks.append(msg.mid)
-            if route.__class__ is list:
+            if route.__class__ is Route:
                 payload = msg.payload
                 if len(payload) > limit:
                     self.dead_letter(
@@ -247,13 +275,13 @@ class MqttConnector(Connector):
                         f"{topic}: the payload is {len(payload)} bytes, more than "
                         f"max_payload_bytes ({limit})",
                         payload[:_KEEP_BYTES],
-                        twin_id=route[0].twin_id,
+                        twin_id=route.twin_id,
                         topic=topic,
                         size=len(payload),
                     )
                     continue
-                plan = route[0].columnar if len(route) == 1 else None
-                if plan is not None:
+                plan = route.columnar
+                if plan is not None and not msg.retain:
                     try:
                         doc = loads(payload)
                         if doc.__class__ is dict:
@@ -264,13 +292,14 @@ class MqttConnector(Connector):
                             group[1].append(row)
                             group[2].append(len(docs))
                             docs.append(doc)
-                            owners.append(route[0])
+                            stamps.append(0.0 if plan.has_ts else clock())
+                            owners.append(route.targets[0][0])
                             payloads.append(payload)
                             topics.append(topic)
                             continue
                     except (orjson.JSONDecodeError, KeyError):
                         pass  # NaN, not JSON, a missing field: the per-reading path says which
-                self._read(payload, topic, route, arrival, readings)
+                self._read(payload, topic, route, msg.retain, readings)
             else:
                 self.dead_letter(
                     route.reason,
@@ -280,7 +309,7 @@ class MqttConnector(Connector):
                     topic=topic,
                     size=len(msg.payload),
                 )
-        batch = self._columns(groups, docs, owners, payloads, topics, arrival, readings)
+        batch = self._columns(groups, docs, stamps, owners, payloads, topics, readings)
         count = len(readings) + (len(batch) if batch is not None else 0)
         self.status.readings += count
         self.status.details["messages"] = self.status.details.get("messages", 0) + len(messages)
@@ -301,34 +330,50 @@ class MqttConnector(Connector):
             future.add_done_callback(done)
 
     def _read(
-        self,
-        payload: bytes,
-        topic: str,
-        route: list[JsonMapping],
-        arrival: float,
-        out: list[Reading],
+        self, payload: bytes, topic: str, route: Route, retained: bool, out: list[Reading]
     ) -> None:
-        """The per-reading path: readings of one message, or its dead letter."""
+        """The per-reading path: readings of one message; its problems as one dead letter."""
         origin = tuple.__new__(Origin, (payload, topic))
-        mapping = route[0]
         try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
             try:
-                doc = orjson.loads(payload)
-            except orjson.JSONDecodeError:
                 doc = parse_json(payload, topic)  # NaN, or a clear "not JSON"
-            for mapping in route:
-                out += mapping.readings(doc, arrival, topic, origin)
-        except PayloadError as exc:
-            self.dead_letter(exc.reason, str(exc), payload, twin_id=mapping.twin_id, topic=topic)
+            except PayloadError as exc:
+                text = _as_text(payload) if route.text_ok else None
+                if text is None:
+                    self.dead_letter(
+                        exc.reason, str(exc), payload, twin_id=route.twin_id, topic=topic
+                    )
+                    return
+                doc = text  # a bare value as text: 7.2 bar
+        readings, problems, skipped = route.map(doc, self._clock, topic, origin, retained)
+        out += readings
+        if skipped:
+            self._skipped_retained(topic, skipped)
+        if problems:
+            reason, message, twin = summary(problems)
+            self.dead_letter(reason, message, payload, twin_id=twin or route.twin_id, topic=topic)
+
+    def _skipped_retained(self, topic: str, count: int) -> None:
+        details = self.status.details
+        if not details.get("retained_skipped"):
+            log.info(
+                "%s: %s: a retained message without a timestamp is not stored (its age is "
+                "unknown; set retained: arrival on the binding to store such messages)",
+                self.name,
+                topic,
+            )
+        details["retained_skipped"] = details.get("retained_skipped", 0) + count
 
     def _columns(
         self,
         groups: dict[Any, tuple[Columnar, list[tuple[Any, ...]], list[int]]],
         docs: list[dict[str, Any]],
+        stamps: list[float],
         owners: list[JsonMapping],
         payloads: list[bytes],
         topics: list[str],
-        arrival: float,
         readings: list[Reading],
     ) -> ReadingColumns | None:
         """The fast path's messages as one columnar batch; odd ones join ``readings``."""
@@ -336,13 +381,14 @@ class MqttConnector(Connector):
             return None
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for plan, rows, members in groups.values():
-            taken, ts, values = columns_of(plan, rows, arrival)
+            arrivals = None if plan.has_ts else np.array([stamps[m] for m in members])
+            taken, ts, values = columns_of(plan, rows, arrivals)
             numbers = np.array(members, dtype=np.int64)
             if taken is not None:
                 mask = np.ones(len(members), dtype=bool)
                 mask[taken] = False
                 for m in numbers[mask].tolist():
-                    self._read(payloads[m], topics[m], [owners[m]], arrival, readings)
+                    self._odd(m, docs, stamps, owners, payloads, topics, readings)
                 numbers = numbers[taken]
             if not len(numbers):
                 continue
@@ -368,10 +414,32 @@ class MqttConnector(Connector):
             out: list[Reading] = []
             for m in numbers:
                 origin = Origin(payloads[m], topics[m])
-                out += owners[m].readings(docs[m], arrival, topics[m], origin)
+                out += owners[m].readings(docs[m], stamps[m], topics[m], origin)
             return out
 
         return ReadingColumns(Columns(self._names, series, ts, values), message, exact, len(docs))
+
+    def _odd(
+        self,
+        m: int,
+        docs: list[dict[str, Any]],
+        stamps: list[float],
+        owners: list[JsonMapping],
+        payloads: list[bytes],
+        topics: list[str],
+        readings: list[Reading],
+    ) -> None:
+        """A fast-path message that is not all plain numbers, read one reading at a time."""
+        origin = Origin(payloads[m], topics[m])
+        arrival = stamps[m]
+        route = Route([(owners[m], None)])
+        found, problems, _ = route.map(docs[m], lambda: arrival, topics[m], origin)
+        readings += found
+        if problems:
+            reason, message, twin = summary(problems)
+            self.dead_letter(
+                reason, message, payloads[m], twin_id=twin or owners[m].twin_id, topic=topics[m]
+            )
 
     def _durable(
         self, link: Session, acks: list[int], futures: Sequence[asyncio.Future[Any]]

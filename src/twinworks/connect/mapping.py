@@ -207,8 +207,9 @@ def _get(doc: Any, path: tuple[str | int, ...]) -> Any:
 
 
 _NUMBER_WITH_UNIT = {
-    ".": re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$"),
-    ",": re.compile(r"^\s*([+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$"),
+    # the number may not run on into another separator or digit: "12,5" is not 12 ",5"
+    ".": re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?![\d.,])\s*(.*?)\s*$"),
+    ",": re.compile(r"^\s*([+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?)(?![\d.,])\s*(.*?)\s*$"),
 }
 _EXPONENT = re.compile(r"([A-Za-zµ])(\d)(?![\d.])")  # m3 -> m^3, cm2 -> cm^2
 

@@ -360,11 +360,18 @@ def _check_topic(topic: str, what: str, wildcards: bool = False) -> str:
             if levels.count(level) > 1:
                 raise ValueError(f"{what} {topic!r}: {level} may appear once")
             continue
+        if level.startswith("{") and level.endswith("}") and level.count("{") == 1:
+            known = (
+                "the placeholders are " + " and ".join(placeholders)
+                if len(placeholders) > 1
+                else f"the only placeholder is {_TOPIC_FIELD}"
+            )
+            raise ValueError(f"{what} {topic!r}: unknown placeholder {level}; {known}")
         if "{" in level or "}" in level:
             raise ValueError(
-                f"{what} {topic!r}: level {level!r}: the placeholders are "
-                + " and ".join(placeholders)
-                + ", each a whole topic level"
+                f"{what} {topic!r}: level {level!r}: a placeholder ("
+                + ", ".join(placeholders)
+                + ") must be a whole topic level"
             )
         if "+" in level or "#" in level:
             if not wildcards:

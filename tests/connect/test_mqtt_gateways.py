@@ -34,6 +34,8 @@ types:
       temperature: {unit: degC, min: -50, max: 500}
       flow: {unit: l/min, min: 0}
       count: {dtype: int}
+    commands:
+      start: {}
 """
 
 
@@ -313,3 +315,26 @@ async def test_random_gateway_messages_through_the_broker(broker: MosquittoBroke
     stored = {(t, s, ts): v for t in ids for s in signals for ts, v in store.range(t, s)}
     assert stored == expected
     assert not store.dead_letters(limit=10)
+
+
+async def test_device_names_in_topics_for_telemetry_and_commands(broker: MosquittoBroker) -> None:
+    store = MemoryStore()
+    binding = """
+topic: plant/{twin_id}/data
+device: PLC_01
+timestamp: {path: ts}
+telemetry: {pressure: p}
+command_topic: plant/{twin_id}/cmd
+reply_topic: plant/{twin_id}/cmd/reply
+commands: [start]
+"""
+    async with Runtime(plant(broker.port, twins(["press1"], binding)), store) as rt:
+        assert await rt.connectors["gw"].wait_connected(10)
+        with MqttDevice(broker.port, "plc", command_topic="plant/PLC_01/cmd") as dev:
+            wait_published([dev.publish("plant/PLC_01/data", {"p": 300.0, "ts": T0})])
+            await until(lambda: store.count() == 1, what="the point")
+            ok = await rt.call_command("press1", "start")
+            await rt.wait_command(ok, 5)
+            assert ok.status == "acknowledged"
+            assert dev.commands[-1]["name"] == "start"
+    assert store.range("press1", "pressure") == [(T0, 300.0)]

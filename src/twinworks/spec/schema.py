@@ -498,7 +498,8 @@ class MqttBinding(_Spec):
     device: str | None = Field(
         default=None,
         min_length=1,
-        description="what the source calls this twin (in the {twin_id} level or twin_field); "
+        description="what the source calls this twin (in the {twin_id} level of its topics, "
+        "or in twin_field); "
         "default the twin id",
     )
     twin_field: str | None = Field(

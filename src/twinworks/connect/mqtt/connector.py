@@ -516,9 +516,10 @@ class MqttConnector(Connector):
                 f"{what}: not connected to the broker at {self.spec.host}:{self.spec.port}"
             )
         assert binding.command_topic is not None
-        topic = TopicTemplate(binding.command_topic).topic_for(twin_id)
+        device = binding.device or twin_id  # {twin_id} holds what the device calls itself
+        topic = TopicTemplate(binding.command_topic).topic_for(device)
         reply = (
-            TopicTemplate(binding.reply_topic).topic_for(twin_id)
+            TopicTemplate(binding.reply_topic).topic_for(device)
             if binding.reply_topic is not None
             else None
         )

@@ -151,7 +151,7 @@ def test_topic_levels_name_twin_and_signal() -> None:
         (b"7.2", 7.2, None),
         (b'"7.2 bar"', 7.2, "bar"),
         (b"7.2 bar", 7.2, "bar"),  # plain text, not JSON
-        (b'"-12.5e1 kPa"', -125.0, "kPa"),
+        (b'"-12.5e1 kPa"', -125.0, "kilopascal"),  # the unit by pint's name
         (b'{"value": 5, "ts": 1700000000}', 5, None),
     ],
 )
@@ -176,7 +176,7 @@ def test_a_value_per_topic(payload: bytes, value: float, unit: str | None) -> No
 def test_decimal_comma_and_device_unit_spelling() -> None:
     b = binding(telemetry={"flow": {"path": "f", "decimal": ","}})
     out, problems, _ = route(("p1", b, None)).map({"f": "12,5 m3/h"}, fixed(), "gw", None)
-    assert problems == [] and [(x.value, x.unit) for x in out] == [(12.5, "m^3/h")]
+    assert problems == [] and [(x.value, x.unit) for x in out] == [(12.5, "meter ** 3 / hour")]
 
 
 @pytest.mark.parametrize(

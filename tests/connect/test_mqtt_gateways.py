@@ -185,7 +185,7 @@ async def test_a_value_per_topic_bare_or_as_text_with_units(broker: MosquittoBro
         "plant/line1/press1/pressure: press1.pressure: unknown unit 'blorps' in "
         "'7.2 blorps' (expected a unit such as bar, degC, m3/h, l/min)"
     )
-    assert "cannot convert kg to kPa" in letters["unit_mismatch"].message
+    assert "cannot convert kilogram to kPa" in letters["unit_mismatch"].message
     assert letters["unknown_signal"].message == (
         "plant/line1/press1/vibration: signal 'vibration' is not bound for twin 'press1'; "
         "expected one of: count, fl, pressure"

@@ -17,6 +17,7 @@ keeps its good ones: :meth:`Route.map` returns the readings and the problems.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -33,7 +34,7 @@ import orjson
 
 from twinworks.connect.base import Origin, Reading
 from twinworks.spec.schema import MqttBinding, MqttField
-from twinworks.spec.units import UnitError, check_unit
+from twinworks.spec.units import registry
 
 __all__ = [
     "ArrivalClock",
@@ -214,14 +215,19 @@ _NUMBER_WITH_UNIT = {
 _EXPONENT = re.compile(r"([A-Za-zµ])(\d)(?![\d.])")  # m3 -> m^3, cm2 -> cm^2
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: unit texts come from devices
 def _device_unit(text: str) -> str | None:
-    """A unit as devices write it, as pint reads it (``m3/h`` -> ``m^3/h``); None: unknown."""
+    """A unit as devices write it (``m3/h``), in pint's name (``meter ** 3 / hour``).
+
+    None when pint does not know it. The canonical name keeps the set of units the
+    runtime converts from small, however the devices space or spell them.
+    """
+    ureg = registry()
     for candidate in (text, _EXPONENT.sub(r"\1^\2", text)):
         try:
-            check_unit(candidate)
-        except UnitError:
+            return str(ureg.Unit(candidate))
+        except Exception:  # pint raises several unrelated types for bad strings
             continue
-        return candidate
     return None
 
 

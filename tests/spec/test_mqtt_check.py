@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from twinworks.cli import app
 from twinworks.errors import SpecError
 from twinworks.spec import parse_definition
 
@@ -125,3 +129,16 @@ def test_binding_mistakes_are_explained(binding: str, words: str) -> None:
     found = problems(HEAD + twin("a1", "connector: gw\n" + binding))
     assert any(words in message for _, _, message in found), found
     assert all(line is not None for line, _, _ in found)
+
+
+def test_twinworks_validate_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "plant.yaml"
+    text = HEAD + twin("a1", SHARED) + twin("a2", SHARED)
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    line = [i + 1 for i, t in enumerate(text.splitlines()) if "gateway/line1" in t][1]
+    assert (
+        f"line {line}, twins[1].bindings[0].topic: twins 'a1' and 'a2' both read 'value' "
+        "from every message on topic 'gateway/line1'"
+    ) in " ".join(result.output.split())

@@ -97,9 +97,11 @@ class MqttDevice:
             raise RuntimeError("device did not connect")
         return self
 
-    def publish(self, topic: str, payload: Any, qos: int = 1) -> paho.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: Any, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.client.publish(topic, data, qos=qos)
+        return self.client.publish(topic, data, qos=qos, retain=retain)
 
     def stop(self) -> None:
         self.client.disconnect()

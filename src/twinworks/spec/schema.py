@@ -12,6 +12,7 @@ not a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -342,30 +343,82 @@ class OpcUaBinding(_Spec):
 # ------------------------------------------------------------------- MQTT bindings
 
 _TOPIC_FIELD = "{twin_id}"
+_SIGNAL_FIELD = "{signal}"
+# a payload path: keys joined by dots, list elements by index (values.0 or values[0])
+_PATH = re.compile(r"^[^.\[\]]+(\[\d+\])*(\.[^.\[\]]+(\[\d+\])*)*$")
 
 
 def _check_topic(topic: str, what: str, wildcards: bool = False) -> str:
+    """A topic template: literal levels, ``{twin_id}``, and for telemetry ``{signal}``,
+    ``+`` (any one level) and a last ``#`` (any levels)."""
     if not topic or len(topic.encode()) > 65_535:
         raise ValueError(f"{what} must be 1 to 65535 bytes")
-    rest = topic.replace(_TOPIC_FIELD, "")
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"{what} {topic!r}: the only placeholder is {_TOPIC_FIELD}")
-    for level in topic.split("/"):
-        if _TOPIC_FIELD in level and level != _TOPIC_FIELD:
-            raise ValueError(f"{what} {topic!r}: {_TOPIC_FIELD} must be a whole topic level")
-        if ("+" in level or "#" in level) and (not wildcards or level not in ("+", "#")):
-            raise ValueError(f"{what} {topic!r}: wildcards + and # are not allowed here")
+    levels = topic.split("/")
+    placeholders = (_TOPIC_FIELD, _SIGNAL_FIELD) if wildcards else (_TOPIC_FIELD,)
+    for i, level in enumerate(levels):
+        if level in placeholders:
+            if levels.count(level) > 1:
+                raise ValueError(f"{what} {topic!r}: {level} may appear once")
+            continue
+        if level.startswith("{") and level.endswith("}") and level.count("{") == 1:
+            known = (
+                "the placeholders are " + " and ".join(placeholders)
+                if len(placeholders) > 1
+                else f"the only placeholder is {_TOPIC_FIELD}"
+            )
+            raise ValueError(f"{what} {topic!r}: unknown placeholder {level}; {known}")
+        if "{" in level or "}" in level:
+            raise ValueError(
+                f"{what} {topic!r}: level {level!r}: a placeholder ("
+                + ", ".join(placeholders)
+                + ") must be a whole topic level"
+            )
+        if "+" in level or "#" in level:
+            if not wildcards:
+                raise ValueError(f"{what} {topic!r}: wildcards + and # are not allowed here")
+            if level not in ("+", "#") or (level == "#" and i != len(levels) - 1):
+                raise ValueError(
+                    f"{what} {topic!r}: a wildcard is a whole level: + anywhere, # last"
+                )
     return topic
 
 
-class MqttField(_Spec):
-    """Where a telemetry value sits in a JSON payload, and how to turn it into the signal."""
+def _check_path(path: str, what: str) -> str:
+    if not _PATH.match(path):
+        raise ValueError(
+            f"{what} {path!r} is not a payload path; expected keys joined by dots, "
+            "list elements by index: data.sensors.2.value or data.sensors[2].value"
+        )
+    return path
 
-    path: str = Field(min_length=1, description="dotted path, e.g. data.pressure or values.0")
+
+class MqttField(_Spec):
+    """Where a telemetry value sits in a payload, and how to turn it into the signal."""
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="dotted path, e.g. data.pressure, values.0 or data.sensors[2].value; "
+        "with the signal named by the topic or a payload field: default the binding's value",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the signal's name in the topic's {signal} level or the binding's "
+        "signal_field; default the signal's own name",
+    )
     scale: float = 1.0
     offset: float = 0.0
     enum: dict[str, str] | None = Field(
         default=None, description="raw value (as text) → state name, e.g. {0: idle, 1: running}"
+    )
+    unit_in_value: bool = Field(
+        default=False,
+        description="the value is text: a number and its unit ('7.2 bar'), converted to the "
+        "signal's declared unit; a number alone is taken in the declared unit",
+    )
+    decimal: Literal[".", ","] = Field(
+        default=".", description="decimal separator of numbers sent as text ('12,5 m3/h': ',')"
     )
 
     @field_validator("enum", mode="before")
@@ -375,12 +428,49 @@ class MqttField(_Spec):
             return {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in value.items()}
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _path_syntax(cls, value: str | None) -> str | None:
+        return _check_path(value, "path") if value is not None else None
+
+    @model_validator(mode="after")
+    def _text_or_codes(self) -> MqttField:
+        if self.enum is not None and self.unit_in_value:
+            raise ValueError("enum maps state codes; unit_in_value reads numbers: choose one")
+        return self
+
 
 class MqttTimestamp(_Spec):
     path: str = Field(default="ts", min_length=1)
     unit: Literal["s", "ms", "us", "ns", "iso"] = Field(
         default="s", description="epoch seconds/milliseconds/... or an ISO 8601 string"
     )
+    timezone: str | None = Field(
+        default=None,
+        description="zone of ISO times written without an offset (e.g. Europe/Berlin, UTC); "
+        "none: the server's local zone, with a warning the first time",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path_syntax(cls, value: str) -> str:
+        return _check_path(value, "timestamp path")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as "
+                "Europe/Berlin, America/Chicago or UTC"
+            ) from None
+        return value
 
 
 class MqttCommand(_Spec):
@@ -388,16 +478,45 @@ class MqttCommand(_Spec):
 
 
 class MqttBinding(_Spec):
-    """Telemetry from JSON messages on a topic; commands out and acknowledgements back.
+    """Telemetry from messages on a topic; commands out and acknowledgements back.
 
     ``topic`` may hold ``{twin_id}`` as a whole level (``plant/{twin_id}/telemetry``):
     twins that share a template share one wildcard subscription, and a message
     for a twin the definition does not know is dead-lettered as ``unknown_twin``.
+    ``{signal}`` names the signal a message carries (one value per topic), ``+`` is
+    any one level and a last ``#`` any levels. In a payload, ``twin_field`` and
+    ``signal_field`` name the twin and the signal of each record (gateways that send
+    many devices in one message).
     """
 
     protocol: Literal["mqtt"] = "mqtt"
     connector: Name
-    topic: str = Field(description="telemetry topic template, e.g. plant/{twin_id}/telemetry")
+    topic: str = Field(
+        description="telemetry topic template, e.g. plant/{twin_id}/telemetry or "
+        "plant/+/{twin_id}/{signal}"
+    )
+    device: str | None = Field(
+        default=None,
+        min_length=1,
+        description="what the source calls this twin (in the {twin_id} level of its topics, "
+        "or in twin_field); "
+        "default the twin id",
+    )
+    twin_field: str | None = Field(
+        default=None, description="payload field naming the twin of each record, e.g. device"
+    )
+    signal_field: str | None = Field(
+        default=None, description="payload field naming the signal of each record, e.g. signal"
+    )
+    value: str = Field(
+        default="value",
+        description="where the value is when the topic or signal_field names the signal",
+    )
+    retained: Literal["skip", "arrival"] = Field(
+        default="skip",
+        description="retained messages without their own timestamp: skip (their age is "
+        "unknown) or store them stamped with their arrival time",
+    )
     timestamp: MqttTimestamp | None = Field(
         default=None, description="where the source time is; none: the time of arrival"
     )
@@ -415,9 +534,15 @@ class MqttBinding(_Spec):
     @field_validator("telemetry", mode="before")
     @classmethod
     def _field_shorthand(cls, value: Any) -> Any:
-        # `pressure: data.p` is short for `pressure: {path: data.p}`
+        # `pressure: data.p` is short for `pressure: {path: data.p}`; a list of names
+        # (signals named by the topic or a payload field) for `{name: {}, ...}`
+        if isinstance(value, list):
+            return {k: {} for k in value}
         if isinstance(value, dict):
-            return {k: {"path": v} if isinstance(v, str) else v for k, v in value.items()}
+            return {
+                k: {"path": v} if isinstance(v, str) else {} if v is None else v
+                for k, v in value.items()
+            }
         return value
 
     @field_validator("desired", "commands", mode="before")
@@ -429,9 +554,19 @@ class MqttBinding(_Spec):
             return {k: {} if v is None else v for k, v in value.items()}
         return value
 
+    @field_validator("twin_field", "signal_field", "value")
+    @classmethod
+    def _path_syntax(cls, value: str | None) -> str | None:
+        return _check_path(value, "path") if value is not None else None
+
+    @property
+    def signal_routed(self) -> bool:
+        """Whether each message or record names its signal (topic level or payload field)."""
+        return self.signal_field is not None or _SIGNAL_FIELD in self.topic.split("/")
+
     @model_validator(mode="after")
     def _check_topics(self) -> MqttBinding:
-        _check_topic(self.topic, "topic")
+        _check_topic(self.topic, "topic", wildcards=True)
         for name in ("command_topic", "reply_topic"):
             value = getattr(self, name)
             if value is not None:
@@ -440,6 +575,40 @@ class MqttBinding(_Spec):
             raise ValueError("desired values and commands need a command_topic to publish to")
         if self.reply_topic is not None and self.command_topic is None:
             raise ValueError("reply_topic is set but command_topic is not")
+        levels = self.topic.split("/")
+        if _TOPIC_FIELD in levels and self.twin_field is not None:
+            raise ValueError(
+                f"the twin is named twice: by {_TOPIC_FIELD} in the topic and by twin_field "
+                f"{self.twin_field!r}; keep one"
+            )
+        if _SIGNAL_FIELD in levels and self.signal_field is not None:
+            raise ValueError(
+                f"the signal is named twice: by {_SIGNAL_FIELD} in the topic and by "
+                f"signal_field {self.signal_field!r}; keep one"
+            )
+        if self.signal_routed:
+            names: dict[str, str] = {}
+            for signal, f in self.telemetry.items():
+                source = f.name or signal
+                if source in names:
+                    raise ValueError(
+                        f"telemetry {names[source]!r} and {signal!r} both take the source "
+                        f"signal {source!r}"
+                    )
+                names[source] = signal
+        else:
+            for signal, f in self.telemetry.items():
+                if f.path is None:
+                    raise ValueError(
+                        f"telemetry {signal!r}: no path; give the payload path of its value "
+                        f"(or name signals by a {_SIGNAL_FIELD} topic level or signal_field)"
+                    )
+                if f.name is not None:
+                    raise ValueError(
+                        f"telemetry {signal!r}: name is the signal's name in a "
+                        f"{_SIGNAL_FIELD} topic level or signal_field, and this binding has "
+                        "neither"
+                    )
         return self
 
 

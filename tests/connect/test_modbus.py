@@ -133,7 +133,10 @@ async def test_writes_go_to_holding_registers_and_refusals_fail_the_command() ->
         refused = await rt.call_command("ch1", "start")
         await rt.wait_command(refused, 5)
         assert refused.status == "failed"
-        assert "the device refused the write to register 30" in (refused.error or "")
+        assert refused.error == (
+            "ch1.start(): unit 1 refused the write to register 30 "
+            "(write multiple registers, count 1): exception 4, server device failure"
+        )
 
 
 async def test_reconnects_after_the_server_restarts() -> None:
@@ -173,21 +176,40 @@ async def test_a_block_the_device_refuses_does_not_stop_the_others() -> None:
             assert await connector.wait_connected(10)
             await until(lambda: connector.status.details["refused_blocks"], what="refusal")
             await until(lambda: store.count("ch1", "temperature") >= 2, what="other blocks")
-            assert "unit 1 holding 120-121" in connector.status.details["refused_blocks"][0]
+            assert connector.status.details["refused_blocks"] == [
+                "unit 1 refused read holding registers 120-121 (start 120, count 2): "
+                "exception 2, illegal data address (signals ch1.hours)"
+            ]
             assert connector.status.connected
 
 
-async def test_an_unknown_state_code_is_dead_lettered() -> None:
+async def test_an_unknown_state_code_is_shown_and_announced_once() -> None:
     bank = RegisterBank()
-    fill(bank, state=7)
+    fill(bank, state=1)
     store = MemoryStore()
     async with ModbusServer(bank) as server, Runtime(definition(server.port), store) as rt:
-        assert await rt.connectors["plc"].wait_connected(10)
-        await until(lambda: store.dead_letters(reason="unknown_code"), what="letter")
-        await until(lambda: store.count("ch1", "temperature") >= 1, what="good values")
-    letter = store.dead_letters(reason="unknown_code")[0]
-    assert "code 7 in register 4 is not one of the declared codes [0, 1, 2]" in letter.message
-    assert "state" not in store.latest("ch1")
+        connector = rt.connectors["plc"]
+        assert await connector.wait_connected(10)
+        await until(lambda: store.latest("ch1").get("state", (0, ""))[1] == "cooling")
+        bank.holding[4] = 7  # a code the definition does not declare
+        await until(lambda: store.latest("ch1")["state"][1] == "unknown(7)", what="marker")
+        codes = connector.status.details["unknown_codes"]
+        await until(lambda: codes["ch1.state"]["count"] >= 5, what="more polls of code 7")
+        await rt.flush()
+        announced = store.events(kinds=["UnknownCodeReceived"])
+        # once when it appeared, however often it was polled since
+        assert len(announced) == 1
+        assert announced[0].data["twin_id"] == "ch1" and announced[0].data["value"] == "unknown(7)"
+        assert announced[0].data["message"] == (
+            "unit 1 holding 0-7: ch1.state: code 7 in register 4 is not one of the declared "
+            "codes [0, 1, 2]; shown as unknown(7)"
+        )
+        # the twin shows the unknown state instead of the last known one
+        await until(lambda: rt.twin_view("ch1")["status"] == "unknown(7)", what="status")
+        bank.holding[4] = 2
+        await until(lambda: store.latest("ch1")["state"][1] == "fault", what="a known code")
+    assert not store.dead_letters(reason="unknown_code")
+    assert not store.dead_letters(reason="not_allowed")
 
 
 TYPES = ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]

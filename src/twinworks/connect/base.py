@@ -315,8 +315,11 @@ class Connector(abc.ABC):
         """Connect, call ``self._set_connected(True, None)``, stream until the link drops."""
 
     @abc.abstractmethod
-    async def write(self, twin_id: str, name: str, value: Any) -> None:
-        """Write a desired value to the source. Raises CommandError when refused."""
+    async def write(self, twin_id: str, name: str, value: Any) -> Any:
+        """Write a desired value to the source. Raises CommandError when refused.
+
+        Returns None, or a note for the acknowledgement (e.g. that the value was rounded).
+        """
 
     @abc.abstractmethod
     async def call(self, twin_id: str, name: str, args: dict[str, Any]) -> Any:

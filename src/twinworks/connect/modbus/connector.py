@@ -88,6 +88,10 @@ class _NoAnswer(Exception):
     """A unit did not answer one request in time; the connection itself is fine."""
 
 
+class _BackingOff(Exception):
+    """A poll's turn came while its unit waits out its back-off: it is skipped."""
+
+
 @register_connector
 class ModbusConnector(Connector):
     protocol = "modbus"
@@ -185,13 +189,17 @@ class ModbusConnector(Connector):
         unit: UnitHealth,
         what: str,
         send: Callable[[], Awaitable[Any]],
+        poll: bool = False,
     ) -> Any:
         """One request to one unit, within the unit's timeout.
 
         Raises :class:`_NoAnswer` when the unit did not answer (the connection stays)
-        and ConnectionError when the connection is gone.
+        and ConnectionError when the connection is gone. A ``poll`` of a unit that
+        started backing off while it waited for its turn raises :class:`_BackingOff`.
         """
         async with self._lock:
+            if poll and not unit.ready():
+                raise _BackingOff
             try:
                 async with asyncio.timeout(unit.timeout_s):
                     return await send()
@@ -235,8 +243,10 @@ class ModbusConnector(Connector):
         for block in poll.blocks:
             try:
                 response = await self._request(
-                    client, unit, block.request, self._read(client, block)
+                    client, unit, block.request, self._read(client, block), poll=True
                 )
+            except _BackingOff:
+                break
             except _NoAnswer as exc:
                 self._unit_failed(unit, str(exc))
                 break  # the unit's other blocks wait for its back-off too

@@ -11,13 +11,25 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from pymodbus.constants import ExcCodes
 from tests.connect.devices import ModbusDevices, ModbusUnit
 
-from twinworks.connect.registers import WORDS, decode, encode, encode_string, from_raw, to_raw
+from twinworks.connect.modbus import exception_name, function_name
+from twinworks.connect.registers import (
+    WORDS,
+    decode,
+    decode_string,
+    encode,
+    encode_string,
+    from_raw,
+    rounded_to_resolution,
+    to_raw,
+)
 from twinworks.plant.modbus_server import ModbusServer, RegisterBank
 from twinworks.runtime import Runtime
 from twinworks.spec import TwinDefinition, parse_definition
+from twinworks.spec.schema import ModbusBinding, ModbusRegister, ModbusWrite
 from twinworks.store import MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -574,3 +586,69 @@ async def test_text_that_is_not_ascii_is_a_dead_letter_naming_the_registers() ->
         "in registers 10-13"
     )
     assert letter.twin_id == "meter1" and letter.topic == "unit 1 holding 10-13"
+
+
+def test_strings_round_trip_in_both_byte_orders() -> None:
+    assert encode_string("MTR-0042", 4) == [0x4D54, 0x522D, 0x3030, 0x3432]
+    assert decode_string(encode_string("MTR-0042", 4)) == "MTR-0042"
+    swapped = encode_string("v1.2", 3, "little")
+    assert swapped == [0x3176, 0x322E, 0]
+    assert decode_string(swapped, "little") == "v1.2"
+    assert decode_string([0x4142, 0x2020]) == "AB"  # space padding is not part of it
+    with pytest.raises(ValueError, match="'ABCDE' has 5 bytes; 2 registers hold at most 4"):
+        encode_string("ABCDE", 2)
+    with pytest.raises(ValueError, match=r"bytes b'\\xffA' are not ascii text"):
+        decode_string([0xFF41])
+
+
+def test_exception_and_function_codes_are_named() -> None:
+    named = {code: exception_name(code) for code in (1, 2, 3, 4, 5, 6, 10, 11)}
+    assert named == {
+        1: "exception 1, illegal function",
+        2: "exception 2, illegal data address",
+        3: "exception 3, illegal data value",
+        4: "exception 4, server device failure",
+        5: "exception 5, acknowledge",
+        6: "exception 6, server device busy",
+        10: "exception 10, gateway path unavailable",
+        11: "exception 11, gateway target failed to respond",
+    }
+    assert exception_name(99) == "exception 99 (not a standard code)"
+    assert function_name(131) == "read holding registers"  # the exception reply of 3
+    assert function_name(5) == "write single coil"
+
+
+def test_rounding_is_detected_but_float_noise_is_not() -> None:
+    assert rounded_to_resolution(33.37, "uint16", 0.1, 0.0) == 334
+    assert rounded_to_resolution(7.3, "int16", 0.1, 0.0) is None  # 72.999… is 73 exactly
+    assert rounded_to_resolution(118.4, "uint16", 0.1, -5.0) is None
+    assert rounded_to_resolution(2.55, "float32", 0.1, 0.0) is None  # floats keep it
+
+
+@pytest.mark.parametrize(
+    ("register", "error"),
+    [
+        ({"address": 0, "type": "string"}, "type string needs 'length'"),
+        ({"address": 0, "length": 2}, "type string needs 'length'"),
+        ({"address": 0, "type": "string", "length": 2, "scale": 0.1}, "cannot be scaled"),
+        ({"address": 0, "table": "coil", "type": "float32"}, "a coil holds one bit"),
+        ({"address": 0, "table": "discrete_input", "scale": 2}, "cannot be scaled"),
+        ({"address": 0, "table": "coil", "type": "bool", "bit": 3}, "a coil is a single bit"),
+        ({"address": 0, "type": "string", "length": 2, "enum": {0: "a"}}, "enum maps integer"),
+        ({"address": 0, "table": "bits"}, "table"),
+    ],
+)
+def test_binding_options_that_cannot_work_are_refused_with_a_reason(
+    register: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ValidationError, match=error):
+        ModbusRegister.model_validate(register)
+
+
+def test_only_holding_registers_and_coils_take_writes() -> None:
+    with pytest.raises(ValidationError, match="only holding registers and coils are writable"):
+        ModbusBinding.model_validate(
+            {"connector": "gw", "desired": {"x": {"address": 0, "table": "discrete_input"}}}
+        )
+    with pytest.raises(ValidationError, match="table"):
+        ModbusWrite.model_validate({"address": 0, "table": "input", "value": 1})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import struct
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +18,7 @@ from pydantic import ValidationError
 from pymodbus.constants import ExcCodes
 from tests.connect.devices import ModbusDevices, ModbusUnit
 
+from twinworks.api import create_app
 from twinworks.connect.modbus import exception_name, function_name
 from twinworks.connect.registers import (
     WORDS,
@@ -28,6 +32,7 @@ from twinworks.connect.registers import (
 )
 from twinworks.plant.modbus_server import ModbusServer, RegisterBank
 from twinworks.runtime import Runtime
+from twinworks.security import Grant, Role, Security
 from twinworks.spec import TwinDefinition, parse_definition
 from twinworks.spec.schema import ModbusBinding, ModbusRegister, ModbusWrite
 from twinworks.store import MemoryStore
@@ -365,6 +370,22 @@ def meter_and_drive() -> tuple[ModbusUnit, ModbusUnit]:
     return meter, drive
 
 
+@contextlib.asynccontextmanager
+async def operator_api(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the API of a started runtime (in process), as an operator."""
+    security = Security.ephemeral()
+    security.users.add("operator", [Grant(Role.OPERATOR)])
+    token = security.users.create_token("operator", "tests").secret
+    app = create_app(rt, security=security)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://test/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        yield client
+
+
 def latest_values(store: MemoryStore, twin_id: str) -> dict[str, Any]:
     return {k: v for k, (_, v) in store.latest(twin_id).items()}
 
@@ -536,9 +557,15 @@ async def test_a_refused_block_is_an_event_and_its_recovery_too() -> None:
             "error": "unit 1 refused read holding registers 40-42 (start 40, count 3): "
             "exception 2, illegal data address",
         }
-        status = connector.status.as_dict()
+        # what an operator sees: GET /api/v1/connectors and /api/v1/events
+        async with operator_api(rt) as api:
+            listed = (await api.get("/connectors")).json()
+            events = (await api.get("/events", params={"kind": "ReadRefused"})).json()
+        status = next(c for c in listed if c["name"] == "gw")
+        assert [e["data"]["error"] for e in events] == [refused[0].data["error"]]
         assert status["refused_blocks"] == [refused[0].data["error"] + " (signals meter1.firmware)"]
         assert status["connected"] and status["units"]["1"]["state"] == "ok"
+        assert status["units"]["1"]["refused_signals"] == ["meter1.firmware"]
         assert "firmware" not in store.latest("meter1")
         meter.refuse.clear()
         await until(lambda: "firmware" in store.latest("meter1"), what="recovery")
@@ -546,6 +573,7 @@ async def test_a_refused_block_is_an_event_and_its_recovery_too() -> None:
         recovered = store.events(kinds=["ReadRecovered"])
         assert len(recovered) == 1 and recovered[0].data["signals"] == ["meter1.firmware"]
         assert connector.status.details["refused_blocks"] == []
+        assert connector.status.details["units"]["1"]["refused_signals"] == []
     assert store.latest("meter1")["firmware"][1] == "v1.2"
 
 

@@ -331,7 +331,15 @@ class ModbusConnector(Connector):
             self._on_status(kind, self.name, {"protocol": self.protocol, **data})
 
     def _show_units(self) -> None:
-        self.status.details["units"] = {str(u): h.as_dict() for u, h in self.units.items()}
+        """Per unit: whether it answers, and which of its signals sit in refused blocks."""
+        refused: dict[int, list[str]] = {u: [] for u in self.units}
+        for poll in self.polls:
+            for block in poll.blocks:
+                if block.refused is not None:
+                    refused[block.unit].extend(block.signals)
+        self.status.details["units"] = {
+            str(u): {**h.as_dict(), "refused_signals": refused[u]} for u, h in self.units.items()
+        }
 
     def _unit_failed(self, unit: UnitHealth, error: str) -> None:
         if unit.failed(error):
@@ -358,6 +366,7 @@ class ModbusConnector(Connector):
         message = f"unit {block.unit} refused {block.request}: {why}"
         log.warning("%s: %s", self.name, message)
         self.status.details["refused_blocks"] = self._refused_list()
+        self._show_units()
         self._event(
             READ_REFUSED,
             unit=block.unit,
@@ -375,6 +384,7 @@ class ModbusConnector(Connector):
         block.refused = None
         log.info("%s: unit %d answers %s again", self.name, block.unit, block.request)
         self.status.details["refused_blocks"] = self._refused_list()
+        self._show_units()
         self._event(
             READ_RECOVERED,
             unit=block.unit,

@@ -148,9 +148,10 @@ class ModbusUnit:
     """One device behind the server: registers and bits the test sets, and how it answers.
 
     ``delay_s`` makes it answer late (a slow device), ``refuse`` lists addresses of a
-    table it answers with "illegal data address", ``refuse_writes`` refuses every
-    write with that exception. ``requests`` records each request it received as
-    (monotonic time, function code); ``writes`` each accepted write.
+    table it answers with "illegal data address", ``refuse_reads`` and
+    ``refuse_writes`` answer every read or write with that exception. ``requests``
+    records each request it received as (monotonic time, function code); ``writes``
+    each accepted write.
     """
 
     def __init__(self, size: int = 200) -> None:
@@ -164,6 +165,7 @@ class ModbusUnit:
         self.delay_s = 0.0
         self.refuse: dict[str, set[int]] = {}
         self.refuse_writes: ExcCodes | None = None
+        self.refuse_reads: ExcCodes | None = None
         self.requests: list[tuple[float, int]] = []
         self.writes: list[tuple[str, int, list[Any]]] = []
 
@@ -206,6 +208,8 @@ class ModbusUnit:
             self.tables[table][address : address + len(values)] = values
             return None
         table = _TABLE_OF[function_code]
+        if self.refuse_reads is not None:
+            return self.refuse_reads
         wanted = self.refuse.get(table, set())
         if any(a in wanted for a in range(address, address + count)):
             return ExcCodes.ILLEGAL_ADDRESS

@@ -680,3 +680,40 @@ def test_only_holding_registers_and_coils_take_writes() -> None:
         )
     with pytest.raises(ValidationError, match="table"):
         ModbusWrite.model_validate({"address": 0, "table": "input", "value": 1})
+
+
+async def test_a_gateway_reporting_its_target_silent_backs_that_unit_off() -> None:
+    meter, drive = meter_and_drive()
+    drive.refuse_reads = ExcCodes.GATEWAY_NO_RESPONSE  # exception 11 for every read
+    store = MemoryStore()
+    async with (
+        ModbusDevices({1: meter, 2: drive}) as devices,
+        Runtime(gateway(devices.port), store) as rt,
+    ):
+        connector = rt.connectors["gw"]
+        health = connector.units[2]
+        draws: list[tuple[float, float]] = []  # (when, delay) of each back-off
+        draw = health.backoff.next_delay
+
+        def recorded() -> float:
+            draws.append((time.monotonic(), draw()))
+            return draws[-1][1]
+
+        health.backoff.next_delay = recorded  # type: ignore[method-assign]
+        assert await connector.wait_connected(10)
+        await until(lambda: health.failures >= 3, timeout=30, what="three failed tries")
+        await until(lambda: store.count("meter1", "energy") >= 3, what="meter values")
+        assert health.error is not None
+        assert health.error.startswith("unit 2: read ")
+        assert health.error.endswith(": exception 11, gateway target failed to respond")
+        assert connector.status.details["refused_blocks"] == []  # not a refused block
+        # backing off: the unit is not asked again before its delay is over
+        asked = [t for t, _ in drive.requests]
+        for when, delay in draws:
+            assert not [t for t in asked if when < t < when + delay], (when, delay)
+        drive.refuse_reads = None
+        await until(lambda: health.error is None, timeout=30, what="unit 2 back")
+        await until(lambda: "speed" in store.latest("drive1"), what="drive values")
+        await rt.flush()
+        assert len(store.events(kinds=["DeviceNotResponding"])) == 1
+        assert len(store.events(kinds=["DeviceResponding"])) == 1

@@ -47,7 +47,7 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.modbus.layout import Block, Field, Poll, group_blocks, raw_value
-from twinworks.connect.modbus.names import function_name, refusal
+from twinworks.connect.modbus.names import UNIT_UNREACHABLE, function_name, refusal
 from twinworks.connect.modbus.units import UnitHealth
 from twinworks.connect.modbus.writes import encode_write
 from twinworks.connect.registers import from_raw
@@ -251,6 +251,11 @@ class ModbusConnector(Connector):
                 self._unit_failed(unit, str(exc))
                 break  # the unit's other blocks wait for its back-off too
             ts = time.time()
+            if getattr(response, "exception_code", None) in UNIT_UNREACHABLE:
+                # the gateway answered for a device behind it that did not: that unit
+                # backs off like one that timed out
+                self._unit_failed(unit, f"unit {unit.unit}: {block.request}: {refusal(response)}")
+                break
             self._unit_answered(unit)
             if response.isError():
                 self._block_refused(block, refusal(response))

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EXCEPTIONS", "FUNCTIONS", "exception_name", "function_name", "refusal"]
+__all__ = [
+    "EXCEPTIONS",
+    "FUNCTIONS",
+    "UNIT_UNREACHABLE",
+    "exception_name",
+    "function_name",
+    "refusal",
+]
 
 FUNCTIONS = {
     1: "read coils",
@@ -34,6 +41,10 @@ EXCEPTIONS = {
     10: "gateway path unavailable",
     11: "gateway target failed to respond",
 }
+
+# a gateway's answers for a device behind it that it cannot reach or that did not
+# answer: the unit is away (back off), not refusing one block
+UNIT_UNREACHABLE = (10, 11)
 
 
 def function_name(code: int) -> str:

@@ -2,7 +2,9 @@
 
 See :mod:`twinworks.connect.modbus.connector` for the connector,
 :mod:`~twinworks.connect.modbus.layout` for how bound values become requests and
-values, :mod:`~twinworks.connect.modbus.units` for the health of each unit and
+values, :mod:`~twinworks.connect.modbus.units` for the health and back-off of each
+unit, :mod:`~twinworks.connect.modbus.health` for the events and status it
+reports, :mod:`~twinworks.connect.modbus.writes` for what a write sends and
 :mod:`~twinworks.connect.modbus.names` for exception codes in words.
 """
 

@@ -46,13 +46,13 @@ from twinworks.connect.base import (
     StatusListener,
     register_connector,
 )
+from twinworks.connect.modbus.health import HealthReports
 from twinworks.connect.modbus.layout import Block, Field, Poll, group_blocks, raw_value
 from twinworks.connect.modbus.names import UNIT_UNREACHABLE, function_name, refusal
 from twinworks.connect.modbus.units import UnitHealth
 from twinworks.connect.modbus.writes import encode_write
 from twinworks.connect.registers import from_raw
 from twinworks.errors import CommandError
-from twinworks.spec.codes import unknown_code
 from twinworks.spec.schema import (
     BindingSpec,
     ModbusBinding,
@@ -61,27 +61,13 @@ from twinworks.spec.schema import (
     ModbusWrite,
 )
 
-__all__ = [
-    "DEVICE_NOT_RESPONDING",
-    "DEVICE_RESPONDING",
-    "READ_RECOVERED",
-    "READ_REFUSED",
-    "UNKNOWN_CODE_RECEIVED",
-    "ModbusConnector",
-]
+__all__ = ["ModbusConnector"]
 
 log = logging.getLogger(__name__)
 
 # pymodbus logs every failed connection attempt with a traceback; the supervisor
 # reports the same once, as events and in the status
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-# events raised through the status hook (the same names as in twinworks.runtime.events)
-DEVICE_NOT_RESPONDING = "DeviceNotResponding"
-DEVICE_RESPONDING = "DeviceResponding"
-READ_REFUSED = "ReadRefused"
-READ_RECOVERED = "ReadRecovered"
-UNKNOWN_CODE_RECEIVED = "UnknownCodeReceived"
 
 
 class _NoAnswer(Exception):
@@ -145,11 +131,9 @@ class ModbusConnector(Connector):
                 "server": f"{spec.host}:{spec.port}",
                 "requests": sum(len(p.blocks) for p in self.polls),
                 "polls": 0,
-                "refused_blocks": [],
-                "unknown_codes": {},
             }
         )
-        self._show_units()
+        self.health = HealthReports(self.name, self.status, self._event, self.polls, self.units)
 
     # ------------------------------------------------------------------ link
 
@@ -248,19 +232,21 @@ class ModbusConnector(Connector):
             except _BackingOff:
                 break
             except _NoAnswer as exc:
-                self._unit_failed(unit, str(exc))
+                self.health.unit_failed(unit, str(exc))
                 break  # the unit's other blocks wait for its back-off too
             ts = time.time()
             if getattr(response, "exception_code", None) in UNIT_UNREACHABLE:
                 # the gateway answered for a device behind it that did not: that unit
                 # backs off like one that timed out
-                self._unit_failed(unit, f"unit {unit.unit}: {block.request}: {refusal(response)}")
+                self.health.unit_failed(
+                    unit, f"unit {unit.unit}: {block.request}: {refusal(response)}"
+                )
                 break
-            self._unit_answered(unit)
+            self.health.unit_answered(unit)
             if response.isError():
-                self._block_refused(block, refusal(response))
+                self.health.block_refused(block, refusal(response))
                 continue
-            self._block_answered(block)
+            self.health.block_answered(block)
             values = (
                 response.bits if block.table in ("coil", "discrete_input") else response.registers
             )
@@ -295,118 +281,15 @@ class ModbusConnector(Connector):
             )
             return None
         if reg.enum is not None:
-            return Reading(f.twin_id, f.signal, ts, self._state(f, block, int(raw)))
+            return Reading(f.twin_id, f.signal, ts, self.health.state(f, block, int(raw)))
         value = raw if isinstance(raw, str) else from_raw(raw, reg.scale, reg.offset)
         return Reading(f.twin_id, f.signal, ts, value, None, Origin(payload, block.where))
-
-    def _state(self, f: Field, block: Block, code: int) -> str:
-        """The state a code names, or ``unknown(<code>)``, announced once per new code."""
-        assert f.reg.enum is not None
-        state = f.reg.enum.get(code)
-        if state is not None:
-            f.unknown = None
-            return state
-        counts = self.status.details["unknown_codes"]
-        seen = counts.get(f.name)
-        if f.unknown != code:
-            f.unknown = code
-            counts[f.name] = {"code": code, "count": 1, "since": time.time()}
-            message = (
-                f"{block.where}: {f.name}: code {code} in register {f.reg.address} is not one "
-                f"of the declared codes {sorted(f.reg.enum)}; shown as {unknown_code(code)}"
-            )
-            log.warning("%s: %s", self.name, message)
-            self._event(
-                UNKNOWN_CODE_RECEIVED,
-                twin_id=f.twin_id,
-                signal=f.signal,
-                unit=block.unit,
-                code=code,
-                value=unknown_code(code),
-                message=message,
-            )
-        elif seen is not None:
-            seen["count"] += 1  # the same code again: counted, not announced again
-        return unknown_code(code)
 
     # ------------------------------------------------------------------ health
 
     def _event(self, kind: str, **data: Any) -> None:
         if self._on_status is not None:
             self._on_status(kind, self.name, {"protocol": self.protocol, **data})
-
-    def _show_units(self) -> None:
-        """Per unit: whether it answers, and which of its signals sit in refused blocks."""
-        refused: dict[int, list[str]] = {u: [] for u in self.units}
-        for poll in self.polls:
-            for block in poll.blocks:
-                if block.refused is not None:
-                    refused[block.unit].extend(block.signals)
-        self.status.details["units"] = {
-            str(u): {**h.as_dict(), "refused_signals": refused[u]} for u, h in self.units.items()
-        }
-
-    def _unit_failed(self, unit: UnitHealth, error: str) -> None:
-        if unit.failed(error):
-            log.warning("%s: %s; retrying the unit in %.1f s", self.name, error, unit.retry_in_s)
-            self._event(
-                DEVICE_NOT_RESPONDING,
-                unit=unit.unit,
-                twins=unit.twins,
-                error=error,
-                retry_in_s=unit.retry_in_s,
-            )
-        self._show_units()
-
-    def _unit_answered(self, unit: UnitHealth) -> None:
-        if unit.answered():
-            log.info("%s: unit %d answers again", self.name, unit.unit)
-            self._event(DEVICE_RESPONDING, unit=unit.unit, twins=unit.twins)
-            self._show_units()
-
-    def _block_refused(self, block: Block, why: str) -> None:
-        if block.refused == why:
-            return
-        block.refused = why
-        message = f"unit {block.unit} refused {block.request}: {why}"
-        log.warning("%s: %s", self.name, message)
-        self.status.details["refused_blocks"] = self._refused_list()
-        self._show_units()
-        self._event(
-            READ_REFUSED,
-            unit=block.unit,
-            table=block.table,
-            start=block.start,
-            count=block.count,
-            twins=sorted({f.twin_id for f in block.fields}),
-            signals=block.signals,
-            error=message,
-        )
-
-    def _block_answered(self, block: Block) -> None:
-        if block.refused is None:
-            return
-        block.refused = None
-        log.info("%s: unit %d answers %s again", self.name, block.unit, block.request)
-        self.status.details["refused_blocks"] = self._refused_list()
-        self._show_units()
-        self._event(
-            READ_RECOVERED,
-            unit=block.unit,
-            table=block.table,
-            start=block.start,
-            count=block.count,
-            twins=sorted({f.twin_id for f in block.fields}),
-            signals=block.signals,
-        )
-
-    def _refused_list(self) -> list[str]:
-        return [
-            f"unit {b.unit} refused {b.request}: {b.refused} (signals {', '.join(b.signals)})"
-            for p in self.polls
-            for b in p.blocks
-            if b.refused is not None
-        ]
 
     # ------------------------------------------------------------------ writes
 

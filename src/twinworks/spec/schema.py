@@ -342,6 +342,14 @@ class ModbusConnectorSpec(_Spec):
     )
     description: str = ""
 
+    @field_validator("units")
+    @classmethod
+    def _unit_ids(cls, units: dict[int, ModbusUnitSpec]) -> dict[int, ModbusUnitSpec]:
+        wrong = sorted(u for u in units if not 0 <= u <= 255)
+        if wrong:
+            raise ValueError(f"unit ids are 0 to 255, not {', '.join(map(str, wrong))}")
+        return units
+
 
 ConnectorSpec = Annotated[
     OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec, Field(discriminator="protocol")

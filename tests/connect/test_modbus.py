@@ -587,7 +587,7 @@ async def test_a_dropped_connection_is_reconnected() -> None:
         connector = rt.connectors["gw"]
         assert await connector.wait_connected(10)
         await until(lambda: store.count("drive1", "speed") >= 1, what="first values")
-        assert devices.drop_connections() == 1
+        assert devices.drop_connections() >= 1
         await until(lambda: connector.status.reconnects >= 1, what="the drop noticed")
         drive.holding[0] = 1500
         await until(lambda: connector.status.connected, what="reconnect")

@@ -717,3 +717,13 @@ async def test_a_gateway_reporting_its_target_silent_backs_that_unit_off() -> No
         await rt.flush()
         assert len(store.events(kinds=["DeviceNotResponding"])) == 1
         assert len(store.events(kinds=["DeviceResponding"])) == 1
+
+
+async def test_a_connector_without_bindings_still_connects() -> None:
+    text = "connectors:\n  gw: {protocol: modbus, port: %d}\ntypes: {}\ntwins: []\n"
+    async with ModbusDevices({1: ModbusUnit()}) as devices:
+        defn = parse_definition(text % devices.port)
+        async with Runtime(defn, MemoryStore()) as rt:
+            connector = rt.connectors["gw"]
+            assert await connector.wait_connected(10)
+            assert connector.status.details["units"] == {}

@@ -100,7 +100,9 @@ class ModbusConnector(Connector):
         for twin_id, binding in self.bindings:
             assert isinstance(binding, ModbusBinding)
             self._units[twin_id] = binding.unit_id
-            twins_of.setdefault(binding.unit_id, []).append(twin_id)
+            twins = twins_of.setdefault(binding.unit_id, [])
+            if twin_id not in twins:
+                twins.append(twin_id)
             interval = binding.poll_interval_s or spec.poll_interval_s
             for signal, reg in binding.telemetry.items():
                 key = (binding.unit_id, reg.table, interval)
@@ -123,7 +125,8 @@ class ModbusConnector(Connector):
             self.units[unit] = UnitHealth(unit, timeout, backoff, twins_of.get(unit, []))
         # pymodbus's own answer timeout is a backstop only: each request is timed by its
         # unit's timeout, so that pymodbus never counts a slow unit towards closing the link
-        self._client_timeout = max(u.timeout_s for u in self.units.values()) + 1.0
+        self._client_timeout = max([spec.timeout_s, *(u.timeout_s for u in self.units.values())])
+        self._client_timeout += 1.0
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()  # one request at a time: many devices take no more
         self.status.details.update(

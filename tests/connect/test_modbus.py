@@ -227,6 +227,7 @@ async def test_an_unknown_state_code_is_shown_and_announced_once() -> None:
         await until(lambda: rt.twin_view("ch1")["status"] == "unknown(7)", what="status")
         bank.holding[4] = 2
         await until(lambda: store.latest("ch1")["state"][1] == "fault", what="a known code")
+        assert "ch1.state" not in connector.status.details["unknown_codes"]
     assert not store.dead_letters(reason="unknown_code")
     assert not store.dead_letters(reason="not_allowed")
 

@@ -61,7 +61,9 @@ class HealthReports:
         assert f.reg.enum is not None
         state = f.reg.enum.get(code)
         if state is not None:
-            f.unknown = None
+            if f.unknown is not None:  # back to a declared state: the status shows now
+                f.unknown = None
+                self.status.details["unknown_codes"].pop(f.name, None)
             return state
         counts = self.status.details["unknown_codes"]
         seen = counts.get(f.name)

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import connectors as _connectors
 from twinworks.cli import health
 from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
@@ -418,6 +419,7 @@ def _free_port() -> int:
 
 # rul, alarms (acknowledge), maintenance-plan
 health.register(app)
+_connectors.register(app)
 from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
 
 app.add_typer(_models.app, name="models")

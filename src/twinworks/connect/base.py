@@ -153,22 +153,25 @@ class Backoff:
     """Exponential back-off with jitter: delays grow by ``multiplier`` up to ``max_s``.
 
     Jitter spreads reconnecting clients apart so that a restarted server is not hit
-    by all of them at the same instant.
+    by all of them at the same instant. ``max_s`` is a hard ceiling: jitter never
+    pushes a delay above it (at the ceiling it only shortens delays), because an
+    operator who configures "at most 4 s" must be able to rely on it.
     """
 
     def __init__(self, spec: ReconnectSpec, rng: random.Random | None = None) -> None:
         self.spec = spec
         self._rng = rng or random.Random()
-        self._next = spec.initial_s
+        self._next = min(spec.initial_s, spec.max_s)
 
     def reset(self) -> None:
-        self._next = self.spec.initial_s
+        self._next = min(self.spec.initial_s, self.spec.max_s)
 
     def next_delay(self) -> float:
         base = self._next
         self._next = min(self.spec.max_s, self._next * self.spec.multiplier)
         spread = base * self.spec.jitter
-        return max(0.0, base + self._rng.uniform(-spread, spread))
+        low, high = max(0.0, base - spread), min(self.spec.max_s, base + spread)
+        return self._rng.uniform(low, high) if high > low else high
 
 
 # called with (event kind, connector name, data) for connection changes
@@ -294,6 +297,9 @@ class Connector(abc.ABC):
         self.status.since = time.time()
         if connected:
             self.status.last_activity = self.status.since
+            # recovered: an error shown next to "connected" would send operators looking
+            # for a problem that is gone (``reconnects`` still counts what happened)
+            self.status.last_error = None
         if error:
             self.status.last_error = error
         if connected:
@@ -309,8 +315,11 @@ class Connector(abc.ABC):
         """Connect, call ``self._set_connected(True, None)``, stream until the link drops."""
 
     @abc.abstractmethod
-    async def write(self, twin_id: str, name: str, value: Any) -> None:
-        """Write a desired value to the source. Raises CommandError when refused."""
+    async def write(self, twin_id: str, name: str, value: Any) -> Any:
+        """Write a desired value to the source. Raises CommandError when refused.
+
+        Returns None, or a note for the acknowledgement (e.g. that the value was rounded).
+        """
 
     @abc.abstractmethod
     async def call(self, twin_id: str, name: str, args: dict[str, Any]) -> Any:

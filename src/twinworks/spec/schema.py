@@ -43,6 +43,7 @@ __all__ = [
     "ModbusBinding",
     "ModbusConnectorSpec",
     "ModbusRegister",
+    "ModbusUnitSpec",
     "ModbusWrite",
     "MqttBinding",
     "MqttCommand",
@@ -305,6 +306,21 @@ class MqttConnectorSpec(_Spec):
         return str(value) if isinstance(value, int | float) else value
 
 
+class ModbusUnitSpec(_Spec):
+    """One unit id behind a Modbus TCP server (a device behind a gateway).
+
+    A unit that does not answer in time is retried after its own back-off, while the
+    connection and the other units carry on.
+    """
+
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="answer timeout of one request; default: connector's"
+    )
+    backoff: ReconnectSpec | None = Field(
+        default=None, description="retry delays after a failed request; default: reconnect"
+    )
+
+
 class ModbusConnectorSpec(_Spec):
     """One Modbus TCP server (a PLC, a gateway); its registers are polled at a fixed rate."""
 
@@ -317,7 +333,23 @@ class ModbusConnectorSpec(_Spec):
         default=100, ge=1, le=125, description="registers read in one request at most"
     )
     reconnect: ReconnectSpec = ReconnectSpec()
+    units: dict[int, ModbusUnitSpec] = Field(
+        default_factory=dict, description="settings of single unit ids behind this server"
+    )
+    scaled_writes: Literal["round", "refuse"] = Field(
+        default="round",
+        description="a scaled value that falls between register steps: round it (and say so "
+        "in the acknowledgement) or refuse the write",
+    )
     description: str = ""
+
+    @field_validator("units")
+    @classmethod
+    def _unit_ids(cls, units: dict[int, ModbusUnitSpec]) -> dict[int, ModbusUnitSpec]:
+        wrong = sorted(u for u in units if not 0 <= u <= 255)
+        if wrong:
+            raise ValueError(f"unit ids are 0 to 255, not {', '.join(map(str, wrong))}")
+        return units
 
 
 ConnectorSpec = Annotated[
@@ -615,8 +647,10 @@ class MqttBinding(_Spec):
 # ------------------------------------------------------------------- Modbus bindings
 
 RegisterType = Literal[
-    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool"
+    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
 ]
+# coils and discrete inputs hold single bits; holding and input registers 16-bit words
+BIT_TABLES = ("coil", "discrete_input")
 
 
 class _Register(_Spec):
@@ -630,34 +664,58 @@ class _Register(_Spec):
     )
     scale: float = Field(default=1.0, description="value = raw * scale + offset")
     offset: float = 0.0
+    length: int | None = Field(
+        default=None, ge=1, le=123, description="for type string: registers it spans (2 chars each)"
+    )
+    table: str = "holding"
 
     @model_validator(mode="after")
     def _check_scale(self) -> _Register:
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if (self.type == "string") != (self.length is not None):
+            raise ValueError("type string needs 'length' (registers), and only it takes one")
+        if self.type == "string" and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError("a string cannot be scaled")
+        if self.table in BIT_TABLES and self.type not in ("bool", "uint16"):
+            raise ValueError(f"a {self.table} holds one bit: its type is bool")
+        if self.table in BIT_TABLES and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError(f"a {self.table} holds one bit and cannot be scaled")
         return self
+
+    @property
+    def is_bit(self) -> bool:
+        """Held in a coil or discrete input (one bit), not in 16-bit registers."""
+        return self.table in BIT_TABLES
 
 
 class ModbusRegister(_Register):
-    """A telemetry value (or a writable setting) held in one or more registers."""
+    """A telemetry value (or a writable setting) held in registers, a coil or a discrete input."""
 
-    table: Literal["holding", "input"] = "holding"
+    table: Literal["holding", "input", "coil", "discrete_input"] = "holding"
     bit: int | None = Field(default=None, ge=0, le=15, description="for type bool: one bit")
     enum: dict[int, str] | None = Field(
-        default=None, description="register value → state name, e.g. {0: stopped, 1: running}"
+        default=None,
+        description="register value → state name, e.g. {0: stopped, 1: running}; "
+        "a code not listed arrives as 'unknown(<code>)'",
     )
 
     @model_validator(mode="after")
     def _check_bit(self) -> ModbusRegister:
         if self.bit is not None and self.type != "bool":
             raise ValueError("bit applies to type bool only")
+        if self.bit is not None and self.is_bit:
+            raise ValueError(f"bit applies to registers; a {self.table} is a single bit already")
+        if self.enum is not None and (self.is_bit or self.type in ("string", "bool")):
+            raise ValueError("enum maps integer codes: use an integer register type")
         return self
 
 
 class ModbusWrite(_Register):
-    """A command: write a constant, or one of the command's arguments, to holding registers."""
+    """A command: write a constant, or one of the command's arguments, to a register or coil."""
 
-    value: float | int | bool | None = None
+    table: Literal["holding", "coil"] = "holding"
+    value: float | int | bool | str | None = None
     arg: Name | None = Field(default=None, description="the command argument to write")
 
     @model_validator(mode="after")
@@ -681,8 +739,8 @@ class ModbusBinding(_Spec):
     @model_validator(mode="after")
     def _desired_in_holding(self) -> ModbusBinding:
         for name, reg in self.desired.items():
-            if reg.table != "holding":
-                raise ValueError(f"desired {name!r}: only holding registers can be written")
+            if reg.table not in ("holding", "coil"):
+                raise ValueError(f"desired {name!r}: only holding registers and coils are writable")
         return self
 
 

@@ -44,6 +44,35 @@ def _choices(names: Any) -> str:
     return "one of: " + ", ".join(names) if names else "a declared one (none are declared)"
 
 
+def _modbus_kinds(binding: ModbusBinding, ttype: Any, base: tuple[str | int, ...]) -> list[Problem]:
+    """Registers whose kind cannot carry the signal's dtype (text into a number, ...)."""
+    found: list[Problem] = []
+    for group, declared in (("telemetry", ttype.telemetry), ("desired", ttype.desired)):
+        for name, reg in getattr(binding, group).items():
+            spec = declared.get(name)
+            if spec is None:
+                continue
+            wanted: tuple[str, ...]
+            if reg.enum is not None or reg.type == "string":
+                gives, wanted = "string", ("string",)
+            elif reg.is_bit or reg.type == "bool":
+                gives, wanted = "bool", ("bool",)
+            else:
+                gives, wanted = "number", ("float", "int")
+            if spec.dtype not in wanted:
+                what = "a state table (enum)" if reg.enum is not None else f"a {reg.table}"
+                if not reg.is_bit and reg.enum is None:
+                    what = f"a {reg.type} register"
+                found.append(
+                    (
+                        (*base, group, name),
+                        f"{what} gives a {gives}, but {name!r} is declared dtype {spec.dtype}",
+                        " or ".join(f"dtype: {w}" for w in wanted) + f" for {name!r}",
+                    )
+                )
+    return found
+
+
 def check_value(spec: _Ranged, value: Any) -> str | None:
     """Why ``value`` does not fit ``spec`` (dtype, range, allowed values), or None."""
     if spec.dtype == "float":
@@ -256,6 +285,8 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                                 _choices(names),
                             )
                         )
+            if isinstance(binding, ModbusBinding):
+                problems += _modbus_kinds(binding, ttype, bbase)
 
     # partOf must form a tree: a twin cannot be (indirectly) part of itself
     parents = {}

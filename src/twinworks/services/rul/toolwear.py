@@ -123,7 +123,8 @@ class ToolWearTracker:
         self._theta = self.model.theta()
         self._life_at_limit = float(self.model.life_at_limit())
         self._sigma = self.model.value("wear_multiplier_sigma")
-        self._noise = float(np.sqrt(self.model.measurement_covariance()[1, 1]))
+        k = self.model.outputs.index("vibration_mm_s")
+        self._noise = float(np.sqrt(self.model.measurement_covariance()[k, k]))
         self._last_u = np.zeros(3)
         self.reset(new_tool=self.new_tool_at_start)
 

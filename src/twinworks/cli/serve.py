@@ -22,11 +22,12 @@ from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
 from twinworks.plant.broker import free_port, start_broker
+from twinworks.plant.demo_services import demo_services
 from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool
 from twinworks.security.context import FirstRun, Security
-from twinworks.services.setup import default_services, demo_services
+from twinworks.services.setup import default_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore

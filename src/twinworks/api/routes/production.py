@@ -18,9 +18,9 @@ from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
 from twinworks.services.errors import ServiceInputError
+from twinworks.services.operations.service import ProductionService
 from twinworks.services.production.report import render_html, render_png
 from twinworks.services.production.scenario import scenario_from_data
-from twinworks.services.production.service import ProductionService
 from twinworks.services.scheduling.gantt import render_gantt_html, render_gantt_png
 from twinworks.services.scheduling.request import RescheduleRequest, ScheduleRequest
 

@@ -14,6 +14,7 @@ from twinworks.models.catalog.fmu import FmuModel
 from twinworks.models.catalog.learned import SklearnModel
 from twinworks.models.catalog.machining import (
     SpindleThermal,
+    ToolLife,
     ToolWear,
     cnc_machine,
     machining_line,
@@ -29,6 +30,7 @@ __all__ = [
     "RuleModel",
     "SklearnModel",
     "SpindleThermal",
+    "ToolLife",
     "ToolWear",
     "cnc_machine",
     "compile_rule",
@@ -40,6 +42,7 @@ LIBRARY: dict[str, Callable[..., Model]] = {
     "cnc_machine": cnc_machine,
     "machining_line": machining_line,
     "tool_wear": ToolWear,
+    "tool_life": ToolLife,
     "spindle_thermal": SpindleThermal,
     "machine_state_machine": MachineStateMachine,
 }

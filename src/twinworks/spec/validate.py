@@ -12,6 +12,7 @@ from typing import Any
 
 from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
+from twinworks.spec.opcua_check import check_opcua_bindings
 from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     ModbusBinding,
@@ -277,4 +278,5 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
             )
     problems += check_production(definition)
     problems += check_model_bindings(definition)
+    problems += check_opcua_bindings(definition)
     return problems

@@ -195,7 +195,7 @@ class VendorServer:
         await self.server.get_node(node_id).write_value(
             ua.DataValue(
                 ua.Variant(value, vtype),
-                StatusCode_=ua.StatusCode(status),
+                StatusCode=ua.StatusCode(status),
                 SourceTimestamp=dt.datetime.now(dt.UTC),
             )
         )

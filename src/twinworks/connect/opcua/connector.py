@@ -45,7 +45,12 @@ log = logging.getLogger(__name__)
 
 # asyncua logs every reconnect attempt at WARNING with a traceback; our supervisor
 # reports the same facts once, as events and in the connector status
-for _noisy in ("asyncua.client.client", "asyncua.client.ua_client", "asyncua.common.subscription"):
+for _noisy in (
+    "asyncua.client.client",
+    "asyncua.client.ua_client",
+    "asyncua.client.ua_session",
+    "asyncua.common.subscription",
+):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 # an identical conversion failure is kept once, then counted and summarised this often
@@ -152,6 +157,7 @@ class OpcUaConnector(Connector):
         self._handler: _Handler | None = None
         self._names: dict[tuple[ua.NodeId, _Target], dict[int, str] | None] = {}
         self._quality: dict[tuple[str, str], str] = {}
+        self._written: dict[ua.NodeId, list[str]] = {}  # resolved id → the ids as written
         self._repeats: dict[tuple[str, str, str], _Repeats] = {}
         self._variant_types: dict[ua.NodeId, ua.VariantType] = {}
         self._arguments: dict[ua.NodeId, list[tuple[str, ua.VariantType]]] = {}
@@ -200,10 +206,10 @@ class OpcUaConnector(Connector):
         message = f"{target.twin_id}.{target.signal} from {node}: {exc}"
         if repeats is None:
             self._repeats[key] = _Repeats(0, now)
-        else:
+        elif now - repeats.since < REPEAT_SUMMARY_S:
             repeats.count += 1
-            if now - repeats.since < REPEAT_SUMMARY_S:
-                return
+            return
+        else:
             message = f"{message} (and {repeats.count} more like it in {now - repeats.since:.0f} s)"
             repeats.count, repeats.since = 0, now
         payload = json.dumps({"node": node, "value": repr(val)[:200]}).encode()
@@ -242,8 +248,7 @@ class OpcUaConnector(Connector):
                 handles = await subscription.subscribe_data_change(nodes)
                 for node, handle in zip(nodes, handles, strict=True):
                     if isinstance(handle, ua.StatusCode):
-                        text = to_expanded(node.nodeid, self._namespaces)
-                        unresolved[text] = handle.name
+                        unresolved[self._written_as(node.nodeid)] = handle.name
                         for target in by_node[node.nodeid]:
                             self._set_quality(target, time.time(), "bad", handle.name)
             self.status.details["unresolved_nodes"] = [f"{k} ({v})" for k, v in unresolved.items()]
@@ -293,6 +298,7 @@ class OpcUaConnector(Connector):
         by_node: dict[ua.NodeId, list[_Target]] = {}
         unresolved: dict[str, str] = {}
         self._names.clear()
+        self._written.clear()
         for parsed, targets in self._telemetry.items():
             try:
                 node_id = resolve(parsed, self._namespaces)
@@ -301,7 +307,9 @@ class OpcUaConnector(Connector):
                 for target in targets:
                     self._set_quality(target, time.time(), "bad", "BadNodeIdUnknown")
                 continue
-            by_node[node_id] = list(targets)
+            # nsu= and ns= forms of one node, or one node bound twice: one subscription
+            by_node.setdefault(node_id, []).extend(targets)
+            self._written.setdefault(node_id, []).append(parsed.text())
             wanted = [t for t in targets if t.enum is not False]
             if not wanted:
                 continue
@@ -314,6 +322,12 @@ class OpcUaConnector(Connector):
                 elif target.enum is True:
                     unresolved[parsed.text()] = "has no EnumStrings or EnumValues for enum: true"
         return by_node, unresolved
+
+    def _written_as(self, node_id: ua.NodeId) -> str:
+        """A node as the definition wrote it, and what that means on this server if it differs."""
+        here = to_expanded(node_id, self._namespaces)
+        written = self._written.get(node_id) or [here]
+        return ", ".join(w if w == here else f"{w} (here: {here})" for w in written)
 
     # ----------------------------------------------------------------- values out
 

@@ -49,6 +49,9 @@ def resolve(parsed: ParsedNodeId, namespaces: list[str]) -> ua.NodeId:
             ) from None
     assert index is not None
     ident: Any = parsed.identifier
+    # numeric ids: let asyncua pick the compact encoding, as the server's own ids have
+    if parsed.kind == "i":
+        return ua.NodeId(ident, ua.Int16(index))
     return ua.NodeId(ident, ua.Int16(index), _KINDS[parsed.kind])
 
 

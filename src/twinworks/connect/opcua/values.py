@@ -95,7 +95,7 @@ def from_ua(
         return _epoch(value)
     if vtype is ua.VariantType.Float and isinstance(value, float) and math.isfinite(value):
         # the shortest decimal that is the same float32: the digits the device has
-        return float(repr(np.float32(value)))
+        return float(str(np.float32(value)))
     if isinstance(value, ua.LocalizedText):
         return value.Text or ""
     if isinstance(value, bool | int | float | str):

@@ -49,6 +49,11 @@ class SignalValue(_Out):
     ts: float = Field(description="source time, seconds since the epoch (UTC)")
     value: JsonValue
     unit: str | None
+    quality: str | None = Field(
+        default=None,
+        description="good, uncertain or bad, when the source reports it (OPC UA status); "
+        "a bad signal keeps showing its last good value",
+    )
 
 
 class TwinSummary(_Out):

@@ -53,6 +53,8 @@ class SignalValue(_Out):
         default=None,
         description="good, uncertain or bad, when the source reports it (OPC UA status); "
         "a bad signal keeps showing its last good value",
+        # only sources that report a quality add the key; the others' answers stay as they were
+        exclude_if=lambda quality: quality is None,
     )
 
 

@@ -24,12 +24,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 PRESS_NODE = f"nsu=urn:vendor:press;s={PRESS['press']}"
 
 
-async def cli(*args: str, cwd: Path | None = None) -> tuple[int, str]:
+async def cli(*args: str, **env: str) -> tuple[int, str]:
     """Run the command line in a process of its own (the server runs in this test's loop)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "twinworks.cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=dict(os.environ, COLUMNS="250"), cwd=cwd,
+        env=dict(os.environ, COLUMNS="250", **env),
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode()
@@ -129,6 +129,13 @@ async def test_browse_scaffold_validate_up_and_values_arrive(
                 raise
             assert twin["status"] == "alarm"
             assert twin["reported"]["oil_pressure"]["value"] == 5.0
+            # and through the command line
+            code, out = await cli(
+                "twins", "--url", f"http://127.0.0.1:{port}",
+                TWINWORKS_DATA_DIR=str(tmp_path / "data"),
+            )  # fmt: skip
+            assert code == 0, out
+            assert "alarm" in out and "oil_pressure=5 bar (bad)" in out
     finally:
         proc.send_signal(signal.SIGTERM)
         out_bytes, _ = await asyncio.wait_for(proc.communicate(), 60)

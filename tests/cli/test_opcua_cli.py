@@ -136,6 +136,11 @@ async def test_browse_scaffold_validate_up_and_values_arrive(
             )  # fmt: skip
             assert code == 0, out
             assert "alarm" in out and "oil_pressure=5 bar (bad)" in out
+            code, out = await cli(
+                "connectors", "--url", f"http://127.0.0.1:{port}",
+                TWINWORKS_DATA_DIR=str(tmp_path / "data"),
+            )  # fmt: skip
+            assert code == 0 and "opcua" in out and "connected" in out, out
     finally:
         proc.send_signal(signal.SIGTERM)
         out_bytes, _ = await asyncio.wait_for(proc.communicate(), 60)

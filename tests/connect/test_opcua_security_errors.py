@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from tests.conftest import free_port
 from tests.connect.opcua_vendor import VendorServer
 from tests.connect.test_opcua_vendor import press_definition
 
+from twinworks.cli.main import connector_table
 from twinworks.connect.opcua.diagnose import thumbprint
 from twinworks.runtime import Runtime
 from twinworks.security.tls import CertPair, write_self_signed
@@ -114,3 +116,9 @@ async def test_a_wrong_password_is_named_as_a_rejected_identity(
         assert "rejected the identity (user 'operator')" in (status.last_error or "")
         assert "BadUserAccessDenied" in (status.last_error or "")
         assert not status.connected
+        # what `twinworks connectors` shows of GET /api/v1/connectors
+        console = Console(width=400, record=True)
+        console.print(connector_table([status.as_dict()]))
+        shown = console.export_text()
+        assert "down (identity_rejected)" in shown
+        assert "the server rejected the identity (user 'operator')" in shown

@@ -199,6 +199,34 @@ def twins(url: UrlOption = DEFAULT_URL) -> None:
     console.print(status_table(items))
 
 
+def connector_table(items: list[dict[str, Any]]) -> Table:
+    """Connectors with their state and, when they are down, why (the last error)."""
+    table = Table(expand=False)
+    for column in ("connector", "protocol", "state", "since", "readings", "last error"):
+        table.add_column(column)
+    for c in items:
+        state = "connected" if c.get("connected") else "down"
+        if c.get("error_kind"):
+            state += f" ({c['error_kind']})"
+        since = format_time(c["since"]) if c.get("since") else "-"
+        error = "" if c.get("connected") else str(c.get("last_error") or "")
+        unresolved = c.get("unresolved_nodes") or []
+        if unresolved:
+            error = (error + "; " if error else "") + "unresolved: " + ", ".join(unresolved)
+        table.add_row(c["name"], c["protocol"], state, since, str(c.get("readings", 0)), error)
+    return table
+
+
+@app.command()
+def connectors(url: UrlOption = DEFAULT_URL) -> None:
+    """Connectors: connected or down, and why (a rejected password, a certificate mismatch)."""
+    try:
+        items = api_get(url, "/connectors")
+    except ApiError as exc:
+        _fail(str(exc))
+    console.print(connector_table(items))
+
+
 @app.command()
 def history(
     twin: Annotated[str, typer.Argument(help="twin id")],

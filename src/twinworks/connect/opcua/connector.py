@@ -313,7 +313,9 @@ class OpcUaConnector(Connector):
             wanted = [t for t in targets if t.enum is not False]
             if not wanted:
                 continue
-            found = await enum_names(client.get_node(node_id))
+            found = None
+            if any(t.enum is not None for t in wanted) or await _integer_node(client, node_id):
+                found = await enum_names(client.get_node(node_id))
             for target in wanted:
                 if isinstance(target.enum, dict):
                     self._names[(node_id, target)] = target.enum
@@ -402,6 +404,18 @@ class OpcUaConnector(Connector):
             ) from None
         except (OSError, TimeoutError) as exc:
             raise CommandError(f"{what}: call failed: {type(exc).__name__} {exc}") from None
+
+
+async def _integer_node(client: Client, node_id: ua.NodeId) -> bool:
+    """Whether a node's values are integers, i.e. it may be an enumeration worth asking about."""
+    try:
+        vtype = await variant_type_of(client.get_node(node_id))
+    except (ua.UaStatusCodeError, ValueError):
+        return False  # an unresolved node is reported by the subscription
+    return vtype.name in _INTEGER_TYPES
+
+
+_INTEGER_TYPES = {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
 
 
 def _typed_arguments(

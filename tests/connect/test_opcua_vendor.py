@@ -316,3 +316,38 @@ async def test_unconvertible_values_are_kept_once_then_summarised(
         assert "(and 5 more like it in" in newest.message
         # the good signals of the same node kept flowing throughout
         assert value(runtime, "press7", "profile_2") == 1.5
+
+
+async def test_repeated_rejections_of_a_misbound_node_are_summarised(press: VendorServer) -> None:
+    # a text node bound to a float signal: every update is rejected by validation
+    text = press_definition(press.endpoint, extra_telemetry="      recipe_number: {}")
+    text = text.replace(
+        '          speed: "' + NSU,
+        f'          recipe_number: "{NSU}s={PRESS["recipe"]}"\n          speed: "{NSU}',
+        1,
+    )
+    store = MemoryStore()
+    async with Runtime(parse_definition(text), store) as runtime:
+        await wait_for(lambda: runtime.counters["rejected"] >= 1, 20, "the first rejection")
+        for i in range(5):
+            await press.write("recipe", f"r{i}", ua.VariantType.String)
+            await wait_for(lambda i=i: value(runtime, "press7", "recipe") == f"r{i}", 10, "recipe")
+        await wait_for(lambda: runtime.counters["rejected"] >= 6, 10, "six rejections")
+        await runtime.flush()
+        # counted exactly, recorded once
+        assert runtime.counters["rejected"] == 6
+        assert runtime.rejections["press7"]["wrong_type"] == 6
+        events = store.events(twin_id="press7", kinds=["TelemetryRejected"])
+        letters = store.dead_letters(twin_id="press7")
+        assert len(events) == 1 and len(letters) == 1
+        assert events[0].data["signal"] == "recipe_number"
+        assert "press7.recipe_number: 'bracket-A' is not a number" in letters[0].message
+
+        # after the window, one record says how many were left out
+        runtime.repeats.window_s = 0.0
+        await press.write("recipe", "last", ua.VariantType.String)
+        await wait_for(lambda: runtime.counters["rejected"] >= 7, 10, "the seventh rejection")
+        await runtime.flush()
+        newest = store.dead_letters(twin_id="press7")[0]
+        assert "'last' is not a number (and 5 more like it in" in newest.message
+        assert len(store.events(twin_id="press7", kinds=["TelemetryRejected"])) == 2

@@ -42,6 +42,7 @@ from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.deadletters import letters_for_rejections
 from twinworks.runtime.quality import SignalQuality, mark_quality
 from twinworks.runtime.registry import TS_MAX, TS_MIN, TwinRegistry, check_arguments
+from twinworks.runtime.repeats import RepeatedRejections
 from twinworks.runtime.safety import CommandGuard, RateLimit, rate_of_change_problem
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool, SpoolFull
@@ -274,6 +275,7 @@ class Runtime:
         self.commands: OrderedDict[str, CommandRecord] = OrderedDict()
         self.counters: Counter[str] = Counter()
         self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.repeats = RepeatedRejections()  # a connector's identical rejections: once a minute
         # conditions that services hold active per twin (alarms); status shows 'alarm' meanwhile
         self.conditions: defaultdict[str, set[str]] = defaultdict(set)
         self.started_at: float | None = None
@@ -592,6 +594,7 @@ class Runtime:
         self.counters["rejected"] += len(bad)
         for r in bad:
             self.rejections[r.twin_id][r.reason] += 1
+        bad = self.repeats.admit(bad, self.connectors)
         self._pending_events.extend(
             Event(ev.TELEMETRY_REJECTED, r.twin_id if r.twin_id in self.live else None, r.as_dict())
             for r in bad

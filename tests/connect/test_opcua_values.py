@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 from asyncua import ua
 
-from twinworks.connect.opcua.values import ConversionError, from_ua, quality_of, to_variant
+from twinworks.connect.opcua.values import (
+    ConversionError,
+    from_ua,
+    quality_of,
+    to_variant,
+    typed_arguments,
+)
 
 V = ua.VariantType
 
@@ -80,3 +86,16 @@ def test_status_codes_as_quality() -> None:
     assert quality_of(ua.StatusCode(ua.StatusCodes.Good)) == "good"
     assert quality_of(ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)) == "uncertain"
     assert quality_of(ua.StatusCode(ua.StatusCodes.BadSensorFailure)) == "bad"
+
+
+def test_method_arguments_by_name_or_in_order() -> None:
+    declared = [("speed", V.Int16), ("ramp", V.Boolean)]
+    by_name = typed_arguments("p.set()", declared, {"ramp": True, "speed": 5})
+    assert by_name == [ua.Variant(5, V.Int16), ua.Variant(True, V.Boolean)]
+    in_order = typed_arguments("p.set()", declared, {"rpm": 5, "soft": False})
+    assert in_order == [ua.Variant(5, V.Int16), ua.Variant(False, V.Boolean)]
+    with pytest.raises(ValueError) as info:
+        typed_arguments("p.set()", declared, {"speed": 5})
+    assert str(info.value) == (
+        "p.set(): the method takes 2 argument(s) (speed: Int16, ramp: Boolean), got 1 (speed)"
+    )

@@ -33,8 +33,20 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.opcua.diagnose import diagnose_connect_error
-from twinworks.connect.opcua.nodes import enum_names, resolve, to_expanded, variant_type_of
-from twinworks.connect.opcua.values import ConversionError, from_ua, quality_of, to_variant
+from twinworks.connect.opcua.nodes import (
+    enum_names,
+    is_integer_node,
+    resolve,
+    to_expanded,
+    variant_type_of,
+)
+from twinworks.connect.opcua.values import (
+    ConversionError,
+    from_ua,
+    quality_of,
+    to_variant,
+    typed_arguments,
+)
 from twinworks.errors import CommandError
 from twinworks.spec.nodeids import ParsedNodeId, parse_node_id
 from twinworks.spec.schema import BindingSpec, OpcUaBinding, OpcUaConnectorSpec
@@ -314,7 +326,9 @@ class OpcUaConnector(Connector):
             if not wanted:
                 continue
             found = None
-            if any(t.enum is not None for t in wanted) or await _integer_node(client, node_id):
+            if any(t.enum is not None for t in wanted) or await is_integer_node(
+                client.get_node(node_id)
+            ):
                 found = await enum_names(client.get_node(node_id))
             for target in wanted:
                 if isinstance(target.enum, dict):
@@ -394,7 +408,7 @@ class OpcUaConnector(Connector):
         method_id = self._resolved(target[1], what)
         try:
             declared = await self._input_arguments(client.get_node(method_id))
-            variants = _typed_arguments(what, declared, args)
+            variants = typed_arguments(what, declared, args)
             return await client.get_node(object_id).call_method(method_id, *variants)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -404,33 +418,3 @@ class OpcUaConnector(Connector):
             ) from None
         except (OSError, TimeoutError) as exc:
             raise CommandError(f"{what}: call failed: {type(exc).__name__} {exc}") from None
-
-
-async def _integer_node(client: Client, node_id: ua.NodeId) -> bool:
-    """Whether a node's values are integers, i.e. it may be an enumeration worth asking about."""
-    try:
-        vtype = await variant_type_of(client.get_node(node_id))
-    except (ua.UaStatusCodeError, ValueError):
-        return False  # an unresolved node is reported by the subscription
-    return vtype.name in _INTEGER_TYPES
-
-
-_INTEGER_TYPES = {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
-
-
-def _typed_arguments(
-    what: str, declared: list[tuple[str, ua.VariantType]], args: dict[str, Any]
-) -> list[ua.Variant]:
-    """Arguments in the method's order and types: by name when the names match, else in order."""
-    signature = ", ".join(f"{n}: {t.name}" for n, t in declared)
-    if len(args) != len(declared):
-        raise ValueError(
-            f"{what}: the method takes {len(declared)} argument(s) ({signature}), "
-            f"got {len(args)} ({', '.join(args) or 'none'})"
-        )
-    names = [n for n, _ in declared]
-    values = [args[n] for n in names] if set(args) == set(names) else list(args.values())
-    return [
-        to_variant(value, vtype, f"{what} argument {arg!r}")
-        for (arg, vtype), value in zip(declared, values, strict=True)
-    ]

@@ -16,7 +16,7 @@ from asyncua.common.ua_utils import data_type_to_variant_type
 
 from twinworks.spec.nodeids import ParsedNodeId
 
-__all__ = ["enum_names", "resolve", "to_expanded", "variant_type_of"]
+__all__ = ["enum_names", "is_integer_node", "resolve", "to_expanded", "variant_type_of"]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +103,15 @@ async def enum_names(node: Node) -> dict[int, str] | None:
                 return {i: (t.Text or str(i)) for i, t in enumerate(value)}
             return {int(v.Value): (v.DisplayName.Text or str(v.Value)) for v in value}
     return None
+
+
+async def is_integer_node(node: Node) -> bool:
+    """Whether a node's values are integers, i.e. it may be an enumeration worth asking about."""
+    try:
+        vtype = await variant_type_of(node)
+    except (ua.UaStatusCodeError, ValueError):
+        return False  # an unresolved node is reported by the subscription
+    return vtype.name in _INTEGER_TYPES
+
+
+_INTEGER_TYPES = {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from asyncua import ua
 
-__all__ = ["ConversionError", "from_ua", "quality_of", "to_variant", "type_name"]
+__all__ = [
+    "ConversionError",
+    "from_ua",
+    "quality_of",
+    "to_variant",
+    "type_name",
+    "typed_arguments",
+]
 
 # integer variant types and the values they hold
 _INT_RANGE: dict[ua.VariantType, tuple[int, int]] = {
@@ -146,3 +153,21 @@ def to_variant(value: Any, vtype: ua.VariantType, what: str) -> ua.Variant:
     if vtype is ua.VariantType.Variant:
         return ua.Variant(value)  # the server accepts any type here (BaseDataType, Number)
     raise ValueError(f"{what}: values of type {vtype.name} cannot be sent")
+
+
+def typed_arguments(
+    what: str, declared: list[tuple[str, ua.VariantType]], args: dict[str, Any]
+) -> list[ua.Variant]:
+    """Arguments in the method's order and types: by name when the names match, else in order."""
+    signature = ", ".join(f"{n}: {t.name}" for n, t in declared)
+    if len(args) != len(declared):
+        raise ValueError(
+            f"{what}: the method takes {len(declared)} argument(s) ({signature}), "
+            f"got {len(args)} ({', '.join(args) or 'none'})"
+        )
+    names = [n for n, _ in declared]
+    values = [args[n] for n in names] if set(args) == set(names) else list(args.values())
+    return [
+        to_variant(value, vtype, f"{what} argument {arg!r}")
+        for (arg, vtype), value in zip(declared, values, strict=True)
+    ]

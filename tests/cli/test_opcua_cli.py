@@ -4,6 +4,7 @@ path a new user takes: browse → scaffold → validate → up → values (and t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -53,6 +54,13 @@ async def test_browse_lists_types_units_ranges_enums_and_methods(press: VendorSe
     assert " rw " in lines["SpeedSetpoint"] and " r- " in lines["Serial"]
     assert "SetSpeed(speed: Int16, ramp: Boolean)" in out
     assert "Info/" not in out  # only below --from
+    code, out = await cli("opcua", "browse", press.endpoint, "--from", PRESS_NODE, "--json")
+    assert code == 0, out
+    nodes = {n["name"]: n for n in json.loads(out)}
+    assert nodes["SpeedSetpoint"]["eu_range"] == [10.0, 90.0]
+    assert nodes["SpeedSetpoint"]["writable"] is True and nodes["SpeedSetpoint"]["unit"] == "1/min"
+    assert nodes["Mode"]["enum"] == {"0": "Stopped", "1": "Running", "2": "Fault"}
+    assert nodes["SetSpeed"]["arguments"] == [["speed", "Int16"], ["ramp", "Boolean"]]
 
 
 async def test_browse_explains_bad_input(press: VendorServer) -> None:

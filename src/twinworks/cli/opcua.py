@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
 
-from twinworks.connect.opcua.browse import BrowsedNode, browse, connect_for_browsing
-from twinworks.connect.opcua.nodes import resolve, to_expanded
-from twinworks.connect.opcua.scaffold import scaffold_definition, signal_name
 from twinworks.errors import SpecError
 from twinworks.spec.loader import parse_definition
 from twinworks.spec.nodeids import NodeIdError, parse_node_id
+
+# the OPC UA library is imported inside these commands: every other command starts faster
+if TYPE_CHECKING:
+    from twinworks.connect.opcua.browse import BrowsedNode
 
 __all__ = ["app"]
 
@@ -48,6 +49,9 @@ async def _browse(
     endpoint: str, start: str | None, depth: int, timeout: float
 ) -> tuple[BrowsedNode | None, list[BrowsedNode]]:
     """The start node (None: Objects) and what lies below it."""
+    from twinworks.connect.opcua.browse import BrowsedNode, browse, connect_for_browsing
+    from twinworks.connect.opcua.nodes import resolve, to_expanded
+
     parsed = None
     if start is not None:
         try:
@@ -151,6 +155,8 @@ def scaffold_command(
     timeout: Timeout = 5.0,
 ) -> None:
     """Write a twin type and twin for one object: telemetry, desired settings, commands."""
+    from twinworks.connect.opcua.scaffold import scaffold_definition, signal_name
+
     if output.exists() and not force:
         _fail(f"{output} exists; use --force to overwrite it")
     if twin_id is not None and signal_name(twin_id) != twin_id:

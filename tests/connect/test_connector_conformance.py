@@ -93,8 +93,8 @@ connectors:
 twins:
   - id: t1
     type: tank
-    bindings: [{connector: src, telemetry: {level: a}, desired: {target: b},
-                commands: {reset: {object: c, method: d}}}]
+    bindings: [{connector: src, telemetry: {level: s=a}, desired: {target: s=b},
+                commands: {reset: {object: s=c, method: s=d}}}]
 """
         )
 

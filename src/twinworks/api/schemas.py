@@ -49,6 +49,13 @@ class SignalValue(_Out):
     ts: float = Field(description="source time, seconds since the epoch (UTC)")
     value: JsonValue
     unit: str | None
+    quality: str | None = Field(
+        default=None,
+        description="good, uncertain or bad, when the source reports it (OPC UA status); "
+        "a bad signal keeps showing its last good value",
+        # only sources that report a quality add the key; the others' answers stay as they were
+        exclude_if=lambda quality: quality is None,
+    )
 
 
 class TwinSummary(_Out):

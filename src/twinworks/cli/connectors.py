@@ -19,7 +19,7 @@ from rich.table import Table
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get
 from twinworks.timeutil import format_time
 
-__all__ = ["connectors", "register"]
+__all__ = ["connector_table", "connectors", "register"]
 
 console = Console()
 err = Console(stderr=True)
@@ -31,6 +31,32 @@ UrlOption = Annotated[
 
 def _when(ts: float | None) -> str:
     return format_time(ts) if ts else "-"
+
+
+def connector_table(items: list[dict[str, Any]]) -> Table:
+    """One row per connector: connected or down and why (the kind of failure, such as
+    ``identity_rejected``, the last error, and nodes the server does not have)."""
+    table = Table(title="connectors", title_justify="left")
+    for col in ("name", "protocol", "state", "since (UTC)", "reconnects", "readings", "error"):
+        table.add_column(col)
+    for c in items:
+        state = "connected" if c.get("connected") else "[red]down[/]"
+        if c.get("error_kind"):
+            state += f" ({c['error_kind']})"
+        error = str(c.get("last_error") or "")
+        unresolved = c.get("unresolved_nodes") or []
+        if unresolved:
+            error = (error + "; " if error else "") + "unresolved: " + ", ".join(unresolved)
+        table.add_row(
+            c["name"],
+            c["protocol"],
+            state,
+            _when(c.get("since")),
+            str(c.get("reconnects", 0)),
+            str(c.get("readings", 0)),
+            error,
+        )
+    return table
 
 
 def connectors(
@@ -46,20 +72,7 @@ def connectors(
     if as_json:
         console.print_json(json.dumps(items))
         return
-    table = Table(title="connectors", title_justify="left")
-    for col in ("name", "protocol", "state", "since (UTC)", "reconnects", "readings", "error"):
-        table.add_column(col)
-    for c in items:
-        table.add_row(
-            c["name"],
-            c["protocol"],
-            "connected" if c["connected"] else "[red]disconnected[/]",
-            _when(c.get("since")),
-            str(c.get("reconnects", 0)),
-            str(c.get("readings", 0)),
-            c.get("last_error") or "",
-        )
-    console.print(table)
+    console.print(connector_table(items))
     devices = Table(title="devices", title_justify="left")
     for col in ("connector", "unit", "state", "twins", "back-off", "refused signals", "error"):
         devices.add_column(col)

@@ -58,11 +58,18 @@ def format_value(value: Any, unit: str | None = None) -> str:
 
 def _signals(twin: dict[str, Any], limit: int = 6) -> str:
     reported = twin.get("reported", {})
-    names = [n for n in _HEADLINE if n in reported and n != "state"]
+    # a signal its source marks bad or uncertain comes first and says so: a failed sensor
+    # must not pass for a healthy value that stopped changing
+    names = [n for n in sorted(reported) if reported[n].get("quality") in ("bad", "uncertain")]
+    names += [n for n in _HEADLINE if n in reported and n != "state" and n not in names]
     names += [n for n in sorted(reported) if n not in names and n != "state"]
-    parts = [
-        f"{n}={format_value(reported[n]['value'], reported[n].get('unit'))}" for n in names[:limit]
-    ]
+    parts = []
+    for n in names[:limit]:
+        text = f"{n}={format_value(reported[n]['value'], reported[n].get('unit'))}"
+        quality = reported[n].get("quality")
+        if quality in ("bad", "uncertain"):
+            text += f" ({quality})"
+        parts.append(text)
     return "  ".join(parts)
 
 

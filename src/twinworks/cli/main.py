@@ -427,5 +427,9 @@ app.add_typer(_models.app, name="models")
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
 
+from twinworks.cli import opcua as _opcua  # noqa: E402 - sub-commands register last
+
+app.add_typer(_opcua.app, name="opcua")
+
 if __name__ == "__main__":
     app()

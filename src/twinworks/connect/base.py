@@ -37,6 +37,7 @@ __all__ = [
     "DeadLetterSink",
     "IngestSink",
     "Origin",
+    "QualityListener",
     "Reading",
     "ReadingColumns",
     "connector_class",
@@ -180,6 +181,10 @@ StatusListener = Callable[[str, str, dict[str, Any]], None]
 # called with a payload that could not be ingested (not JSON, unknown twin, ...)
 DeadLetterSink = Callable[[DeadLetter], None]
 
+# called with (twin id, signal, source time, quality, detail) when a signal's quality
+# changes: "good", "uncertain" or "bad" (OPC UA status codes; detail names the code)
+QualityListener = Callable[[str, str, float, str, "str | None"], None]
+
 
 class Connector(abc.ABC):
     protocol: ClassVar[str]
@@ -203,6 +208,8 @@ class Connector(abc.ABC):
         self.status = ConnectorStatus(name, self.protocol)
         self._on_status = on_status
         self._on_dead_letter: DeadLetterSink | None = None
+        # set by the runtime; connectors whose protocol has a quality report through it
+        self.on_quality: QualityListener | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         reconnect = getattr(spec, "reconnect", None) or ReconnectSpec()
@@ -236,6 +243,15 @@ class Connector(abc.ABC):
             log.warning("%s: dead letter (%s): %s", self.name, reason, message)
         else:
             self._on_dead_letter(letter)
+
+    def report_quality(
+        self, twin_id: str, signal: str, ts: float, quality: str, detail: str | None = None
+    ) -> None:
+        """Tell the runtime that a signal turned good, uncertain or bad (call on changes only)."""
+        if self.on_quality is None:
+            log.info("%s: %s.%s is %s (%s)", self.name, twin_id, signal, quality, detail)
+        else:
+            self.on_quality(twin_id, signal, ts, quality, detail)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -40,7 +40,9 @@ from twinworks.errors import (
 from twinworks.runtime import events as ev
 from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.deadletters import letters_for_rejections
+from twinworks.runtime.quality import SignalQuality, mark_quality
 from twinworks.runtime.registry import TS_MAX, TS_MIN, TwinRegistry, check_arguments
+from twinworks.runtime.repeats import RepeatedRejections
 from twinworks.runtime.safety import CommandGuard, RateLimit, rate_of_change_problem
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool, SpoolFull
@@ -265,12 +267,15 @@ class Runtime:
         # called on the writer thread with events once they are stored and before they are
         # published (the audit trail); an exception fails the action that recorded them
         self.event_hooks: list[Callable[[list[StoredEvent]], None]] = []
+        self.quality = SignalQuality(self)  # what sources say about their values (OPC UA status)
         for connector in self.connectors.values():
             connector.attach(self.submit, self._on_connector, self.dead_letter)
+            connector.on_quality = self.quality.report
         self.live: dict[str, _TwinLive] = {tid: _TwinLive() for tid in self.registry.ids()}
         self.commands: OrderedDict[str, CommandRecord] = OrderedDict()
         self.counters: Counter[str] = Counter()
         self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.repeats = RepeatedRejections()  # a connector's identical rejections: once a minute
         # conditions that services hold active per twin (alarms); status shows 'alarm' meanwhile
         self.conditions: defaultdict[str, set[str]] = defaultdict(set)
         self.started_at: float | None = None
@@ -371,6 +376,7 @@ class Runtime:
             cls = connector_class(spec.protocol)
             built[name] = cls(name, spec, bindings.get(name, []), self.submit, self._on_connector)
             built[name].attach(self.submit, self._on_connector, self.dead_letter)
+            built[name].on_quality = self.quality.report
         return built
 
     def _on_connector(self, kind: str, name: str, data: dict[str, Any]) -> None:
@@ -588,6 +594,7 @@ class Runtime:
         self.counters["rejected"] += len(bad)
         for r in bad:
             self.rejections[r.twin_id][r.reason] += 1
+        bad = self.repeats.admit(bad, self.connectors)
         self._pending_events.extend(
             Event(ev.TELEMETRY_REJECTED, r.twin_id if r.twin_id in self.live else None, r.as_dict())
             for r in bad
@@ -1057,7 +1064,7 @@ class Runtime:
         live = self.live[twin_id]
         if as_of is None:
             doc = self.registry.document(twin_id)
-            return {
+            view = {
                 **doc,
                 "revision": live.revision,
                 "status": live.status,
@@ -1069,6 +1076,7 @@ class Runtime:
                 "desired": live.desired,
                 "as_of": None,
             }
+            return mark_quality(view)
         revision = self.store.get_document(twin_id, as_of)
         if revision is not None:
             doc = {k: v for k, v in revision.doc.items() if k != "desired"}
@@ -1087,7 +1095,7 @@ class Runtime:
             for s, (ts, v) in sorted(latest.items())
             if (twin_id, s) not in self.registry.rules
         }
-        return {
+        view = {
             **doc,
             "revision": rev,
             "status": None,
@@ -1097,6 +1105,7 @@ class Runtime:
             "desired": desired,
             "as_of": as_of,
         }
+        return mark_quality(view)
 
     def history(
         self,

@@ -16,6 +16,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
 
 from twinworks.spec.alarms import AlarmSpec
 from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
+from twinworks.spec.nodeids import parse_node_id
 from twinworks.spec.production import ProductionSpec
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "OpcUaBinding",
     "OpcUaConnectorSpec",
     "OpcUaMethod",
+    "OpcUaNode",
     "OpcUaSecuritySpec",
     "PropertySpec",
     "ReconnectSpec",
@@ -357,19 +360,64 @@ ConnectorSpec = Annotated[
 ]
 
 
+def _node_id(value: Any) -> Any:
+    """Refuse a malformed node id when the definition is read, not when ``up`` connects."""
+    if isinstance(value, str):
+        parse_node_id(value)  # raises NodeIdError (a ValueError): reported with its line
+    return value
+
+
+NodeIdText = Annotated[str, AfterValidator(_node_id)]
+
+
 class OpcUaMethod(_Spec):
-    object: str = Field(description="node id of the object that owns the method")
-    method: str = Field(description="node id of the method")
+    object: NodeIdText = Field(description="node id of the object that owns the method")
+    method: NodeIdText = Field(description="node id of the method")
+
+
+class OpcUaNode(_Spec):
+    """A telemetry value read from a node: the whole value, or one element of an array.
+
+    ``enum`` turns an enumeration's code into a name: a table ``{0: stopped, 1:
+    running}``, ``true`` for the node's own EnumStrings/EnumValues (the default when
+    the node has them), or ``false`` to keep the number.
+    """
+
+    node: NodeIdText
+    index: int | None = Field(
+        default=None, ge=0, description="element of an array value (0-based), e.g. Profile[2]"
+    )
+    enum: dict[int, str] | bool | None = Field(
+        default=None,
+        description="code → name table; true: the node's EnumStrings; false: keep the code",
+    )
 
 
 class OpcUaBinding(_Spec):
-    """Maps OPC UA node ids to a twin's telemetry, desired settings and commands."""
+    """Maps OPC UA node ids to a twin's telemetry, desired settings and commands.
+
+    A telemetry entry is a node id (``ns=3;s=Press7.Temperature``) or a mapping
+    with ``node`` plus ``index`` (one element of an array) and/or ``enum``. One node
+    may feed several signals (e.g. the elements of one array); each gets its value.
+    """
 
     protocol: Literal["opcua"] = "opcua"
     connector: Name
-    telemetry: dict[Name, str] = Field(default_factory=dict)
-    desired: dict[Name, str] = Field(default_factory=dict)
+    telemetry: dict[Name, OpcUaNode] = Field(default_factory=dict)
+    desired: dict[Name, NodeIdText] = Field(default_factory=dict)
     commands: dict[Name, OpcUaMethod] = Field(default_factory=dict)
+    uncertain: Literal["keep", "drop"] = Field(
+        default="keep",
+        description="values with an Uncertain status: keep them (marked uncertain) or drop them",
+    )
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _node_shorthand(cls, value: Any) -> Any:
+        # `temperature: ns=3;s=T` is short for `temperature: {node: ns=3;s=T}`
+        if isinstance(value, dict):
+            return {k: {"node": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
 
 # ------------------------------------------------------------------- MQTT bindings

@@ -13,6 +13,7 @@ from typing import Any
 from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
 from twinworks.spec.mqtt_check import check_mqtt_bindings
+from twinworks.spec.opcua_check import check_opcua_bindings
 from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     ModbusBinding,
@@ -310,4 +311,5 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
     problems += check_production(definition)
     problems += check_model_bindings(definition)
     problems += check_mqtt_bindings(definition)
+    problems += check_opcua_bindings(definition)
     return problems

@@ -111,3 +111,19 @@ def test_up_serves_a_definition_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in out and "stopped" in out
     assert "first start: an administrator was created" in out and "password" in out
     assert (tmp_path / "data" / "tanks.db").exists()
+
+
+def test_validate_refuses_a_name_that_escapes_the_data_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "plant.yaml"
+    bad.write_text(
+        "name: ../escaped\n"
+        "types:\n  tank: {telemetry: {level: {unit: m}}}\ntwins:\n  - {id: t1, type: tank}\n"
+    )
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert "line 1, name:" in result.output and "plain file name" in result.output
+    up = ["up", str(bad), "--headless", "--duration", "1", "--data-dir", str(tmp_path / "d")]
+    result = runner.invoke(app, up)
+    assert result.exit_code == 1
+    assert "plain file name" in result.output
+    assert not (tmp_path / "escaped.db").exists()

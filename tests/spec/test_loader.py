@@ -206,3 +206,18 @@ def test_examples_all_validate() -> None:
     assert examples, "no example definitions found"
     for path in examples:
         load_definition(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../somewhere/escaped", "a/b", "..", ".", "/etc/passwd", "a\\\\b", ".hidden", "C:x"],
+)
+def test_definition_name_must_be_a_plain_file_name(name: str) -> None:
+    # the name becomes <name>.db in the data folder: a path in it would escape that folder
+    (p,) = problems(f'name: "{name}"\n' + MINIMAL)
+    assert "line 1, name:" in p
+    assert "is not a plain file name" in p
+
+
+def test_definition_name_may_hold_spaces_and_dashes() -> None:
+    assert parse_definition("name: cell 2 - night\n" + MINIMAL).name == "cell 2 - night"

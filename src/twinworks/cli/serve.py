@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
+from twinworks.paths import file_in
 from twinworks.plant.broker import free_port, start_broker
 from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
@@ -229,7 +230,9 @@ async def run_up(
     definition = load_definition(definition_path)
     running = (services or default_services)(definition)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store_path = data_dir / f"{definition.name or definition_path.stem}.db"
+    # the name was checked as a file name when loaded; resolving keeps even a planted
+    # symbolic link from sending the store outside the data folder
+    store_path = file_in(data_dir, f"{definition.name or definition_path.stem}.db")
     security = Security.open(data_dir)
     try:
         first = security.first_run()

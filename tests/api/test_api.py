@@ -90,7 +90,7 @@ async def test_history_raw_and_downsampled_matches_batch(api: httpx.AsyncClient)
 async def test_history_parameters_are_checked(api: httpx.AsyncClient) -> None:
     url = "/twins/m1/telemetry/temperature"
     assert_error(
-        await api.get(url, params={"start": "yesterday-ish"}), 422, "invalid_value", "query start"
+        await api.get(url, params={"start": "yesterday-ish"}), 422, "invalid_request", "query start"
     )
     assert_error(
         await api.get(url, params={"bucket": "fast"}), 422, "invalid_value", "query bucket"
@@ -236,7 +236,7 @@ async def test_as_of_and_revisions(api: httpx.AsyncClient) -> None:
     assert [r["rev"] for r in revisions] == [1, 2]
     assert revisions[1]["doc"]["desired"]["speed"]["value"] == 66.0
     assert_error(
-        await api.get("/twins/m1", params={"as_of": "whenever"}), 422, "invalid_value", "as_of"
+        await api.get("/twins/m1", params={"as_of": "whenever"}), 422, "invalid_request", "as_of"
     )
 
 

@@ -221,3 +221,29 @@ def test_definition_name_must_be_a_plain_file_name(name: str) -> None:
 
 def test_definition_name_may_hold_spaces_and_dashes() -> None:
     assert parse_definition("name: cell 2 - night\n" + MINIMAL).name == "cell 2 - night"
+
+
+def test_duplicate_keys_are_refused_naming_both_lines() -> None:
+    # the last would win and the first (its limits here) would be lost without a word
+    text = MINIMAL.replace(
+        '      flow: {unit: "m**3/h", min: 0, max: 500}\n',
+        '      flow: {unit: "m**3/h", min: 0, max: 500}\n      flow: {unit: "m**3/h"}\n',
+    )
+    (p,) = problems(text)
+    assert "line 6, types.pump.telemetry.flow: key 'flow' appears twice (lines 5 and 6)" in p
+    assert "each key once" in p
+
+
+def test_duplicate_keys_in_flow_mappings_and_at_the_top_are_refused() -> None:
+    ps = problems("name: a\nname: b\n" + MINIMAL.replace("{id: p1, type: pump}", "{id: p1, id: p2}"))
+    assert any("line 2, name: key 'name' appears twice (lines 1 and 2)" in p for p in ps)
+    assert any("twins[0].id: key 'id' appears twice" in p for p in ps)
+
+
+def test_merge_keys_still_override() -> None:
+    # an override after ``<<`` is YAML's way to change a copied value, not a duplicate
+    text = MINIMAL.replace(
+        "twins:\n  - {id: p1, type: pump}",
+        "twins:\n  - &base {id: p1, type: pump}\n  - {<<: *base, id: p2}",
+    )
+    assert [t.id for t in parse_definition(text).twins] == ["p1", "p2"]

@@ -235,7 +235,8 @@ def test_duplicate_keys_are_refused_naming_both_lines() -> None:
 
 
 def test_duplicate_keys_in_flow_mappings_and_at_the_top_are_refused() -> None:
-    ps = problems("name: a\nname: b\n" + MINIMAL.replace("{id: p1, type: pump}", "{id: p1, id: p2}"))
+    twins = MINIMAL.replace("{id: p1, type: pump}", "{id: p1, id: p2}")
+    ps = problems("name: a\nname: b\n" + twins)
     assert any("line 2, name: key 'name' appears twice (lines 1 and 2)" in p for p in ps)
     assert any("twins[0].id: key 'id' appears twice" in p for p in ps)
 

@@ -215,7 +215,7 @@ async def test_malformed_and_oversized_requests(api: httpx.AsyncClient) -> None:
     bad_json = await api.post(
         "/telemetry", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert_error(bad_json, 422, "invalid_request", "not valid JSON")
+    assert_error(bad_json, 400, "invalid_json", "not valid JSON")
     big = {
         "points": [
             {"twin_id": "m1", "signal": "count", "ts": 1.7e9 + i, "value": i} for i in range(5000)

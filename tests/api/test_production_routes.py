@@ -104,7 +104,7 @@ async def test_bad_scenarios_are_422_with_where(client) -> None:  # type: ignore
     r = await client.post(
         "/production/whatif", content=b"{nope", headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
     r = await client.get("/production/whatif/nothing")
     assert r.status_code == 404
 

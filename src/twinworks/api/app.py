@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from twinworks import __version__
+from twinworks.api.bodies import JsonBodiesOnly
 from twinworks.api.errors import install_error_handlers
 from twinworks.api.guard import SecurityGuard
 from twinworks.api.limits import BodySizeLimit
@@ -112,6 +113,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # bodies that are not JSON are refused (415) after the caller is known to be allowed
+    app.add_middleware(JsonBodiesOnly, prefix=API_PREFIX)
     # the guard sits inside the body limit, so the bodies it reads are bounded
     app.add_middleware(SecurityGuard)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

@@ -88,7 +88,7 @@ async def whatif(request: Request, runtime: RuntimeDep) -> Any:
     try:
         body = await request.json()
     except ValueError:
-        return error_response(422, "invalid_request", "the body is not valid JSON", "body")
+        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
     try:
         model = service.require_line()
         scenario = scenario_from_data(body, model)

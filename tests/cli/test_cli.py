@@ -111,6 +111,9 @@ def test_up_serves_a_definition_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in out and "stopped" in out
     assert "first start: an administrator was created" in out and "password" in out
     assert (tmp_path / "data" / "tanks.db").exists()
+    # another port and data folder: the other commands are told how to find both
+    assert f"TWINWORKS_URL=http://localhost:{port}" in out
+    assert f"TWINWORKS_DATA_DIR={(tmp_path / 'data').resolve()}" in out
 
 
 def test_validate_refuses_a_name_that_escapes_the_data_folder(tmp_path: Path) -> None:
@@ -127,3 +130,17 @@ def test_validate_refuses_a_name_that_escapes_the_data_folder(tmp_path: Path) ->
     assert result.exit_code == 1
     assert "plain file name" in result.output
     assert not (tmp_path / "escaped.db").exists()
+
+
+def test_the_cli_environment_names_only_what_differs_from_the_defaults(tmp_path: Path) -> None:
+    from twinworks.cli.serve import cli_environment
+
+    here = Path("twinworks-data")
+    assert cli_environment("http://localhost:8321", here) == {}
+    assert cli_environment("http://localhost:9000", here) == {
+        "TWINWORKS_URL": "http://localhost:9000"
+    }
+    assert cli_environment("https://localhost:8321", tmp_path / "d") == {
+        "TWINWORKS_URL": "https://localhost:8321",
+        "TWINWORKS_DATA_DIR": str((tmp_path / "d").resolve()),
+    }

@@ -144,3 +144,32 @@ def test_the_cli_environment_names_only_what_differs_from_the_defaults(tmp_path:
         "TWINWORKS_URL": "https://localhost:8321",
         "TWINWORKS_DATA_DIR": str((tmp_path / "d").resolve()),
     }
+
+
+def test_the_events_table_keeps_whole_timestamps_in_80_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import twinworks.cli.main as main
+
+    events = [
+        {
+            "id": 1234,
+            "ts": 1_800_000_000.123,
+            "kind": "CommandAcknowledged",
+            "twin_id": "conveyor1",
+            "data": {"command": "set_speed", "args": {"speed": 0.5}, "took_ms": 12.5},
+        }
+    ]
+    monkeypatch.setattr(main, "api_get", lambda *args, **kwargs: events)
+    out = io.StringIO()
+    monkeypatch.setattr(main, "console", Console(file=out, width=80, soft_wrap=True))
+    result = runner.invoke(app, ["events"])
+    assert result.exit_code == 0, result.output
+    text = out.getvalue()
+    assert "2027-01-15T08:00:00.123Z" in text, text
+    assert "CommandAcknowledged" in text and "conveyor1" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -334,9 +334,13 @@ def events(
         items = api_get(url, "/events", twin_id=twin, kind=kind, since=start, limit=limit)
     except (ApiError, ValueError) as exc:
         _fail(str(exc))
-    table = Table(title_justify="left")
-    for col in ("id", "time (UTC)", "kind", "twin", "details"):
-        table.add_column(col)
+    # on a narrow terminal the details wrap; times, kinds and ids are never cut
+    table = Table(title_justify="left", show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True, min_width=len("2026-01-01T00:00:00.000Z"))
+    table.add_column("kind", no_wrap=True)
+    table.add_column("twin", no_wrap=True)
+    table.add_column("details", overflow="fold", ratio=1)
     for e in items:
         details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, {}, []))
         table.add_row(

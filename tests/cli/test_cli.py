@@ -173,3 +173,64 @@ def test_the_events_table_keeps_whole_timestamps_in_80_columns(
     assert "2027-01-15T08:00:00.123Z" in text, text
     assert "CommandAcknowledged" in text and "conveyor1" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+@pytest.mark.integration
+def test_sigterm_to_the_demos_process_group_prints_no_traceback(tmp_path: Path) -> None:
+    # systemd, timeout(1) and container runtimes signal every process of the group: the
+    # simulated plant goes away while the OPC UA client is still subscribed to it
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twinworks.cli", "demo", "--headless", "--port", str(port),
+         "--status-every", "60", "--duration", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, COLUMNS="200"),
+        start_new_session=True,  # a group of its own, so that only the demo is signalled
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                twins = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                if twins.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.5)
+        time.sleep(3)  # let the subscriptions publish
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+    assert "Traceback" not in out and "Publish iteration crashed" not in out, out
+
+
+def test_only_connection_losses_of_asyncua_lose_their_traceback() -> None:
+    import logging
+
+    from twinworks.cli.main import _ConnectionLossWithoutTraceback
+
+    def record(name: str, error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            return logging.LogRecord(
+                name, logging.ERROR, __file__, 1, "crashed", None, sys.exc_info()
+            )
+
+    quiet, verbose = _ConnectionLossWithoutTraceback(False), _ConnectionLossWithoutTraceback(True)
+    lost = record("asyncua.client.ua_session.UaSession", ConnectionError("Connection is closed"))
+    assert not quiet.filter(lost)
+    shown = record("asyncua.client.ua_session.UaSession", ConnectionError("Connection is closed"))
+    assert verbose.filter(shown) and shown.exc_info is None
+    assert shown.getMessage() == "crashed: ConnectionError: Connection is closed"
+    # a real bug keeps its traceback, in asyncua or anywhere else
+    bug = record("asyncua.client.ua_session.UaSession", KeyError("x"))
+    assert quiet.filter(bug) and bug.exc_info is not None
+    ours = record("twinworks.connect.opcua", ConnectionError("lost"))
+    assert quiet.filter(ours) and ours.exc_info is not None

@@ -79,11 +79,33 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+class _ConnectionLossWithoutTraceback(logging.Filter):
+    """asyncua logs a full traceback when its connection drops ("Publish iteration
+    crashed"), as when the server stops or the whole process group is signalled.
+    The connector reports the same loss in one line and reconnects, so the library's
+    traceback is noise: it is shown as one line with ``--verbose``, else not at all."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not record.name.startswith("asyncua.") or not isinstance(error, OSError):
+            return True  # ConnectionError and TimeoutError are OSErrors
+        record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return self.verbose
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ConnectionLossWithoutTraceback(verbose))
 
 
 def _run(coro: Any) -> None:

@@ -234,3 +234,18 @@ def test_only_connection_losses_of_asyncua_lose_their_traceback() -> None:
     assert quiet.filter(bug) and bug.exc_info is not None
     ours = record("twinworks.connect.opcua", ConnectionError("lost"))
     assert quiet.filter(ours) and ours.exc_info is not None
+
+
+def test_values_are_shown_with_units_as_people_write_them() -> None:
+    from twinworks.cli.display import format_value, status_line
+
+    assert format_value(2.5, "m**3/h") == "2.5 m³/h"
+    assert format_value(61.0, "degC") == "61 °C"
+    assert format_value(80.0, "percent") == "80 %"
+    twin = {
+        "id": "p1",
+        "status": "running",
+        "reported": {"flow": {"value": 12.0, "unit": "m**3/h", "ts": 0.0}},
+        "last_received": None,
+    }
+    assert "flow=12 m³/h" in status_line(twin)

@@ -248,3 +248,13 @@ def test_merge_keys_still_override() -> None:
         "twins:\n  - &base {id: p1, type: pump}\n  - {<<: *base, id: p2}",
     )
     assert [t.id for t in parse_definition(text).twins] == ["p1", "p2"]
+
+
+def test_ids_are_ascii_and_the_error_says_so() -> None:
+    # the docs promise ASCII names: a twin id with another letter is refused saying which
+    (p,) = problems(MINIMAL.replace("{id: p1, type: pump}", "{id: pümpe1, type: pump}"))
+    assert "twins[0].id: 'pümpe1' is not a valid name" in p
+    assert "an ASCII letter, then ASCII letters" in p
+    # a display name may use any letters
+    text = MINIMAL.replace("{id: p1, type: pump}", "{id: p1, type: pump, name: Pümpe Süd}")
+    assert parse_definition(text).twins[0].name == "Pümpe Süd"

@@ -49,6 +49,9 @@ class SignalValue(_Out):
     ts: float = Field(description="source time, seconds since the epoch (UTC)")
     value: JsonValue
     unit: str | None
+    unit_label: str | None = Field(
+        default=None, description="the unit as people write it (m³/h for m**3/h); display only"
+    )
 
 
 class TwinSummary(_Out):
@@ -100,6 +103,7 @@ class HistoryOut(_Out):
     twin_id: str
     signal: str
     unit: str | None
+    unit_label: str | None = Field(default=None, description="the unit for display, e.g. m³/h")
     start: float | None
     end: float | None
     mode: Literal["raw", "buckets"]

@@ -25,6 +25,7 @@ from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
 from twinworks.errors import SpecError, TwinworksError
 from twinworks.spec.loader import load_definition
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import format_time, parse_duration, parse_time
 
 __all__ = ["app"]
@@ -256,7 +257,7 @@ def history(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    unit = data.get("unit")
+    unit = unit_label(data.get("unit"))
     table = Table(title=f"{twin}.{signal}" + (f" [{unit}]" if unit else ""), title_justify="left")
     if data["mode"] == "buckets":
         for col in ("bucket start (UTC)", "count", "min", "mean", "max"):

@@ -258,7 +258,7 @@ def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
         expected = f"one of: {ctx.get('expected_tags')}"
     elif kind == "string_pattern_mismatch":
         message = f"{err['input']!r} is not a valid name"
-        expected = "a letter, then letters, digits, '_', '.' or '-' (at most 128)"
+        expected = "an ASCII letter, then ASCII letters, digits, '_', '.' or '-' (at most 128)"
         if loc and loc[-1] == "endpoint":
             expected = "an OPC UA endpoint such as opc.tcp://host:4840/path"
     elif kind == "literal_error":

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody, HistoryOut, RevisionOut, TwinOut, TwinSummary
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import parse_duration
 
 __all__ = ["router"]
@@ -48,7 +49,7 @@ async def list_twins(
                 "status": view["status"],
                 "parent": runtime.registry.parent(twin_id),
                 "last_received": view["last_received"],
-                "reported": view["reported"],
+                "reported": _labelled(view["reported"]),
             }
         )
     return out
@@ -69,7 +70,19 @@ async def get_twin(
     else:
         runtime.registry.twin(twin_id)
         view = await asyncio.to_thread(runtime.twin_view, twin_id, when)
-    return {**view, "children": runtime.registry.children(twin_id)}
+    return {
+        **view,
+        "reported": _labelled(view["reported"]),
+        "children": runtime.registry.children(twin_id),
+    }
+
+
+def _labelled(values: dict[str, Any]) -> dict[str, Any]:
+    """Reported values with ``unit_label`` (for people) next to the declared ``unit``."""
+    return {
+        name: {**v, "unit_label": unit_label(v.get("unit"))} if isinstance(v, dict) else v
+        for name, v in values.items()
+    }
 
 
 @router.get("/{twin_id}/revisions", response_model=list[RevisionOut], responses=_ERRORS)
@@ -109,7 +122,12 @@ async def history(
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ValueError("query end: must be after start")
     unit = rule.unit if rule is not None else None
-    base: dict[str, Any] = {"twin_id": twin_id, "signal": signal, "unit": unit}
+    base: dict[str, Any] = {
+        "twin_id": twin_id,
+        "signal": signal,
+        "unit": unit,
+        "unit_label": unit_label(unit),
+    }
     if bucket is None and buckets is None:
         rows = await asyncio.to_thread(runtime.history, twin_id, signal, t0, t1, limit + 1, True)
         truncated = len(rows) > limit

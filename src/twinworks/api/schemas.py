@@ -56,6 +56,9 @@ class SignalValue(_Out):
         # only sources that report a quality add the key; the others' answers stay as they were
         exclude_if=lambda quality: quality is None,
     )
+    unit_label: str | None = Field(
+        default=None, description="the unit as people write it (m³/h for m**3/h); display only"
+    )
 
 
 class TwinSummary(_Out):
@@ -107,6 +110,7 @@ class HistoryOut(_Out):
     twin_id: str
     signal: str
     unit: str | None
+    unit_label: str | None = Field(default=None, description="the unit for display, e.g. m³/h")
     start: float | None
     end: float | None
     mode: Literal["raw", "buckets"]

@@ -8,6 +8,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from twinworks.spec.units import unit_label
+
 __all__ = ["STATUS_STYLE", "format_value", "status_line", "status_table"]
 
 STATUS_STYLE = {
@@ -38,22 +40,15 @@ _HEADLINE = (
     "wip",
 )
 
-_SHORT_UNITS = {
-    "degree_Celsius": "°C",
-    "percent": "%",
-    "kilowatt": "kW",
-    "millimeter / second": "mm/s",
-}
-
 
 def format_value(value: Any, unit: str | None = None) -> str:
+    """A value for people: three significant digits and its unit (``12 m³/h``)."""
     if isinstance(value, float):
         text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
     else:
         text = str(value)
-    if unit:
-        text += " " + _SHORT_UNITS.get(unit, unit).replace("degC", "°C").replace("percent", "%")
-    return text
+    label = unit_label(unit)
+    return f"{text} {label}" if label else text
 
 
 def _signals(twin: dict[str, Any], limit: int = 6) -> str:

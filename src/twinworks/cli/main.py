@@ -26,6 +26,7 @@ from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
 from twinworks.errors import SpecError, TwinworksError
 from twinworks.spec.loader import load_definition
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import format_time, parse_duration, parse_time
 
 __all__ = ["app"]
@@ -80,11 +81,33 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+class _ConnectionLossWithoutTraceback(logging.Filter):
+    """asyncua logs a full traceback when its connection drops ("Publish iteration
+    crashed"), as when the server stops or the whole process group is signalled.
+    The connector reports the same loss in one line and reconnects, so the library's
+    traceback is noise: it is shown as one line with ``--verbose``, else not at all."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not record.name.startswith("asyncua.") or not isinstance(error, OSError):
+            return True  # ConnectionError and TimeoutError are OSErrors
+        record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return self.verbose
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ConnectionLossWithoutTraceback(verbose))
 
 
 def _run(coro: Any) -> None:
@@ -235,7 +258,7 @@ def history(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    unit = data.get("unit")
+    unit = unit_label(data.get("unit"))
     table = Table(title=f"{twin}.{signal}" + (f" [{unit}]" if unit else ""), title_justify="left")
     if data["mode"] == "buckets":
         for col in ("bucket start (UTC)", "count", "min", "mean", "max"):
@@ -335,9 +358,13 @@ def events(
         items = api_get(url, "/events", twin_id=twin, kind=kind, since=start, limit=limit)
     except (ApiError, ValueError) as exc:
         _fail(str(exc))
-    table = Table(title_justify="left")
-    for col in ("id", "time (UTC)", "kind", "twin", "details"):
-        table.add_column(col)
+    # on a narrow terminal the details wrap; times, kinds and ids are never cut
+    table = Table(title_justify="left", show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True, min_width=len("2026-01-01T00:00:00.000Z"))
+    table.add_column("kind", no_wrap=True)
+    table.add_column("twin", no_wrap=True)
+    table.add_column("details", overflow="fold", ratio=1)
     for e in items:
         details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, {}, []))
         table.add_row(

@@ -74,6 +74,30 @@ DType = Literal["float", "int", "bool", "string"]
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
 Name = Annotated[str, Field(pattern=ID_PATTERN)]
 
+# a definition's name becomes the store's file name (<name>.db): no folders, no '..',
+# nothing a file system treats specially, so that it cannot point outside the data folder
+_UNSAFE_IN_FILE_NAMES = set('/\\:*?"<>|')
+
+
+def _check_file_name(value: str) -> str:
+    """``value`` if it is a plain file name, else ValueError saying what is wrong."""
+    bad = sorted({c for c in value if c in _UNSAFE_IN_FILE_NAMES or ord(c) < 32 or c == "\x7f"})
+    problem = None
+    if bad:
+        problem = "it contains " + " ".join(repr(c) for c in bad)
+    elif value.startswith("."):
+        problem = "it starts with '.'"
+    elif value != value.strip():
+        problem = "it starts or ends with a space"
+    elif len(value) > 128:
+        problem = f"it is {len(value)} characters long"
+    if problem:
+        raise ValueError(
+            f"{value!r} is not a plain file name ({problem}); expected at most 128 characters "
+            "without '/', '\\', ':', '*', '?', '\"', '<', '>', '|' and not starting with '.'"
+        )
+    return value
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -827,6 +851,11 @@ class TwinDefinition(_Spec):
     twins: list[TwinSpec] = Field(default_factory=list)
     # what the line makes and how: routings, stations, shifts (see twinworks.spec.production)
     production: ProductionSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_file_name(cls, value: str) -> str:
+        return _check_file_name(value) if value else value
 
     @model_validator(mode="before")
     @classmethod

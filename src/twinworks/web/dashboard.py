@@ -1,10 +1,10 @@
 """Serve the dashboard: ``/`` is the page, ``/static/`` its ES modules, ``/vendor/`` libraries.
 
-The front end is plain ES modules with no build step. Its one third-party library,
-uPlot (charts), comes from npm at install time (``package.json`` at the repository
-root; ``bootstrap.py`` runs ``npm ci``) and is served from ``node_modules``; it is
-never committed. Without it the dashboard still works and says that its charts are
-missing.
+The front end is plain ES modules with no build step. Its third-party libraries --
+uPlot (charts), and Swagger UI and ReDoc for the API docs pages -- come from npm at
+install time (``package.json`` at the repository root; ``bootstrap.py`` runs
+``npm ci``) and are served from ``node_modules``; they are never committed. Without
+them the dashboard still works and says that its charts are missing.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ VENDOR_ENV = "TWINWORKS_NODE_MODULES"
 _VENDOR_FILES = {
     "uplot/uPlot.esm.js": "uplot/dist/uPlot.esm.js",
     "uplot/uPlot.min.css": "uplot/dist/uPlot.min.css",
+    # the interactive API docs (/docs, /redoc; see twinworks.api.docs_pages)
+    "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-ui/favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
+    "redoc/redoc.standalone.js": "redoc/bundles/redoc.standalone.js",
 }
 _PROBE = "uplot/dist/uPlot.esm.js"
 
@@ -87,7 +92,8 @@ def mount_dashboard(app: FastAPI, node_modules: Path | None = None, *, find: boo
     @app.get("/vendor/{library}/{name}", include_in_schema=False)
     async def vendor(library: str, name: str) -> Any:
         inside = _VENDOR_FILES.get(f"{library}/{name}")
-        if inside is None or node_modules is None:
+        # an install from before a library was added has the folder but not the file
+        if inside is None or node_modules is None or not (node_modules / inside).is_file():
             # imported here: twinworks.api imports this module to mount the dashboard
             from twinworks.api.errors import error_response
 

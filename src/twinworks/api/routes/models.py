@@ -11,8 +11,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep
 from twinworks.api.errors import error_response
+from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
 from twinworks.sync.service import SyncService
@@ -256,8 +257,8 @@ async def compare(
     twin_id: str,
     model: str,
     signal: str,
-    start: Annotated[str | None, Query(description="from this time (inclusive)")] = None,
-    end: Annotated[str | None, Query(description="until this time (exclusive)")] = None,
+    start: Annotated[TimeQuery, Query(description="from this time (inclusive)")] = None,
+    end: Annotated[TimeQuery, Query(description="until this time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000, description="points per series")] = 5000,
 ) -> Any:
     """A measured signal next to the model's prediction of it, or a hidden state's estimate.
@@ -286,7 +287,7 @@ async def compare(
             f"{', '.join(sorted(estimates))}",
             "path signal",
         )
-    t0, t1 = optional_time(start, "start"), optional_time(end, "end")
+    t0, t1 = start, end
     name = f"{spec.estimator}.{signal}"
     store = runtime.store
 

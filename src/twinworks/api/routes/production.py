@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
+from twinworks.api.scoped import scoped_plan, scoped_whatif
 from twinworks.runtime.engine import Runtime
 from twinworks.services.errors import ServiceInputError
 from twinworks.services.operations.service import ProductionService
@@ -82,20 +83,20 @@ async def line(runtime: RuntimeDep) -> Any:
 
 
 @router.post("/whatif", responses=_ERRORS)
-async def whatif(request: Request, runtime: RuntimeDep) -> Any:
+async def whatif(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Any:
     """Run a scenario (the YAML file's content as JSON) against a fork of the live state."""
     service = await _service(runtime)
     try:
         body = await request.json()
     except ValueError:
-        return error_response(422, "invalid_request", "the body is not valid JSON", "body")
+        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
     try:
         model = service.require_line()
         scenario = scenario_from_data(body, model)
         rid, result = await service.whatif(scenario)
     except ServiceInputError as exc:
         return _bad(exc)
-    return {"id": rid, **result.as_dict()}
+    return {"id": rid, **scoped_whatif(result.as_dict(), visible_twins(runtime, principal))}
 
 
 def _result(service: ProductionService, rid: str) -> Any:
@@ -106,13 +107,13 @@ def _result(service: ProductionService, rid: str) -> Any:
 
 
 @router.get("/whatif/{rid}", responses=_ERRORS)
-async def whatif_result(runtime: RuntimeDep, rid: str) -> Any:
+async def whatif_result(runtime: RuntimeDep, principal: PrincipalDep, rid: str) -> Any:
     result = _result(await _service(runtime), rid)
     if result is None:
         return error_response(
             404, "unknown_result", f"no what-if result {rid!r} (the last 20 are kept)"
         )
-    return {"id": rid, **result.as_dict()}
+    return {"id": rid, **scoped_whatif(result.as_dict(), visible_twins(runtime, principal))}
 
 
 @router.get("/whatif/{rid}/report.png", responses=_ERRORS, response_class=Response)
@@ -144,7 +145,7 @@ async def schedule(runtime: RuntimeDep, principal: PrincipalDep, body: ScheduleR
 
 
 @router.get("/schedule", responses=_ERRORS)
-async def current_plan(runtime: RuntimeDep) -> Any:
+async def current_plan(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
     service = await _service(runtime)
     if service.plan is None:
         return error_response(
@@ -154,7 +155,7 @@ async def current_plan(runtime: RuntimeDep) -> Any:
     if service.last_revision is not None:
         r = service.last_revision.as_dict()
         out["last_revision"] = {k: v for k, v in r.items() if k != "schedule"}
-    return out
+    return scoped_plan(out, visible_twins(runtime, principal))
 
 
 def _gantt_args(service: ProductionService) -> dict[str, Any]:

@@ -276,8 +276,13 @@ def _interface(**changes: Any) -> dict[str, Any]:
 
 
 def test_bad_dtmi() -> None:
-    for bad in ("dtmi:com:example:Motor", "dtmi:com:example_:Motor;1", "com:example:Motor;1",
-                "dtmi:com:example:Motor;0", "dtmi:dtdl:Motor;1"):  # fmt: skip
+    for bad in (
+        "dtmi:com:example:Motor",
+        "dtmi:com:example_:Motor;1",
+        "com:example:Motor;1",
+        "dtmi:com:example:Motor;0",
+        "dtmi:dtdl:Motor;1",
+    ):
         problems = _problems(_interface(**{"@id": bad}))
         assert len(problems) == 1, problems
         assert problems[0].startswith("m0.json: @id: "), problems

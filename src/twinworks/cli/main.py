@@ -425,6 +425,7 @@ app.add_typer(_models.app, name="models")
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
 __import__("twinworks.cli.dtdl", fromlist=["register"]).register(app)  # dtdl import|export
+__import__("twinworks.cli.aas", fromlist=["register"]).register(app)  # aas import|export
 
 if __name__ == "__main__":
     app()

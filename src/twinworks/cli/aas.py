@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -103,7 +102,7 @@ def export(
 ) -> None:
     """One shell per twin: nameplate, technical data, time series links, operational data."""
     _need_basyx()
-    from twinworks.spec.interop.aas_export import build_environment
+    from twinworks.spec.interop.aas_export import build_environment, default_prefix
     from twinworks.spec.interop.aas_files import write_aas_json, write_aasx
 
     try:
@@ -113,7 +112,7 @@ def export(
         return
     name = definition.name or file.stem
     if prefix is None:
-        prefix = "urn:twinworks:" + (re.sub(r"[^A-Za-z0-9._-]", "-", name) or "plant")
+        prefix = default_prefix(name)
     live = None
     if data_dir is not None:
         try:

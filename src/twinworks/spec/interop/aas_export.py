@@ -20,6 +20,7 @@ can rebuild the twin definition from the file.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,19 @@ from twinworks.spec.schema import (
     TwinTypeSpec,
 )
 
-__all__ = ["AasExport", "OperationalData", "build_environment", "shell_id", "submodel_id"]
+__all__ = [
+    "SUBMODELS",
+    "AasExport",
+    "OperationalData",
+    "ShellWriter",
+    "build_environment",
+    "default_prefix",
+    "shell_id",
+    "submodel_id",
+]
+
+# the idShorts (and last id segments) of the submodels a shell may have
+SUBMODELS = ("Nameplate", "TechnicalData", "TimeSeries", "OperationalData")
 
 _Ranged = PropertySpec | SignalSpec | DesiredSpec | ArgumentSpec
 _IEC61360 = "https://admin-shell.io/DataSpecificationTemplates/DataSpecificationIec61360/3"
@@ -76,6 +89,7 @@ class OperationalData:
     """A twin's latest state as read from a store; the export writes it as values."""
 
     reported: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    desired: dict[str, Any] = field(default_factory=dict)  # the last value written
     estimates: dict[str, tuple[float, Any]] = field(default_factory=dict)
     rul: dict[str, Any] | None = None
 
@@ -85,6 +99,11 @@ class AasExport:
     store: model.DictIdentifiableStore[model.Identifiable]
     shells: list[str]
     notes: list[Problem] = field(default_factory=list)
+
+
+def default_prefix(definition_name: str) -> str:
+    """``urn:twinworks:<name>``: the identifier prefix when none is given."""
+    return "urn:twinworks:" + (re.sub(r"[^A-Za-z0-9._-]", "-", definition_name) or "plant")
 
 
 def shell_id(prefix: str, twin_id: str) -> str:
@@ -116,7 +135,9 @@ def _value(dtype: str, value: Any) -> Any:
         return None
 
 
-class _Exporter:
+class ShellWriter:
+    """Builds shells into :attr:`store`; ``operational`` rebuilds one twin's live submodel."""
+
     def __init__(self, definition: TwinDefinition, prefix: str, api_url: str) -> None:
         self.d = definition
         self.prefix = prefix
@@ -346,7 +367,11 @@ class _Exporter:
             self.element(twin.type, "telemetry", n, s, reported.get(n, (None, None))[1])
             for n, s in ttype.telemetry.items()
         ]
-        desired = [self.element(twin.type, "desired", n, s) for n, s in ttype.desired.items()]
+        wanted = live.desired if live else {}
+        desired = [
+            self.element(twin.type, "desired", n, s, wanted.get(n))
+            for n, s in ttype.desired.items()
+        ]
         for short, items in (("Reported", telemetry), ("Desired", desired)):
             if items:
                 elements.append(model.SubmodelElementCollection(short, items))
@@ -490,7 +515,7 @@ def build_environment(
     live: dict[str, OperationalData] | None = None,
 ) -> AasExport:
     """One shell per twin, its submodels and concept descriptions, in a basyx object store."""
-    exporter = _Exporter(definition, prefix, api_url)
+    exporter = ShellWriter(definition, prefix, api_url)
     shells = [exporter.shell(twin, (live or {}).get(twin.id)) for twin in definition.twins]
     for what in ("connectors", "production"):
         if getattr(definition, what):

@@ -1,0 +1,403 @@
+"""The routes of the read-only AAS Part 2 API (v3.0) under ``/api/aas/v3``; see :mod:`.aas`.
+
+The shell repository and the submodel repository, as an AAS client (BaSyx, AASX
+Package Explorer, a Catena-X connector) reads them: the same shells ``twinworks aas
+export`` writes, with the operational-data submodel built from the twin's live
+state at each request (latest reported values, model estimates, RUL).
+
+Identifiers in paths are base64url-encoded, as Part 2 prescribes; an idShortPath is
+dot-separated (``Reported.spindle_speed``). Every route needs the viewer role
+somewhere and shows only the twins the caller may see: a shell of another twin is
+"not found", like one that does not exist. Errors use the Part 2 ``Result`` body
+(``{"messages": [...]}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import time
+from typing import Annotated, Any
+
+from basyx.aas import model
+from basyx.aas.adapter.json import AASToJsonEncoder
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.policy import listing
+from twinworks.api.routes.rul import prognostics_service
+from twinworks.runtime.engine import Runtime
+from twinworks.security.roles import Role
+from twinworks.spec.interop.aas_export import (
+    SUBMODELS,
+    OperationalData,
+    ShellWriter,
+    default_prefix,
+    submodel_id,
+)
+
+__all__ = ["AAS_PREFIX", "POLICY", "router", "value_only"]
+
+AAS_PREFIX = "/api/aas/v3"
+router = APIRouter(prefix=AAS_PREFIX, tags=["asset administration shell"])
+
+_SM = "/submodels/{submodel_id}"
+_ELEMENT = _SM + "/submodel-elements/{id_short_path}"
+# each route lists across twins and filters to those the caller may see (see module doc)
+POLICY = {
+    ("GET", AAS_PREFIX + path): listing(Role.VIEWER)
+    for path in (
+        "/shells",
+        "/shells/{aas_id}",
+        "/shells/{aas_id}/submodel-refs",
+        "/submodels",
+        _SM,
+        _SM + "/$value",
+        _SM + "/submodel-elements",
+        _ELEMENT,
+        _ELEMENT + "/$value",
+    )
+}
+
+MAX_LIMIT = 1000
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="results per page")]
+Cursor = Annotated[str | None, Query(description="where the previous page ended")]
+
+
+class _NotFound(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        self.status = status
+        self.text = text
+
+
+def _result(status: int, text: str) -> JSONResponse:
+    """The AAS Part 2 ``Result`` body of an error."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return JSONResponse(
+        {
+            "messages": [
+                {"code": str(status), "messageType": "Error", "text": text, "timestamp": stamp}
+            ]
+        },
+        status_code=status,
+    )
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps(data, cls=AASToJsonEncoder), media_type="application/json")
+
+
+def _decode(encoded: str, what: str) -> str:
+    """A base64url-encoded identifier (padding optional) as text."""
+    try:
+        padded = encoded + "=" * (-len(encoded) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise _NotFound(
+            400, f"{what} {encoded!r} is not base64url-encoded UTF-8 (see AAS Part 2)"
+        ) from None
+
+
+class _Shells:
+    """The shells of a runtime's twins, built once; live values filled in per request."""
+
+    def __init__(self, runtime: Runtime, api_url: str) -> None:
+        definition = runtime.definition
+        self.runtime = runtime
+        self.prefix = default_prefix(definition.name or "plant")
+        self.writer = ShellWriter(definition, self.prefix, api_url)
+        self.twin_of: dict[str, str] = {}
+        for twin in definition.twins:
+            self.twin_of[self.writer.shell(twin, None)] = twin.id
+            for which in SUBMODELS:
+                self.twin_of[submodel_id(self.prefix, twin.id, which)] = twin.id
+
+    def live(self, twin_id: str) -> OperationalData:
+        view = self.runtime.twin_view(twin_id)
+        service = prognostics_service(self.runtime)
+        estimate = service.estimates.get(twin_id) if service is not None else None
+        return OperationalData(
+            reported={s: (v["ts"], v["value"]) for s, v in view["reported"].items()},
+            desired={s: v.get("value") for s, v in view["desired"].items() if isinstance(v, dict)},
+            estimates={s: (v["ts"], v["value"]) for s, v in view["virtual"].items()},
+            rul=estimate.as_dict() if estimate is not None else None,
+        )
+
+    def refresh(self, twin_id: str) -> None:
+        """Rebuild the twin's operational-data submodel from its state now."""
+        definition = self.runtime.definition
+        twin = definition.twin(twin_id)
+        fresh = self.writer.operational(twin, definition.types[twin.type], self.live(twin_id))
+        store = self.writer.store
+        old = store.get(fresh.id)
+        if old is not None:
+            store.discard(old)
+        store.add(fresh)
+
+    def get(self, identifier: str, visible: list[str] | None, kind: type) -> Any:
+        twin_id = self.twin_of.get(identifier)
+        obj = self.writer.store.get(identifier) if twin_id is not None else None
+        hidden = visible is not None and twin_id not in visible
+        if twin_id is None or obj is None or not isinstance(obj, kind) or hidden:
+            what = "shell" if kind is model.AssetAdministrationShell else "submodel"
+            raise _NotFound(404, f"no {what} with the id {identifier!r}")
+        if identifier == submodel_id(self.prefix, twin_id, "OperationalData"):
+            self.refresh(twin_id)
+            obj = self.writer.store.get(identifier)
+        return obj
+
+    def all(self, kind: type, visible: list[str] | None) -> list[Any]:
+        out = []
+        for identifier, twin_id in self.twin_of.items():
+            if visible is not None and twin_id not in visible:
+                continue
+            obj = self.writer.store.get(identifier)
+            if isinstance(obj, kind):
+                out.append(self.get(identifier, visible, kind))
+        return out
+
+
+def _shells(request: Request, runtime: Runtime) -> _Shells:
+    shells = getattr(request.app.state, "aas_shells", None)
+    if not isinstance(shells, _Shells) or shells.runtime is not runtime:
+        shells = _Shells(runtime, str(request.base_url).rstrip("/"))
+        request.app.state.aas_shells = shells
+    return shells
+
+
+def _page(items: list[Any], limit: int, cursor: str | None) -> dict[str, Any]:
+    start = 0
+    if cursor:
+        text = _decode(cursor, "cursor")
+        if not text.isdigit():
+            raise _NotFound(400, f"cursor {cursor!r} is not one this server gave")
+        start = int(text)
+    end = start + limit
+    metadata: dict[str, Any] = {}
+    if end < len(items):
+        metadata["cursor"] = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    return {"paging_metadata": metadata, "result": items[start:end]}
+
+
+def value_only(element: Any) -> Any:
+    """The ValueOnly serialisation (AAS Part 2) of a submodel or submodel element."""
+    if isinstance(element, model.Submodel):
+        return {e.id_short: value_only(e) for e in element.submodel_element if _has_value(e)}
+    if isinstance(element, model.Property):
+        value = element.value
+        if value is None or isinstance(value, bool | int | str):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        return str(value)
+    if isinstance(element, model.MultiLanguageProperty):
+        return [{lang: text} for lang, text in (element.value or {}).items()]
+    if isinstance(element, model.SubmodelElementCollection):
+        return {e.id_short: value_only(e) for e in element.value if _has_value(e)}
+    if isinstance(element, model.SubmodelElementList):
+        return [value_only(e) for e in element.value]
+    if isinstance(element, model.Range):
+        return {"min": element.min, "max": element.max}
+    if isinstance(element, model.RelationshipElement):
+        return {"first": _plain(element.first), "second": _plain(element.second)}
+    if isinstance(element, model.ReferenceElement):
+        return _plain(element.value)
+    if isinstance(element, model.File | model.Blob):
+        value = element.value
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode()
+        return {"contentType": element.content_type, "value": value}
+    return None
+
+
+def _has_value(element: Any) -> bool:
+    # Operations, capabilities and events have no value (Part 2, ValueOnly)
+    return not isinstance(element, model.Operation | model.Capability | model.BasicEventElement)
+
+
+def _plain(reference: Any) -> Any:
+    return None if reference is None else json.loads(json.dumps(reference, cls=AASToJsonEncoder))
+
+
+def _element(submodel: model.Submodel, path: str) -> Any:
+    """The element at a dot-separated idShortPath; ``[i]`` indexes a list."""
+    node: Any = submodel
+    for part in path.split("."):
+        name, _, rest = part.partition("[")
+        try:
+            node = node.get_referable(name) if name else node
+            while rest:
+                index, _, rest = rest.partition("]")
+                node = list(node.value)[int(index)]
+                rest = rest.removeprefix("[")
+        except (KeyError, AttributeError, ValueError, IndexError, TypeError):
+            raise _NotFound(
+                404, f"submodel {submodel.id!r} has no element at idShortPath {path!r}"
+            ) from None
+    if node is submodel:
+        raise _NotFound(404, f"submodel {submodel.id!r} has no element at idShortPath {path!r}")
+    return node
+
+
+def _visible(runtime: Runtime, principal: Any) -> list[str] | None:
+    return visible_twins(runtime, principal, Role.VIEWER)
+
+
+@router.get("/shells", summary="GetAllAssetAdministrationShells")
+async def get_all_shells(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    id_short: Annotated[str | None, Query(alias="idShort")] = None,
+) -> Response:
+    try:
+        shells = _shells(request, runtime).all(
+            model.AssetAdministrationShell, _visible(runtime, principal)
+        )
+        shells = [s for s in shells if id_short is None or s.id_short == id_short]
+        return _json(_page(shells, limit, cursor))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get("/shells/{aas_id}", summary="GetAssetAdministrationShellById")
+async def get_shell(
+    request: Request, runtime: RuntimeDep, principal: PrincipalDep, aas_id: str
+) -> Response:
+    try:
+        shells = _shells(request, runtime)
+        identifier = _decode(aas_id, "aasIdentifier")
+        return _json(
+            shells.get(identifier, _visible(runtime, principal), model.AssetAdministrationShell)
+        )
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get("/shells/{aas_id}/submodel-refs", summary="GetAllSubmodelReferences")
+async def get_submodel_refs(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    aas_id: str,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    try:
+        shells = _shells(request, runtime)
+        identifier = _decode(aas_id, "aasIdentifier")
+        shell = shells.get(identifier, _visible(runtime, principal), model.AssetAdministrationShell)
+        refs = sorted(shell.submodel, key=lambda r: str(r.key[-1].value))
+        return _json(_page(refs, limit, cursor))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get("/submodels", summary="GetAllSubmodels")
+async def get_all_submodels(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    id_short: Annotated[str | None, Query(alias="idShort")] = None,
+    semantic_id: Annotated[
+        str | None, Query(alias="semanticId", description="base64url-encoded semantic id")
+    ] = None,
+) -> Response:
+    try:
+        wanted = _decode(semantic_id, "semanticId") if semantic_id else None
+        submodels = _shells(request, runtime).all(model.Submodel, _visible(runtime, principal))
+        submodels = [
+            s
+            for s in submodels
+            if (id_short is None or s.id_short == id_short)
+            and (wanted is None or (s.semantic_id and s.semantic_id.key[0].value == wanted))
+        ]
+        return _json(_page(submodels, limit, cursor))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+async def _submodel(
+    request: Request, runtime: Runtime, principal: Any, encoded: str
+) -> model.Submodel:
+    identifier = _decode(encoded, "submodelIdentifier")
+    sm: model.Submodel = _shells(request, runtime).get(
+        identifier, _visible(runtime, principal), model.Submodel
+    )
+    return sm
+
+
+@router.get(_SM, summary="GetSubmodelById")
+async def get_submodel(
+    request: Request, runtime: RuntimeDep, principal: PrincipalDep, submodel_id: str
+) -> Response:
+    try:
+        return _json(await _submodel(request, runtime, principal, submodel_id))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get(_SM + "/$value", summary="GetSubmodelById-ValueOnly")
+async def get_submodel_value(
+    request: Request, runtime: RuntimeDep, principal: PrincipalDep, submodel_id: str
+) -> Response:
+    try:
+        return _json(value_only(await _submodel(request, runtime, principal, submodel_id)))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get(_SM + "/submodel-elements", summary="GetAllSubmodelElements")
+async def get_all_elements(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    submodel_id: str,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    try:
+        sm = await _submodel(request, runtime, principal, submodel_id)
+        return _json(_page(list(sm.submodel_element), limit, cursor))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get(_ELEMENT, summary="GetSubmodelElementByPath")
+async def get_element(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    submodel_id: str,
+    id_short_path: str,
+) -> Response:
+    try:
+        sm = await _submodel(request, runtime, principal, submodel_id)
+        return _json(_element(sm, id_short_path))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get(_ELEMENT + "/$value", summary="GetSubmodelElementByPath-ValueOnly")
+async def get_element_value(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    submodel_id: str,
+    id_short_path: str,
+) -> Response:
+    try:
+        sm = await _submodel(request, runtime, principal, submodel_id)
+        element = _element(sm, id_short_path)
+        if not _has_value(element):
+            raise _NotFound(400, f"{type(element).__name__} {id_short_path!r} has no value")
+        return _json(value_only(element))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)

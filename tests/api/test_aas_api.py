@@ -1,0 +1,162 @@
+"""The read-only AAS Part 2 API: shells and submodels of the real app with live values,
+behind the same authentication and roles, answers checked with the IDTA's checker."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import httpx
+import pytest
+from aas_test_engines import file as aas_check
+
+from twinworks.security import Grant, Role
+from twinworks.spec.interop.aas_export import default_prefix, shell_id, submodel_id
+
+pytestmark = pytest.mark.anyio
+
+AAS = "http://test/api/aas/v3"
+PREFIX = default_prefix("test-line")
+
+
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def checked(data: dict[str, Any], model_type: str) -> dict[str, Any]:
+    """The answer, after the IDTA checker accepted it as an AAS v3.0 object of that type."""
+    key = {"AssetAdministrationShell": "assetAdministrationShells", "Submodel": "submodels"}
+    result = aas_check.check_json_data({key[model_type]: [data]})
+    assert result.ok(), "\n".join(result.to_lines())
+    return data
+
+
+async def test_shells_list_and_read(api: httpx.AsyncClient) -> None:
+    answer = await api.get(f"{AAS}/shells")
+    assert answer.status_code == 200
+    shells = answer.json()["result"]
+    assert [s["idShort"] for s in shells] == ["line1", "m1", "m2"]
+    for shell in shells:
+        checked(shell, "AssetAdministrationShell")
+    one = (await api.get(f"{AAS}/shells/{b64(shell_id(PREFIX, 'm1'))}")).json()
+    assert checked(one, "AssetAdministrationShell")["assetInformation"]["assetType"] == "machine"
+    refs = (await api.get(f"{AAS}/shells/{b64(shell_id(PREFIX, 'm1'))}/submodel-refs")).json()
+    assert sorted(r["keys"][0]["value"] for r in refs["result"]) == sorted(
+        submodel_id(PREFIX, "m1", w) for w in ("OperationalData", "TechnicalData", "TimeSeries")
+    )
+    # paging: a cursor while there is more
+    first = (await api.get(f"{AAS}/shells", params={"limit": 2})).json()
+    assert len(first["result"]) == 2 and first["paging_metadata"]["cursor"]
+    rest = await api.get(
+        f"{AAS}/shells", params={"limit": 2, "cursor": first["paging_metadata"]["cursor"]}
+    )
+    assert [s["idShort"] for s in rest.json()["result"]] == ["m2"]
+    assert "cursor" not in rest.json()["paging_metadata"]
+
+
+async def test_submodels_serve_live_values(api: httpx.AsyncClient) -> None:
+    now = time.time()
+    body = {
+        "points": [
+            {"twin_id": "m1", "signal": "temperature", "ts": now, "value": 41.5, "unit": "degC"},
+            {"twin_id": "m1", "signal": "state", "ts": now, "value": "running"},
+        ]
+    }
+    assert (await api.post("/telemetry", json=body)).json()["stored"] == 2
+    sm_id = b64(submodel_id(PREFIX, "m1", "OperationalData"))
+    sm = (await api.get(f"{AAS}/submodels/{sm_id}")).json()
+    checked(sm, "Submodel")
+    value = (await api.get(f"{AAS}/submodels/{sm_id}/$value")).json()
+    assert value["Reported"]["temperature"] == 41.5
+    assert value["Reported"]["state"] == "running"
+    assert value["Commands"] == {}  # Operations have no value
+    assert value["Desired"] == {"speed": None}  # nothing written yet
+    assert (await api.put("/twins/m1/desired/speed", json={"value": 85})).status_code < 300
+    value = (await api.get(f"{AAS}/submodels/{sm_id}/$value")).json()
+    assert value["Desired"] == {"speed": 85.0}
+    element = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature")
+    assert element.json()["modelType"] == "Property" and element.json()["value"] == "41.5"
+    value = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature/$value")
+    assert value.json() == 41.5
+    # a newer value shows at once: the submodel is built from the twin's state per request
+    body["points"] = [
+        {"twin_id": "m1", "signal": "temperature", "ts": now + 1, "value": 42.0, "unit": "degC"}
+    ]
+    await api.post("/telemetry", json=body)
+    value = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature/$value")
+    assert value.json() == 42.0
+    elements = (await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements")).json()["result"]
+    assert [e["idShort"] for e in elements] == ["Reported", "Desired", "Commands", "Relationships"]
+    rel = (
+        await api.get(
+            f"{AAS}/submodels/{sm_id}/submodel-elements/Relationships.partOf.partOf_0/$value"
+        )
+    ).json()
+    assert rel["second"]["keys"][0]["value"] == shell_id(PREFIX, "line1")
+
+
+async def test_submodel_repository_filters(api: httpx.AsyncClient) -> None:
+    everything = (await api.get(f"{AAS}/submodels")).json()["result"]
+    # technical and operational data of three twins; time series of the two with telemetry
+    assert len(everything) == 8
+    for sm in everything:
+        checked(sm, "Submodel")
+    series = await api.get(
+        f"{AAS}/submodels",
+        params={"semanticId": b64("https://admin-shell.io/idta/TimeSeries/1/1")},
+    )
+    assert [s["id"] for s in series.json()["result"]] == [
+        submodel_id(PREFIX, "m1", "TimeSeries"),
+        submodel_id(PREFIX, "m2", "TimeSeries"),
+    ]
+    td = (await api.get(f"{AAS}/submodels", params={"idShort": "TechnicalData"})).json()
+    assert len(td["result"]) == 3
+
+
+async def test_errors_are_aas_results_never_500(api: httpx.AsyncClient) -> None:
+    cases = [
+        (f"{AAS}/shells/{b64('urn:nothing')}", 404, "no shell with the id 'urn:nothing'"),
+        (f"{AAS}/shells/%%%", 400, "not base64url-encoded"),
+        (f"{AAS}/submodels/{b64(shell_id(PREFIX, 'm1'))}", 404, "no submodel with the id"),
+        (
+            f"{AAS}/submodels/{b64(submodel_id(PREFIX, 'm1', 'OperationalData'))}"
+            "/submodel-elements/Reported.nothing",
+            404,
+            "no element at idShortPath 'Reported.nothing'",
+        ),
+        (
+            f"{AAS}/submodels/{b64(submodel_id(PREFIX, 'm1', 'OperationalData'))}"
+            "/submodel-elements/Commands.start/$value",
+            400,
+            "Operation 'Commands.start' has no value",
+        ),
+        (f"{AAS}/shells?cursor=bm9wZQ", 400, "is not one this server gave"),
+    ]
+    for url, status, text in cases:
+        answer = await api.get(url)
+        assert answer.status_code == status, (url, answer.text)
+        (message,) = answer.json()["messages"]
+        assert message["messageType"] == "Error" and text in message["text"], message
+    answer = await api.get(f"{AAS}/shells", params={"limit": 0})
+    assert answer.status_code == 422
+
+
+async def test_same_authentication_and_roles_as_the_rest(api: httpx.AsyncClient) -> None:
+    anonymous = await api.get(f"{AAS}/shells", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    security = api.security  # type: ignore[attr-defined]
+    security.users.add("m2viewer", [Grant(Role.VIEWER, "m2")])
+    token = security.users.create_token("m2viewer", "tests").secret
+    as_viewer = {"Authorization": f"Bearer {token}"}
+    shells = (await api.get(f"{AAS}/shells", headers=as_viewer)).json()["result"]
+    assert [s["idShort"] for s in shells] == ["m2"]
+    # another twin's shell and submodels are not found, as if they did not exist
+    hidden = await api.get(f"{AAS}/shells/{b64(shell_id(PREFIX, 'm1'))}", headers=as_viewer)
+    assert hidden.status_code == 404
+    sm = b64(submodel_id(PREFIX, "m1", "OperationalData"))
+    assert (await api.get(f"{AAS}/submodels/{sm}/$value", headers=as_viewer)).status_code == 404
+    security.users.add("nobody", [])
+    token = security.users.create_token("nobody", "tests").secret
+    denied = await api.get(f"{AAS}/shells", headers={"Authorization": f"Bearer {token}"})
+    assert denied.status_code == 403

@@ -78,14 +78,14 @@ async def test_submodels_serve_live_values(api: httpx.AsyncClient) -> None:
     element = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature")
     assert element.json()["modelType"] == "Property" and element.json()["value"] == "41.5"
     value = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature/$value")
-    assert value.json() == 41.5
+    assert value.json() == {"temperature": 41.5}
     # a newer value shows at once: the submodel is built from the twin's state per request
     body["points"] = [
         {"twin_id": "m1", "signal": "temperature", "ts": now + 1, "value": 42.0, "unit": "degC"}
     ]
     await api.post("/telemetry", json=body)
     value = await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements/Reported.temperature/$value")
-    assert value.json() == 42.0
+    assert value.json() == {"temperature": 42.0}
     elements = (await api.get(f"{AAS}/submodels/{sm_id}/submodel-elements")).json()["result"]
     assert [e["idShort"] for e in elements] == ["Reported", "Desired", "Commands", "Relationships"]
     rel = (
@@ -93,7 +93,7 @@ async def test_submodels_serve_live_values(api: httpx.AsyncClient) -> None:
             f"{AAS}/submodels/{sm_id}/submodel-elements/Relationships.partOf.partOf_0/$value"
         )
     ).json()
-    assert rel["second"]["keys"][0]["value"] == shell_id(PREFIX, "line1")
+    assert rel["partOf_0"]["second"]["keys"][0]["value"] == shell_id(PREFIX, "line1")
 
 
 async def test_submodel_repository_filters(api: httpx.AsyncClient) -> None:
@@ -112,6 +112,24 @@ async def test_submodel_repository_filters(api: httpx.AsyncClient) -> None:
     ]
     td = (await api.get(f"{AAS}/submodels", params={"idShort": "TechnicalData"})).json()
     assert len(td["result"]) == 3
+    # level=core: the submodel's own elements, without what collections hold
+    sm_id = b64(submodel_id(PREFIX, "m1", "OperationalData"))
+    deep = (await api.get(f"{AAS}/submodels/{sm_id}")).json()
+    core = (await api.get(f"{AAS}/submodels/{sm_id}", params={"level": "core"})).json()
+    relationships = [e for e in deep["submodelElements"] if e["idShort"] == "Relationships"]
+    assert relationships[0]["value"][0]["value"]  # partOf holds its RelationshipElement
+    relationships = [e for e in core["submodelElements"] if e["idShort"] == "Relationships"]
+    assert "value" not in relationships[0]
+    # a shell's submodel through the shell, and only its own
+    via_shell = await api.get(f"{AAS}/shells/{b64(shell_id(PREFIX, 'm1'))}/submodels/{sm_id}")
+    assert via_shell.json() == deep
+    other = await api.get(f"{AAS}/shells/{b64(shell_id(PREFIX, 'm2'))}/submodels/{sm_id}")
+    assert other.status_code == 404
+    by_asset = await api.get(
+        f"{AAS}/shells",
+        params={"assetIds": b64('{"name": "twinworks:twinId", "value": "m2"}')},
+    )
+    assert [s["idShort"] for s in by_asset.json()["result"]] == ["m2"]
 
 
 async def test_errors_are_aas_results_never_500(api: httpx.AsyncClient) -> None:
@@ -132,14 +150,15 @@ async def test_errors_are_aas_results_never_500(api: httpx.AsyncClient) -> None:
             "Operation 'Commands.start' has no value",
         ),
         (f"{AAS}/shells?cursor=bm9wZQ", 400, "is not one this server gave"),
+        (f"{AAS}/shells?limit=0", 400, "limit '0' is not a number from 1 to 1000"),
+        (f"{AAS}/submodels?level=all", 400, "level 'all' is neither 'deep' nor 'core'"),
+        (f"{AAS}/shells?assetIds=e30", 400, "is not a {name, value} object"),
     ]
     for url, status, text in cases:
         answer = await api.get(url)
         assert answer.status_code == status, (url, answer.text)
         (message,) = answer.json()["messages"]
         assert message["messageType"] == "Error" and text in message["text"], message
-    answer = await api.get(f"{AAS}/shells", params={"limit": 0})
-    assert answer.status_code == 422
 
 
 async def test_same_authentication_and_roles_as_the_rest(api: httpx.AsyncClient) -> None:

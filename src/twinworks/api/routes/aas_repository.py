@@ -44,27 +44,32 @@ __all__ = ["AAS_PREFIX", "POLICY", "router", "value_only"]
 AAS_PREFIX = "/api/aas/v3"
 router = APIRouter(prefix=AAS_PREFIX, tags=["asset administration shell"])
 
+_SHELL = "/shells/{aas_id}"
 _SM = "/submodels/{submodel_id}"
-_ELEMENT = _SM + "/submodel-elements/{id_short_path}"
+_ELEMENTS = "/submodel-elements"
+_ELEMENT = _ELEMENTS + "/{id_short_path}"
+# a submodel's routes, in the submodel repository and under the shell that refers to it
+_SUBMODEL_ROUTES = ("", "/$value", _ELEMENTS, _ELEMENT, _ELEMENT + "/$value")
 # each route lists across twins and filters to those the caller may see (see module doc)
 POLICY = {
     ("GET", AAS_PREFIX + path): listing(Role.VIEWER)
     for path in (
         "/shells",
-        "/shells/{aas_id}",
-        "/shells/{aas_id}/submodel-refs",
+        _SHELL,
+        _SHELL + "/asset-information",
+        _SHELL + "/submodel-refs",
         "/submodels",
-        _SM,
-        _SM + "/$value",
-        _SM + "/submodel-elements",
-        _ELEMENT,
-        _ELEMENT + "/$value",
+        *(_SM + r for r in _SUBMODEL_ROUTES),
+        *(_SHELL + _SM + r for r in _SUBMODEL_ROUTES),
     )
 }
 
 MAX_LIMIT = 1000
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="results per page")]
+# declared as text and checked here, so that a bad value is a Part 2 error (400, Result)
+Limit = Annotated[str | None, Query(description=f"results per page, 1 to {MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(description="where the previous page ended")]
+Level = Annotated[str | None, Query(description="deep (default) or core: direct children only")]
+Extent = Annotated[str | None, Query(description="withoutBlobValue (default) or withBlobValue")]
 
 
 class _NotFound(Exception):
@@ -168,6 +173,42 @@ def _shells(request: Request, runtime: Runtime) -> _Shells:
     return shells
 
 
+def _limit(text: str | None) -> int:
+    if text is None:
+        return 100
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise _NotFound(400, f"limit {text!r} is not a number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def _level(level: str | None, extent: str | None) -> bool:
+    """Whether only direct children are wanted (level=core); checks both modifiers."""
+    if level not in (None, "deep", "core"):
+        raise _NotFound(400, f"level {level!r} is neither 'deep' nor 'core'")
+    if extent not in (None, "withoutBlobValue", "withBlobValue"):
+        raise _NotFound(400, f"extent {extent!r} is neither 'withoutBlobValue' nor 'withBlobValue'")
+    return level == "core"
+
+
+def _core(data: Any, depth: int = 0) -> Any:
+    """Level core: collections and lists below the first level lose their children."""
+    if isinstance(data, list):
+        return [_core(d, depth) for d in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        nested = key in ("value", "submodelElements") and isinstance(value, list)
+        if (
+            nested
+            and data.get("modelType") in ("SubmodelElementCollection", "SubmodelElementList")
+            and depth >= 1
+        ):
+            continue
+        out[key] = _core(value, depth + 1) if nested else value
+    return out
+
+
 def _page(items: list[Any], limit: int, cursor: str | None) -> dict[str, Any]:
     start = 0
     if cursor:
@@ -186,6 +227,10 @@ def value_only(element: Any) -> Any:
     """The ValueOnly serialisation (AAS Part 2) of a submodel or submodel element."""
     if isinstance(element, model.Submodel):
         return {e.id_short: value_only(e) for e in element.submodel_element if _has_value(e)}
+    return _value(element)
+
+
+def _value(element: Any) -> Any:
     if isinstance(element, model.Property):
         value = element.value
         if value is None or isinstance(value, bool | int | str):
@@ -196,9 +241,9 @@ def value_only(element: Any) -> Any:
     if isinstance(element, model.MultiLanguageProperty):
         return [{lang: text} for lang, text in (element.value or {}).items()]
     if isinstance(element, model.SubmodelElementCollection):
-        return {e.id_short: value_only(e) for e in element.value if _has_value(e)}
+        return {e.id_short: _value(e) for e in element.value if _has_value(e)}
     if isinstance(element, model.SubmodelElementList):
-        return [value_only(e) for e in element.value]
+        return [_value(e) for e in element.value]
     if isinstance(element, model.Range):
         return {"min": element.min, "max": element.max}
     if isinstance(element, model.RelationshipElement):
@@ -246,54 +291,98 @@ def _visible(runtime: Runtime, principal: Any) -> list[str] | None:
     return visible_twins(runtime, principal, Role.VIEWER)
 
 
+def _answer(data: Any, core: bool = False) -> Response:
+    if not core:
+        return _json(data)
+    plain = json.loads(json.dumps(data, cls=AASToJsonEncoder))
+    return _json(_core(plain))
+
+
 @router.get("/shells", summary="GetAllAssetAdministrationShells")
 async def get_all_shells(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    limit: Limit = 100,
+    limit: Limit = None,
     cursor: Cursor = None,
     id_short: Annotated[str | None, Query(alias="idShort")] = None,
+    asset_ids: Annotated[
+        list[str] | None,
+        Query(alias="assetIds", description="base64url-encoded SpecificAssetIds (JSON)"),
+    ] = None,
 ) -> Response:
     try:
+        wanted = [_asset_id(a) for a in asset_ids or []]
         shells = _shells(request, runtime).all(
             model.AssetAdministrationShell, _visible(runtime, principal)
         )
-        shells = [s for s in shells if id_short is None or s.id_short == id_short]
-        return _json(_page(shells, limit, cursor))
+        shells = [
+            s
+            for s in shells
+            if (id_short is None or s.id_short == id_short)
+            and all(_has_asset_id(s, name, value) for name, value in wanted)
+        ]
+        return _json(_page(shells, _limit(limit), cursor))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get("/shells/{aas_id}", summary="GetAssetAdministrationShellById")
+def _asset_id(encoded: str) -> tuple[str, str]:
+    text = _decode(encoded, "assetIds")
+    try:
+        data = json.loads(text)
+        return str(data["name"]), str(data["value"])
+    except (ValueError, KeyError, TypeError):
+        raise _NotFound(400, f"assetIds {encoded!r} is not a {{name, value}} object") from None
+
+
+def _has_asset_id(shell: model.AssetAdministrationShell, name: str, value: str) -> bool:
+    info = shell.asset_information
+    if name == "globalAssetId":
+        return info.global_asset_id == value
+    return any(s.name == name and s.value == value for s in info.specific_asset_id)
+
+
+def _shell(request: Request, runtime: Runtime, principal: Any, aas_id: str) -> Any:
+    identifier = _decode(aas_id, "aasIdentifier")
+    return _shells(request, runtime).get(
+        identifier, _visible(runtime, principal), model.AssetAdministrationShell
+    )
+
+
+@router.get(_SHELL, summary="GetAssetAdministrationShellById")
 async def get_shell(
     request: Request, runtime: RuntimeDep, principal: PrincipalDep, aas_id: str
 ) -> Response:
     try:
-        shells = _shells(request, runtime)
-        identifier = _decode(aas_id, "aasIdentifier")
-        return _json(
-            shells.get(identifier, _visible(runtime, principal), model.AssetAdministrationShell)
-        )
+        return _json(_shell(request, runtime, principal, aas_id))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get("/shells/{aas_id}/submodel-refs", summary="GetAllSubmodelReferences")
+@router.get(_SHELL + "/asset-information", summary="GetAssetInformation")
+async def get_asset_information(
+    request: Request, runtime: RuntimeDep, principal: PrincipalDep, aas_id: str
+) -> Response:
+    try:
+        return _json(_shell(request, runtime, principal, aas_id).asset_information)
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get(_SHELL + "/submodel-refs", summary="GetAllSubmodelReferences")
 async def get_submodel_refs(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     aas_id: str,
-    limit: Limit = 100,
+    limit: Limit = None,
     cursor: Cursor = None,
 ) -> Response:
     try:
-        shells = _shells(request, runtime)
-        identifier = _decode(aas_id, "aasIdentifier")
-        shell = shells.get(identifier, _visible(runtime, principal), model.AssetAdministrationShell)
+        shell = _shell(request, runtime, principal, aas_id)
         refs = sorted(shell.submodel, key=lambda r: str(r.key[-1].value))
-        return _json(_page(refs, limit, cursor))
+        return _json(_page(refs, _limit(limit), cursor))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
@@ -303,14 +392,17 @@ async def get_all_submodels(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    limit: Limit = 100,
+    limit: Limit = None,
     cursor: Cursor = None,
+    level: Level = None,
+    extent: Extent = None,
     id_short: Annotated[str | None, Query(alias="idShort")] = None,
     semantic_id: Annotated[
         str | None, Query(alias="semanticId", description="base64url-encoded semantic id")
     ] = None,
 ) -> Response:
     try:
+        core = _level(level, extent)
         wanted = _decode(semantic_id, "semanticId") if semantic_id else None
         submodels = _shells(request, runtime).all(model.Submodel, _visible(runtime, principal))
         submodels = [
@@ -319,85 +411,129 @@ async def get_all_submodels(
             if (id_short is None or s.id_short == id_short)
             and (wanted is None or (s.semantic_id and s.semantic_id.key[0].value == wanted))
         ]
-        return _json(_page(submodels, limit, cursor))
+        return _answer(_page(submodels, _limit(limit), cursor), core)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-async def _submodel(
-    request: Request, runtime: Runtime, principal: Any, encoded: str
+def _submodel(
+    request: Request, runtime: Runtime, principal: Any, encoded: str, aas_id: str | None
 ) -> model.Submodel:
     identifier = _decode(encoded, "submodelIdentifier")
+    if aas_id is not None:
+        shell = _shell(request, runtime, principal, aas_id)
+        if not any(r.key[-1].value == identifier for r in shell.submodel):
+            raise _NotFound(404, f"shell {shell.id!r} has no submodel {identifier!r}")
     sm: model.Submodel = _shells(request, runtime).get(
         identifier, _visible(runtime, principal), model.Submodel
     )
     return sm
 
 
-@router.get(_SM, summary="GetSubmodelById")
 async def get_submodel(
-    request: Request, runtime: RuntimeDep, principal: PrincipalDep, submodel_id: str
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    submodel_id: str,
+    aas_id: str | None = None,
+    level: Level = None,
+    extent: Extent = None,
 ) -> Response:
     try:
-        return _json(await _submodel(request, runtime, principal, submodel_id))
+        core = _level(level, extent)
+        return _answer(_submodel(request, runtime, principal, submodel_id, aas_id), core)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get(_SM + "/$value", summary="GetSubmodelById-ValueOnly")
 async def get_submodel_value(
-    request: Request, runtime: RuntimeDep, principal: PrincipalDep, submodel_id: str
+    request: Request,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    submodel_id: str,
+    aas_id: str | None = None,
+    level: Level = None,
+    extent: Extent = None,
 ) -> Response:
     try:
-        return _json(value_only(await _submodel(request, runtime, principal, submodel_id)))
+        _level(level, extent)
+        return _json(value_only(_submodel(request, runtime, principal, submodel_id, aas_id)))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get(_SM + "/submodel-elements", summary="GetAllSubmodelElements")
 async def get_all_elements(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     submodel_id: str,
-    limit: Limit = 100,
+    aas_id: str | None = None,
+    limit: Limit = None,
     cursor: Cursor = None,
+    level: Level = None,
+    extent: Extent = None,
 ) -> Response:
     try:
-        sm = await _submodel(request, runtime, principal, submodel_id)
-        return _json(_page(list(sm.submodel_element), limit, cursor))
+        core = _level(level, extent)
+        sm = _submodel(request, runtime, principal, submodel_id, aas_id)
+        return _answer(_page(list(sm.submodel_element), _limit(limit), cursor), core)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get(_ELEMENT, summary="GetSubmodelElementByPath")
 async def get_element(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     submodel_id: str,
     id_short_path: str,
+    aas_id: str | None = None,
+    level: Level = None,
+    extent: Extent = None,
 ) -> Response:
     try:
-        sm = await _submodel(request, runtime, principal, submodel_id)
-        return _json(_element(sm, id_short_path))
+        core = _level(level, extent)
+        sm = _submodel(request, runtime, principal, submodel_id, aas_id)
+        return _answer(_element(sm, id_short_path), core)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-@router.get(_ELEMENT + "/$value", summary="GetSubmodelElementByPath-ValueOnly")
 async def get_element_value(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     submodel_id: str,
     id_short_path: str,
+    aas_id: str | None = None,
+    level: Level = None,
+    extent: Extent = None,
 ) -> Response:
     try:
-        sm = await _submodel(request, runtime, principal, submodel_id)
+        _level(level, extent)
+        sm = _submodel(request, runtime, principal, submodel_id, aas_id)
         element = _element(sm, id_short_path)
         if not _has_value(element):
             raise _NotFound(400, f"{type(element).__name__} {id_short_path!r} has no value")
-        return _json(value_only(element))
+        # a single element's ValueOnly form names it: {idShort: value}
+        return _json({element.id_short: value_only(element)})
     except _NotFound as exc:
         return _result(exc.status, exc.text)
+
+
+# each submodel route twice: in the submodel repository, and under the shell (superpath)
+for _prefix in ("", _SHELL):
+    for _suffix, _handler, _summary in (
+        ("", get_submodel, "GetSubmodelById"),
+        ("/$value", get_submodel_value, "GetSubmodelById-ValueOnly"),
+        (_ELEMENTS, get_all_elements, "GetAllSubmodelElements"),
+        (_ELEMENT, get_element, "GetSubmodelElementByPath"),
+        (_ELEMENT + "/$value", get_element_value, "GetSubmodelElementByPath-ValueOnly"),
+    ):
+        router.add_api_route(
+            _prefix + _SM + _suffix,
+            _handler,
+            methods=["GET"],
+            summary=_summary + (" (via the shell)" if _prefix else ""),
+            name=_summary + ("-aas" if _prefix else ""),
+        )

@@ -23,14 +23,14 @@ from typing import Annotated, Any
 
 from basyx.aas import model
 from basyx.aas.adapter.json import AASToJsonEncoder
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.deps import get_principal, get_runtime, visible_twins
 from twinworks.api.policy import listing
 from twinworks.api.routes.rul import prognostics_service
 from twinworks.runtime.engine import Runtime
-from twinworks.security.roles import Role
+from twinworks.security.roles import Principal, Role
 from twinworks.spec.interop.aas_export import (
     SUBMODELS,
     OperationalData,
@@ -63,6 +63,20 @@ POLICY = {
         *(_SHELL + _SM + r for r in _SUBMODEL_ROUTES),
     )
 }
+
+
+# the shared dependencies are plain functions, which FastAPI runs in its thread pool;
+# these reads are cheap, and on the event loop they spare two thread hand-offs a request
+async def _runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+async def _principal(request: Request) -> Principal:
+    return get_principal(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 MAX_LIMIT = 1000
 # declared as text and checked here, so that a bad value is a Part 2 error (400, Result)

@@ -9,8 +9,9 @@ ten-station line after telemetry has been ingested:
    from the twin's live state at each request, as ValueOnly JSON;
 3. ``GET /api/aas/v3/submodels/{id}/submodel-elements/Reported.queue_length/$value``.
 
-Run: ``python bench/aas_api.py`` (``--seconds 2`` for a short run). The last line
-is the summary.
+The three are read in alternating half-second rounds, so that a change in the
+machine's load affects them alike. Run: ``python bench/aas_api.py`` (``--seconds 2``
+for a short run; seconds per endpoint). The last line is the summary.
 """
 
 from __future__ import annotations
@@ -38,17 +39,15 @@ def b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-async def reads_per_second(client: httpx.AsyncClient, url: str, seconds: float) -> float:
-    """Sequential GETs of ``url`` for about ``seconds``; every answer must be 200."""
-    for _ in range(20):  # warm-up: caches, first-request set-up
-        (await client.get(url)).raise_for_status()
+async def timed_reads(client: httpx.AsyncClient, url: str, seconds: float) -> tuple[int, float]:
+    """Sequential GETs of ``url`` for about ``seconds``: (reads, elapsed); all must be 200."""
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         response = await client.get(url)
         if response.status_code != 200:
             raise SystemExit(f"{url}: {response.status_code} {response.text[:200]}")
         n += 1
-    return n / (time.perf_counter() - start)
+    return n, time.perf_counter() - start
 
 
 async def main(seconds: float) -> None:
@@ -80,9 +79,18 @@ async def main(seconds: float) -> None:
                     f"/api/aas/v3/submodels/{sm}/submodel-elements/Reported.queue_length/$value"
                 ),
             }
-            rates = {}
+            for url in urls.values():  # warm-up: caches, first-request set-up
+                await timed_reads(client, url, 0.2)
+            # short alternating rounds, so that a change in machine load hits all three alike
+            totals = {name: [0, 0.0] for name in urls}
+            rounds = max(1, round(seconds / 0.5))
+            for _ in range(rounds):
+                for name, url in urls.items():
+                    n, elapsed = await timed_reads(client, url, seconds / rounds)
+                    totals[name][0] += n
+                    totals[name][1] += elapsed
+            rates = {name: n / elapsed for name, (n, elapsed) in totals.items()}
             for name, url in urls.items():
-                rates[name] = await reads_per_second(client, url, seconds)
                 print(f"{name:16s} {rates[name]:8.0f} reads/s   GET {url}")
     finally:
         await runtime.stop()

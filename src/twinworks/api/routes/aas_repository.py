@@ -25,6 +25,7 @@ from basyx.aas import model
 from basyx.aas.adapter.json import AASToJsonEncoder
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from twinworks.api.deps import get_principal, get_runtime, visible_twins
 from twinworks.api.policy import listing
@@ -39,10 +40,32 @@ from twinworks.spec.interop.aas_export import (
     submodel_id,
 )
 
-__all__ = ["AAS_PREFIX", "POLICY", "router", "value_only"]
+__all__ = ["AAS_PREFIX", "POLICY", "AasResult", "router", "value_only"]
 
 AAS_PREFIX = "/api/aas/v3"
-router = APIRouter(prefix=AAS_PREFIX, tags=["asset administration shell"])
+
+
+class AasMessage(BaseModel):
+    code: str
+    messageType: str  # the name AAS Part 2 gives it
+    text: str
+    timestamp: str
+
+
+class AasResult(BaseModel):
+    """The body of an error, as AAS Part 2 defines it."""
+
+    messages: list[AasMessage]
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": AasResult, "description": "a bad identifier, limit, cursor, level or extent"},
+    404: {
+        "model": AasResult,
+        "description": "no such shell, submodel or element (or none the caller may see)",
+    },
+}
+router = APIRouter(prefix=AAS_PREFIX, tags=["asset administration shell"], responses=_RESPONSES)
 
 _SHELL = "/shells/{aas_id}"
 _SM = "/submodels/{submodel_id}"

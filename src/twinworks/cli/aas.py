@@ -180,5 +180,5 @@ def import_(
     )
 
 
-def register(root: Any) -> None:
+def register(root: typer.Typer) -> None:
     root.add_typer(app, name="aas")

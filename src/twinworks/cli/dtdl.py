@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -119,5 +119,5 @@ def export(
     )
 
 
-def register(root: Any) -> None:
+def register(root: typer.Typer) -> None:
     root.add_typer(app, name="dtdl")

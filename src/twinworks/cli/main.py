@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import aas as _aas
+from twinworks.cli import dtdl as _dtdl
 from twinworks.cli import health
 from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
@@ -424,8 +426,9 @@ app.add_typer(_models.app, name="models")
 
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
-__import__("twinworks.cli.dtdl", fromlist=["register"]).register(app)  # dtdl import|export
-__import__("twinworks.cli.aas", fromlist=["register"]).register(app)  # aas import|export
+# DTDL and Asset Administration Shell files in and out
+_dtdl.register(app)
+_aas.register(app)
 
 if __name__ == "__main__":
     app()

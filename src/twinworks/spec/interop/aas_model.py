@@ -18,11 +18,13 @@ from basyx.aas import model
 
 __all__ = [
     "CONTACT",
+    "CONTACT_ELEMENTS",
     "DTYPE_VALUE_TYPE",
     "NAMEPLATE",
     "NAMEPLATE_ELEMENTS",
     "OPERATIONAL_DATA",
     "QUALIFIER_PREFIX",
+    "TECHNICAL",
     "TECHNICAL_DATA",
     "TIME_SERIES",
     "TS",

@@ -385,6 +385,16 @@ def test_bad_names_units_and_json() -> None:
     assert str(info.value.problems[0]).startswith("deep.json: not valid JSON")
 
 
+def test_inline_interfaces_are_refused_and_co_types_noted() -> None:
+    contents = [{"@type": "Component", "name": "motor", "schema": dict(MOTOR)}]
+    assert _problems(_interface(contents=contents)) == [
+        "m0.json: contents[0].schema: an inline Interface "
+        "(expected the DTMI of an Interface defined at the top level of a file)"
+    ]
+    result = import_dtdl(_sources({**TANK, "@type": ["Interface", "Asset"]}))
+    assert str(result.notes[0]) == ("m0.json: @type: co-type 'Asset' is not mapped; left out")
+
+
 def test_bad_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(InteropError) as info:
         import_dtdl_files([tmp_path / "none.json"])

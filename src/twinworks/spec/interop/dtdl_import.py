@@ -147,9 +147,13 @@ class _Reader:
             )
             return
         body = {**body, "_quantitative": QUANTITATIVE_CONTEXT in contexts}
-        if body.get("@type") != "Interface":
+        types = _as_list(body.get("@type"))
+        if "Interface" not in types:
             self.fail(file, _join(path, "@type"), f"{body.get('@type')!r}", "'Interface'")
             return
+        for cotype in types:
+            if cotype != "Interface":
+                self.note(file, _join(path, "@type"), f"co-type {cotype!r} is not mapped; left out")
         dtmi = body.get("@id")
         if not self.check_dtmi(file, _join(path, "@id"), dtmi, "@id"):
             return
@@ -324,9 +328,16 @@ class _Reader:
                 if mx is not None and (not isinstance(mx, int) or isinstance(mx, bool) or mx < 1):
                     self.fail(itf.file, _join(path, "maxMultiplicity"), f"{mx!r}", "an integer ≥ 1")
             elif cls == "Component":
-                self.check_dtmi(
-                    itf.file, _join(path, "schema"), item.get("schema"), "component schema"
-                )
+                schema = item.get("schema")
+                if isinstance(schema, dict):
+                    self.fail(
+                        itf.file,
+                        _join(path, "schema"),
+                        "an inline Interface",
+                        "the DTMI of an Interface defined at the top level of a file",
+                    )
+                else:
+                    self.check_dtmi(itf.file, _join(path, "schema"), schema, "component schema")
 
     def check_semantic(
         self, itf: _Interface, path: str, item: dict[str, Any], cotypes: list[str]

@@ -374,3 +374,46 @@ def test_a_file_without_shells_and_a_dangling_submodel_are_errors(tmp_path: Path
     assert f"submodel '{submodel_id(PREFIX, 'st01', 'TechnicalData')}' is missing" in str(
         info.value
     )
+
+
+def _xml_package(definition: Any) -> bytes:
+    """An AASX with the XML serialisation inside, as most AAS tools write it."""
+    from basyx.aas.adapter import aasx
+
+    result = build_environment(definition, PREFIX)
+    buffer = io.BytesIO()
+    with aasx.AASXWriter(buffer) as writer:
+        writer.write_aas(result.shells, result.store, aasx.DictSupplementaryFileContainer())
+    return buffer.getvalue()
+
+
+def test_an_aasx_with_xml_inside_reads_the_same(tmp_path: Path) -> None:
+    definition = load_definition(EXAMPLES / "machining_cell.yaml")
+    path = tmp_path / "xml.aasx"
+    path.write_bytes(_xml_package(definition))
+    assert "aasx/data.xml" in zipfile.ZipFile(path).namelist()
+    back = import_environment(read_aas(path), str(path))
+    assert back.types["conveyor"] == definition.types["conveyor"]
+    assert {t.id for t in back.twins} == {t.id for t in definition.twins}
+
+
+def test_an_xml_entity_bomb_is_refused(tmp_path: Path) -> None:
+    entities = '<!ENTITY e0 "lol">' + "".join(
+        f'<!ENTITY e{i} "{f"&e{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    bomb = (
+        f'<?xml version="1.0"?><!DOCTYPE environment [{entities}]>'
+        '<environment xmlns="https://admin-shell.io/aas/3/0"><assetAdministrationShells>'
+        "<assetAdministrationShell><id>&e9;</id></assetAdministrationShell>"
+        "</assetAdministrationShells></environment>"
+    )
+    package = zipfile.ZipFile(
+        io.BytesIO(_xml_package(load_definition(EXAMPLES / "ten_station_line.yaml")))
+    )
+    path = tmp_path / "entities.aasx"
+    with zipfile.ZipFile(path, "w") as out:
+        for info in package.infolist():
+            data = package.read(info.filename)
+            out.writestr(info, bomb.encode() if info.filename.endswith("data.xml") else data)
+    text = _refused(path)
+    assert "not a valid AASX package" in text and "amplification" in text

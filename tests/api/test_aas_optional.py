@@ -7,7 +7,7 @@ import sys
 import httpx
 import pytest
 
-from twinworks.api import create_app
+from twinworks.api import create_app, routes
 from twinworks.runtime import Runtime
 from twinworks.security import Grant, Role, Security
 from twinworks.spec import TwinDefinition
@@ -19,6 +19,8 @@ def _without_basyx(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, name, None)  # an import of it raises ImportError
     monkeypatch.setitem(sys.modules, "basyx", None)
     monkeypatch.delitem(sys.modules, "twinworks.api.routes.aas_repository", raising=False)
+    # an imported submodule is also an attribute of its package, which an import finds first
+    monkeypatch.delattr(routes, "aas_repository", raising=False)
 
 
 @pytest.mark.anyio

@@ -179,3 +179,33 @@ async def test_same_authentication_and_roles_as_the_rest(api: httpx.AsyncClient)
     token = security.users.create_token("nobody", "tests").secret
     denied = await api.get(f"{AAS}/shells", headers={"Authorization": f"Bearer {token}"})
     assert denied.status_code == 403
+
+
+async def test_metadata_reference_path_and_serialization_forms(api: httpx.AsyncClient) -> None:
+    sm_id = b64(submodel_id(PREFIX, "m1", "OperationalData"))
+    base = f"{AAS}/submodels/{sm_id}"
+    metadata = (await api.get(f"{base}/$metadata")).json()
+    assert metadata["idShort"] == "OperationalData" and "submodelElements" not in metadata
+    element = (await api.get(f"{base}/submodel-elements/Reported.temperature/$metadata")).json()
+    assert element["valueType"] == "xs:double" and "value" not in element
+    reference = (await api.get(f"{base}/submodel-elements/Reported.temperature/$reference")).json()
+    assert [k["value"] for k in reference["keys"]] == [
+        submodel_id(PREFIX, "m1", "OperationalData"),
+        "Reported",
+        "temperature",
+    ]
+    paths = (await api.get(f"{base}/$path")).json()
+    assert "Reported.temperature" in paths and "Relationships.partOf.partOf_0" in paths
+    core = (await api.get(f"{base}/$path", params={"level": "core"})).json()
+    assert "Reported" in core and "Reported.temperature" not in core
+    not_a_container = await api.get(f"{base}/submodel-elements/Reported.temperature/$path")
+    assert not_a_container.status_code == 400
+    env = (
+        await api.get(
+            f"{AAS}/serialization",
+            params={"aasIds": b64(shell_id(PREFIX, "m2")), "includeConceptDescriptions": "false"},
+        )
+    ).json()
+    assert [s["id"] for s in env["assetAdministrationShells"]] == [shell_id(PREFIX, "m2")]
+    checked(env["assetAdministrationShells"][0], "AssetAdministrationShell")
+    assert "conceptDescriptions" not in env

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import json
 import math
 import time
@@ -71,21 +72,6 @@ _SHELL = "/shells/{aas_id}"
 _SM = "/submodels/{submodel_id}"
 _ELEMENTS = "/submodel-elements"
 _ELEMENT = _ELEMENTS + "/{id_short_path}"
-# a submodel's routes, in the submodel repository and under the shell that refers to it
-_SUBMODEL_ROUTES = ("", "/$value", _ELEMENTS, _ELEMENT, _ELEMENT + "/$value")
-# each route lists across twins and filters to those the caller may see (see module doc)
-POLICY = {
-    ("GET", AAS_PREFIX + path): listing(Role.VIEWER)
-    for path in (
-        "/shells",
-        _SHELL,
-        _SHELL + "/asset-information",
-        _SHELL + "/submodel-refs",
-        "/submodels",
-        *(_SM + r for r in _SUBMODEL_ROUTES),
-        *(_SHELL + _SM + r for r in _SUBMODEL_ROUTES),
-    )
-}
 
 
 # the shared dependencies are plain functions, which FastAPI runs in its thread pool;
@@ -335,11 +321,11 @@ def _answer(data: Any, core: bool = False) -> Response:
     return _json(_core(plain))
 
 
-@router.get("/shells", summary="GetAllAssetAdministrationShells")
 async def get_all_shells(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    form: str = "normal",
     limit: Limit = None,
     cursor: Cursor = None,
     id_short: Annotated[str | None, Query(alias="idShort")] = None,
@@ -359,7 +345,10 @@ async def get_all_shells(
             if (id_short is None or s.id_short == id_short)
             and all(_has_asset_id(s, name, value) for name, value in wanted)
         ]
-        return _json(_page(shells, _limit(limit), cursor))
+        page = _page(shells, _limit(limit), cursor)
+        if form == "reference":
+            page["result"] = [_form_of(s, "reference", False) for s in page["result"]]
+        return _json(page)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
@@ -424,11 +413,97 @@ async def get_submodel_refs(
         return _result(exc.status, exc.text)
 
 
-@router.get("/submodels", summary="GetAllSubmodels")
+def _form_of(obj: Any, form: str, core: bool) -> Any:
+    """One shell, submodel or element in a Part 2 serialisation form."""
+    if form == "value":
+        if isinstance(obj, model.Submodel):
+            return value_only(obj)
+        if not _has_value(obj):
+            raise _NotFound(400, f"{type(obj).__name__} {_id_short_path(obj)!r} has no value")
+        # a single element's ValueOnly form names it: {idShort: value}
+        return {obj.id_short: value_only(obj)}
+    if form == "reference":
+        return _plain(model.ModelReference.from_referable(obj))
+    if form == "path":
+        containers = (
+            model.Submodel,
+            model.SubmodelElementCollection,
+            model.SubmodelElementList,
+            model.Entity,
+        )
+        if not isinstance(obj, containers):
+            raise _NotFound(
+                400, f"{type(obj).__name__} {_id_short_path(obj)!r} holds no elements: no $path"
+            )
+        return _paths(obj, core)
+    plain = json.loads(json.dumps(obj, cls=AASToJsonEncoder))
+    if form == "metadata":
+        return _without_values(plain)
+    return _core(plain) if core else plain
+
+
+# what a $metadata answer leaves out: the values, and the children of containers
+_VALUE_KEYS = {
+    "Submodel": ("submodelElements",),
+    "Property": ("value", "valueId"),
+    "MultiLanguageProperty": ("value", "valueId"),
+    "Range": ("min", "max"),
+    "File": ("value",),
+    "Blob": ("value",),
+    "ReferenceElement": ("value",),
+    "SubmodelElementCollection": ("value",),
+    "SubmodelElementList": ("value",),
+    "Entity": ("statements", "globalAssetId", "specificAssetIds"),
+}
+
+
+def _without_values(plain: dict[str, Any]) -> dict[str, Any]:
+    drop = _VALUE_KEYS.get(str(plain.get("modelType")), ())
+    return {k: v for k, v in plain.items() if k not in drop}
+
+
+def _id_short_path(element: Any) -> str:
+    """``Reported.spindle_speed``; an element of a list is ``[i]``."""
+    segments: list[str] = []
+    node = element
+    while node is not None and not isinstance(node, model.Submodel):
+        parent = node.parent
+        if isinstance(parent, model.SubmodelElementList):
+            segments.append(f"[{list(parent.value).index(node)}]")
+        else:
+            segments.append(node.id_short)
+        node = parent
+    text = ""
+    for segment in reversed(segments):
+        text += segment if (not text or segment.startswith("[")) else "." + segment
+    return text
+
+
+def _children(obj: Any) -> list[Any]:
+    if isinstance(obj, model.Submodel):
+        return list(obj.submodel_element)
+    if isinstance(obj, model.SubmodelElementCollection | model.SubmodelElementList):
+        return list(obj.value)
+    return []
+
+
+def _paths(obj: Any, core: bool) -> list[str]:
+    """idShortPaths: of the element and what it holds (core: its direct children only)."""
+    out = [] if isinstance(obj, model.Submodel) else [_id_short_path(obj)]
+    stack = [(c, 1) for c in reversed(_children(obj))]
+    while stack:
+        node, depth = stack.pop()
+        out.append(_id_short_path(node))
+        if not core or depth < 1:
+            stack.extend((c, depth + 1) for c in reversed(_children(node)))
+    return out
+
+
 async def get_all_submodels(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    form: str = "normal",
     limit: Limit = None,
     cursor: Cursor = None,
     level: Level = None,
@@ -448,7 +523,12 @@ async def get_all_submodels(
             if (id_short is None or s.id_short == id_short)
             and (wanted is None or (s.semantic_id and s.semantic_id.key[0].value == wanted))
         ]
-        return _answer(_page(submodels, _limit(limit), cursor), core)
+        page = _page(submodels, _limit(limit), cursor)
+        if form == "path":  # one entry per submodel, as Part 2 pages them: its idShort
+            page["result"] = [s.id_short for s in page["result"]]
+        else:
+            page["result"] = [_form_of(s, form, core) for s in page["result"]]
+        return _json(page)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
@@ -473,28 +553,14 @@ async def get_submodel(
     principal: PrincipalDep,
     submodel_id: str,
     aas_id: str | None = None,
+    form: str = "normal",
     level: Level = None,
     extent: Extent = None,
 ) -> Response:
     try:
         core = _level(level, extent)
-        return _answer(_submodel(request, runtime, principal, submodel_id, aas_id), core)
-    except _NotFound as exc:
-        return _result(exc.status, exc.text)
-
-
-async def get_submodel_value(
-    request: Request,
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    submodel_id: str,
-    aas_id: str | None = None,
-    level: Level = None,
-    extent: Extent = None,
-) -> Response:
-    try:
-        _level(level, extent)
-        return _json(value_only(_submodel(request, runtime, principal, submodel_id, aas_id)))
+        sm = _submodel(request, runtime, principal, submodel_id, aas_id)
+        return _json(_form_of(sm, form, core))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
@@ -505,6 +571,7 @@ async def get_all_elements(
     principal: PrincipalDep,
     submodel_id: str,
     aas_id: str | None = None,
+    form: str = "normal",
     limit: Limit = None,
     cursor: Cursor = None,
     level: Level = None,
@@ -513,7 +580,14 @@ async def get_all_elements(
     try:
         core = _level(level, extent)
         sm = _submodel(request, runtime, principal, submodel_id, aas_id)
-        return _answer(_page(list(sm.submodel_element), _limit(limit), cursor), core)
+        page = _page(list(sm.submodel_element), _limit(limit), cursor)
+        if form == "path":  # one path per element, as Part 2 pages them
+            page["result"] = [_id_short_path(e) for e in page["result"]]
+        elif form == "value":
+            page["result"] = [{e.id_short: value_only(e)} for e in page["result"] if _has_value(e)]
+        else:
+            page["result"] = [_form_of(e, form, core) for e in page["result"]]
+        return _json(page)
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
@@ -525,52 +599,156 @@ async def get_element(
     submodel_id: str,
     id_short_path: str,
     aas_id: str | None = None,
+    form: str = "normal",
     level: Level = None,
     extent: Extent = None,
 ) -> Response:
     try:
         core = _level(level, extent)
         sm = _submodel(request, runtime, principal, submodel_id, aas_id)
-        return _answer(_element(sm, id_short_path), core)
+        return _json(_form_of(_element(sm, id_short_path), form, core))
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-async def get_element_value(
+def _with_form(handler: Any, form: str) -> Any:
+    """The handler with its serialisation form fixed (one route per form)."""
+
+    async def route(**kwargs: Any) -> Response:
+        answer: Response = await handler(form=form, **kwargs)
+        return answer
+
+    params = [p for n, p in inspect.signature(handler).parameters.items() if n != "form"]
+    route.__signature__ = inspect.Signature(params, return_annotation=Response)  # type: ignore[attr-defined]
+    return route
+
+
+_FORMS = (
+    ("", "normal", ""),
+    ("/$metadata", "metadata", "-Metadata"),
+    ("/$value", "value", "-ValueOnly"),
+    ("/$reference", "reference", "-Reference"),
+    ("/$path", "path", "-Path"),
+)
+
+for _suffix, _form, _name in _FORMS:
+    router.add_api_route(
+        "/submodels" + _suffix,
+        _with_form(get_all_submodels, _form),
+        methods=["GET"],
+        summary="GetAllSubmodels" + _name,
+        name="GetAllSubmodels" + _name,
+    )
+# each submodel route twice: in the submodel repository, and under the shell (superpath)
+for _prefix in ("", _SHELL):
+    _via = " (via the shell)" if _prefix else ""
+    for _suffix, _form, _name in _FORMS:
+        router.add_api_route(
+            _prefix + _SM + _ELEMENTS + _suffix,
+            _with_form(get_all_elements, _form),
+            methods=["GET"],
+            summary="GetAllSubmodelElements" + _name + _via,
+            name="GetAllSubmodelElements" + _name + _prefix,
+        )
+    for _suffix, _form, _name in _FORMS:
+        router.add_api_route(
+            _prefix + _SM + _suffix,
+            _with_form(get_submodel, _form),
+            methods=["GET"],
+            summary="GetSubmodelById" + _name + _via,
+            name="GetSubmodelById" + _name + _prefix,
+        )
+        router.add_api_route(
+            _prefix + _SM + _ELEMENT + _suffix,
+            _with_form(get_element, _form),
+            methods=["GET"],
+            summary="GetSubmodelElementByPath" + _name + _via,
+            name="GetSubmodelElementByPath" + _name + _prefix,
+        )
+
+
+for _suffix, _form, _name in (("", "normal", ""), ("/$reference", "reference", "-Reference")):
+    router.add_api_route(
+        "/shells" + _suffix,
+        _with_form(get_all_shells, _form),
+        methods=["GET"],
+        summary="GetAllAssetAdministrationShells" + _name,
+        name="GetAllAssetAdministrationShells" + _name,
+    )
+
+
+@router.get(_SHELL + "/$reference", summary="GetAssetAdministrationShellById-Reference")
+async def get_shell_reference(
+    request: Request, runtime: RuntimeDep, principal: PrincipalDep, aas_id: str
+) -> Response:
+    try:
+        return _json(_form_of(_shell(request, runtime, principal, aas_id), "reference", False))
+    except _NotFound as exc:
+        return _result(exc.status, exc.text)
+
+
+@router.get("/serialization", summary="GenerateSerializationByIds")
+async def get_serialization(
     request: Request,
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    submodel_id: str,
-    id_short_path: str,
-    aas_id: str | None = None,
-    level: Level = None,
-    extent: Extent = None,
+    aas_ids: Annotated[list[str] | None, Query(alias="aasIds")] = None,
+    submodel_ids: Annotated[list[str] | None, Query(alias="submodelIds")] = None,
+    include_cds: Annotated[str, Query(alias="includeConceptDescriptions")] = "true",
 ) -> Response:
+    """An environment (AAS JSON) of the given shells and submodels; none given: all of them."""
     try:
-        _level(level, extent)
-        sm = _submodel(request, runtime, principal, submodel_id, aas_id)
-        element = _element(sm, id_short_path)
-        if not _has_value(element):
-            raise _NotFound(400, f"{type(element).__name__} {id_short_path!r} has no value")
-        # a single element's ValueOnly form names it: {idShort: value}
-        return _json({element.id_short: value_only(element)})
+        include_cds = include_cds.lower()
+        if include_cds not in ("true", "false"):
+            raise _NotFound(400, f"includeConceptDescriptions {include_cds!r} is not true/false")
+        shells = _shells(request, runtime)
+        visible = _visible(runtime, principal)
+        chosen = [
+            shells.get(_decode(a, "aasIds"), visible, model.AssetAdministrationShell)
+            for a in aas_ids or []
+        ] + [
+            shells.get(_decode(s, "submodelIds"), visible, model.Submodel)
+            for s in submodel_ids or []
+        ]
+        if not aas_ids and not submodel_ids:
+            chosen = shells.all(model.AssetAdministrationShell, visible)
+            chosen += shells.all(model.Submodel, visible)
+        if include_cds == "true":
+            chosen += [o for o in shells.writer.store if isinstance(o, model.ConceptDescription)]
+        env: dict[str, list[Any]] = {
+            "assetAdministrationShells": [],
+            "submodels": [],
+            "conceptDescriptions": [],
+        }
+        for obj in chosen:
+            key = (
+                "assetAdministrationShells"
+                if isinstance(obj, model.AssetAdministrationShell)
+                else "submodels"
+                if isinstance(obj, model.Submodel)
+                else "conceptDescriptions"
+            )
+            env[key].append(obj)
+        return _json({k: v for k, v in env.items() if v})
     except _NotFound as exc:
         return _result(exc.status, exc.text)
 
 
-# each submodel route twice: in the submodel repository, and under the shell (superpath)
-for _prefix in ("", _SHELL):
-    for _suffix, _handler, _summary in (
-        ("", get_submodel, "GetSubmodelById"),
-        ("/$value", get_submodel_value, "GetSubmodelById-ValueOnly"),
-        (_ELEMENTS, get_all_elements, "GetAllSubmodelElements"),
-        (_ELEMENT, get_element, "GetSubmodelElementByPath"),
-        (_ELEMENT + "/$value", get_element_value, "GetSubmodelElementByPath-ValueOnly"),
-    ):
-        router.add_api_route(
-            _prefix + _SM + _suffix,
-            _handler,
-            methods=["GET"],
-            summary=_summary + (" (via the shell)" if _prefix else ""),
-            name=_summary + ("-aas" if _prefix else ""),
-        )
+# the profiles whose operations this API serves (checked by tests/api/test_aas_conformance.py)
+PROFILES = [
+    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-002",
+    "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-002",
+]
+
+
+@router.get("/description", summary="GetDescription")
+async def get_description() -> Response:
+    return _json({"profiles": PROFILES})
+
+
+# a path with a literal segment ($reference, $metadata, ...) before one with a parameter in
+# its place: /shells/$reference must not be read as the shell called "$reference"
+router.routes.sort(key=lambda route: str(getattr(route, "path", "")).count("{"))
+
+# each route lists across twins and filters to those the caller may see (see module doc)
+POLICY = {("GET", str(getattr(route, "path", ""))): listing(Role.VIEWER) for route in router.routes}

@@ -314,13 +314,6 @@ def _visible(runtime: Runtime, principal: Any) -> list[str] | None:
     return visible_twins(runtime, principal, Role.VIEWER)
 
 
-def _answer(data: Any, core: bool = False) -> Response:
-    if not core:
-        return _json(data)
-    plain = json.loads(json.dumps(data, cls=AASToJsonEncoder))
-    return _json(_core(plain))
-
-
 async def get_all_shells(
     request: Request,
     runtime: RuntimeDep,
@@ -611,14 +604,18 @@ async def get_element(
         return _result(exc.status, exc.text)
 
 
-def _with_form(handler: Any, form: str) -> Any:
-    """The handler with its serialisation form fixed (one route per form)."""
+def _with_form(handler: Any, form: str, path: str = "") -> Any:
+    """The handler with its serialisation form fixed (one route per form).
+
+    ``aas_id`` is a parameter only of the routes under a shell (its ``path`` names it).
+    """
 
     async def route(**kwargs: Any) -> Response:
         answer: Response = await handler(form=form, **kwargs)
         return answer
 
-    params = [p for n, p in inspect.signature(handler).parameters.items() if n != "form"]
+    hidden = {"form"} if "{aas_id}" in path else {"form", "aas_id"}
+    params = [p for n, p in inspect.signature(handler).parameters.items() if n not in hidden]
     route.__signature__ = inspect.Signature(params, return_annotation=Response)  # type: ignore[attr-defined]
     return route
 
@@ -645,7 +642,7 @@ for _prefix in ("", _SHELL):
     for _suffix, _form, _name in _FORMS:
         router.add_api_route(
             _prefix + _SM + _ELEMENTS + _suffix,
-            _with_form(get_all_elements, _form),
+            _with_form(get_all_elements, _form, _prefix),
             methods=["GET"],
             summary="GetAllSubmodelElements" + _name + _via,
             name="GetAllSubmodelElements" + _name + _prefix,
@@ -653,14 +650,14 @@ for _prefix in ("", _SHELL):
     for _suffix, _form, _name in _FORMS:
         router.add_api_route(
             _prefix + _SM + _suffix,
-            _with_form(get_submodel, _form),
+            _with_form(get_submodel, _form, _prefix),
             methods=["GET"],
             summary="GetSubmodelById" + _name + _via,
             name="GetSubmodelById" + _name + _prefix,
         )
         router.add_api_route(
             _prefix + _SM + _ELEMENT + _suffix,
-            _with_form(get_element, _form),
+            _with_form(get_element, _form, _prefix),
             methods=["GET"],
             summary="GetSubmodelElementByPath" + _name + _via,
             name="GetSubmodelElementByPath" + _name + _prefix,

@@ -15,6 +15,7 @@ from twinworks.api.limits import BodySizeLimit
 from twinworks.api.openapi import secured_openapi
 from twinworks.api.policy import POLICY
 from twinworks.api.routes import (
+    aas,
     alarms,
     audit,
     auth,
@@ -106,6 +107,7 @@ def create_app(
     ):
         api.include_router(module.router)
     production.install(app, runtime)
+    aas.install(app)  # the read-only AAS API under /api/aas/v3 (with the 'aas' extra)
     app.include_router(api)
     app.include_router(auth.page_router)
     mount_dashboard(app)  # the dashboard at /, and the libraries under /vendor/

@@ -18,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import aas as _aas
 from twinworks.cli import connectors as _connectors
+from twinworks.cli import dtdl as _dtdl
 from twinworks.cli import health
 from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
@@ -453,6 +455,9 @@ app.add_typer(_models.app, name="models")
 
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
+# DTDL and Asset Administration Shell files in and out
+_dtdl.register(app)
+_aas.register(app)
 
 from twinworks.cli import opcua as _opcua  # noqa: E402 - sub-commands register last
 

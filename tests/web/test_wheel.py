@@ -231,14 +231,19 @@ def test_the_installed_wheel_draws_charts(
     assert Path(where[0]).is_relative_to(site_packages), where  # not the checkout's sources
     assert Path(where[1]) == site_packages / "twinworks" / "web" / "vendor"
     with running_installed_demo(venv, tmp_path) as demo:
-        library = httpx.get(f"{demo.url}/vendor/uplot/uPlot.esm.js", timeout=10)
-        assert library.status_code == 200
-        assert library.content == (Path(where[1]) / "uplot/dist/uPlot.esm.js").read_bytes()
         page, log = page_and_log
         sign_in(browser_context, demo.url, "admin", demo.admin_password())
+        # the library answers the signed-in browser, with the wheel's own copy
+        library = page.request.get(f"{demo.url}/vendor/uplot/uPlot.esm.js")
+        assert library.status == 200, library.text()
+        assert library.body() == (Path(where[1]) / "uplot/dist/uPlot.esm.js").read_bytes()
         open_page(page, demo, "#/twin/cnc1?window=120", "twin")
         # drawn, not just present: the canvas holds pixels of the series' own colour
-        page.wait_for_function(SERIES_PIXELS, arg="spindle_temperature", timeout=120_000)
+        page.wait_for_function(
+            f"(signal) => ({SERIES_PIXELS})(signal) > 50",
+            arg="spindle_temperature",
+            timeout=120_000,
+        )
         assert page.evaluate(SERIES_PIXELS, "spindle_temperature") > 50
         assert_clean(log)
 

@@ -6,7 +6,9 @@ it with its dependencies into a fresh venv outside the checkout (``python -m ven
 and pip with the machine's package index; no ``--system-site-packages``, so nothing
 of the checkout or of the test environment can stand in for the wheel), start
 ``twinworks demo`` from that venv in a temporary directory, and watch a chart draw
-in Chromium with the uPlot the wheel brought along.
+in Chromium with the uPlot the wheel brought along. That takes two to three minutes,
+most of it pip installing the dependencies. Like a user's ``pip wheel .``, the build
+leaves its npm folder, ``build/web-vendor/`` (git-ignored), in the checkout.
 """
 
 from __future__ import annotations

@@ -20,10 +20,19 @@ from starlette.types import Scope
 
 from twinworks import __version__
 
-__all__ = ["STATIC_DIR", "VENDOR_ENV", "find_node_modules", "mount_dashboard"]
+__all__ = [
+    "PACKAGED_VENDOR_DIR",
+    "STATIC_DIR",
+    "VENDOR_ENV",
+    "find_node_modules",
+    "mount_dashboard",
+]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VENDOR_ENV = "TWINWORKS_NODE_MODULES"
+# an installed wheel carries the libraries' files here, laid out as in node_modules
+# (hatch_build.py puts them there at build time; a checkout has no such folder)
+PACKAGED_VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
 
 # the files of each library the page may load: {url name: path inside node_modules}
 _VENDOR_FILES = {
@@ -47,12 +56,14 @@ _CSP = (
 def find_node_modules() -> Path | None:
     """The ``node_modules`` folder that holds the dashboard's libraries, if installed.
 
-    ``$TWINWORKS_NODE_MODULES`` first, then the checkout this package runs from
+    ``$TWINWORKS_NODE_MODULES`` first (the operator's explicit choice), then the copy
+    packaged with an installed wheel, then the checkout this package runs from
     (editable installs), then the working directory.
     """
     candidates: list[Path] = []
     if os.environ.get(VENDOR_ENV):
         candidates.append(Path(os.environ[VENDOR_ENV]))
+    candidates.append(PACKAGED_VENDOR_DIR)
     candidates += [p / "node_modules" for p in Path(__file__).resolve().parents]
     candidates.append(Path.cwd() / "node_modules")
     for folder in candidates:

@@ -20,6 +20,8 @@ from twinworks.spec.schema import (
     MqttConnectorSpec,
     OpcUaBinding,
     OpcUaConnectorSpec,
+    SparkplugBinding,
+    SparkplugConnectorSpec,
     TwinDefinition,
     TwinTypeSpec,
     _Ranged,
@@ -35,6 +37,7 @@ _BINDING_FOR: dict[type, type] = {
     OpcUaConnectorSpec: OpcUaBinding,
     MqttConnectorSpec: MqttBinding,
     ModbusConnectorSpec: ModbusBinding,
+    SparkplugConnectorSpec: SparkplugBinding,
 }
 
 

@@ -9,6 +9,7 @@ purpose.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -34,6 +35,7 @@ class EdgeNode:
         devices: dict[str, dict[str, Metric]] | None = None,
         *,
         rebirth_on_request: bool = True,
+        primary_host: str | None = None,
     ) -> None:
         self.port = port
         self.group = group
@@ -41,11 +43,16 @@ class EdgeNode:
         self.node_metrics = dict(node_metrics or {})
         self.devices = {d: dict(m) for d, m in (devices or {}).items()}
         self.rebirth_on_request = rebirth_on_request
+        # Sparkplug 3.0: a node that names its primary host births when that host comes online
+        self.primary_host = primary_host
+        self.host_seen: int | None = None  # timestamp of the host's last online STATE
         self.bd_seq = 0
         self.seq = 0
         self.commands: list[tuple[str, list[Any]]] = []  # (topic, decoded metrics)
-        self.rebirths = 0
+        self.rebirths = 0  # rebirth requests received
+        self.reborn = 0
         self.lock = threading.Lock()
+        self.subscribed = threading.Event()
         self.client = self._client()
 
     def _client(self) -> paho.Client:
@@ -60,6 +67,9 @@ class EdgeNode:
         death = encode([{"name": "bdSeq", "datatype": "Int64", "value": self.bd_seq}])
         client.will_set(self.topic("NDEATH"), death, qos=1)
         client.on_message = self._on_message
+        client.on_connect = self._on_connect
+        client.on_subscribe = lambda *a: self.subscribed.set()
+        client.reconnect_delay_set(0.05, 0.2)
         return client
 
     def topic(self, kind: str, device: str | None = None) -> str:
@@ -71,13 +81,27 @@ class EdgeNode:
     def connect(self) -> None:
         self.client.connect("127.0.0.1", self.port, 30)
         self.client.loop_start()
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.subscribe(
-            [(self.topic("NCMD"), 0), (f"spBv1.0/{self.group}/DCMD/{self.node}/+", 0)]
-        )
-        if not subscribed.wait(10):
+        if not self.subscribed.wait(10):
             raise TimeoutError("the edge node could not subscribe")
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        topics = [(self.topic("NCMD"), 0), (f"spBv1.0/{self.group}/DCMD/{self.node}/+", 0)]
+        if self.primary_host is not None:
+            topics.append((f"spBv1.0/STATE/{self.primary_host}", 1))
+        client.subscribe(topics)
+        if self.subscribed.is_set():
+            # back after a lost connection: a new session, born again (Sparkplug's rule)
+            self.bd_seq += 1
+            threading.Thread(target=self.birth, daemon=True).start()
+
+    def reconnect(self) -> None:
+        """A new session after a crash: the next bdSeq, a fresh client (the caller births)."""
+        self.bd_seq += 1
+        self.subscribed.clear()
+        self.client = self._client()
+        self.connect()
 
     def close(self) -> None:
         self.client.disconnect()
@@ -166,6 +190,13 @@ class EdgeNode:
     # ------------------------------------------------------------------ commands
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if msg.topic.startswith("spBv1.0/STATE/"):
+            state = json.loads(msg.payload)
+            if state.get("online") is True and state.get("timestamp") != self.host_seen:
+                # a host that came online (now, or while we were away) needs our birth
+                self.host_seen = state.get("timestamp")
+                threading.Thread(target=self._rebirth, daemon=True).start()
+            return
         metrics = decode(msg.payload).metrics
         with self.lock:
             self.commands.append((msg.topic, metrics))
@@ -173,7 +204,13 @@ class EdgeNode:
             with self.lock:
                 self.rebirths += 1
             if self.rebirth_on_request:
-                threading.Thread(target=self.birth, daemon=True).start()
+                threading.Thread(target=self._rebirth, daemon=True).start()
+
+    def _rebirth(self) -> None:
+        self.birth()
+        with self.lock:
+            # births the host asked for (or came online for), counted once they are out
+            self.reborn += 1
 
     def wait_command(self, predicate: Any, timeout: float = 10.0) -> tuple[str, list[Any]]:
         deadline = time.monotonic() + timeout

@@ -168,9 +168,7 @@ async def test_deaths_mark_twins_disconnected_and_births_bring_them_back(
             assert ("ConnectorDisconnected", "plant/gw1", "pump1", ["p1"]) in events
             assert ("ConnectorDisconnected", "plant/gw1", None, ["gw1", "p1", "p2"]) in events
             # a new session of the node: born again, its twins are back
-            node.bd_seq += 1
-            node.client = node._client()
-            await asyncio.to_thread(node.connect)
+            await asyncio.to_thread(node.reconnect)
             await asyncio.to_thread(node.birth, T0_MS + 10_000)
             await until(lambda: rt.twin_view("p1")["status"] == "running", what="rebirth")
             assert rt.twin_view("gw1")["status"] == "running"

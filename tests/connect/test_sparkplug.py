@@ -12,7 +12,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.connect.sparkplug_edge import EdgeNode
 
-from twinworks.connect.sparkplug import SparkplugConnector
+from twinworks.connect.sparkplug import PayloadError, SparkplugConnector, decode, encode
+from twinworks.connect.sparkplug.payload import coerce
 from twinworks.plant.broker import MosquittoBroker
 from twinworks.runtime import Runtime
 from twinworks.spec import TwinDefinition, parse_definition
@@ -36,6 +37,8 @@ types:
   gateway:
     telemetry:
       uptime: {{dtype: int, min: 0}}
+    desired:
+      scan_rate: {{dtype: int, min: 0, max: 1000}}
   pump:
     telemetry:
       speed: {{unit: rpm, min: 0, max: 5000}}
@@ -53,7 +56,11 @@ twins:
   - id: gw1
     type: gateway
     bindings:
-      - {{connector: spb, group: plant, edge_node: gw1, telemetry: {{uptime: Uptime}}}}
+      - connector: spb
+        group: plant
+        edge_node: gw1
+        telemetry: {{uptime: Uptime}}
+        desired: {{scan_rate: Config/ScanRate}}
 {pumps}
 """
 
@@ -97,7 +104,7 @@ def edge(port: int, **kwargs: Any) -> EdgeNode:
         port,
         "plant",
         "gw1",
-        {"Uptime": (1, "Int64", 7, {})},
+        {"Uptime": (1, "Int64", 7, {}), "Config/ScanRate": (2, "UInt16", 100, {})},
         {"pump1": pump_metrics(1200.0), "pump2": pump_metrics(900.0)},
         **kwargs,
     )
@@ -335,6 +342,20 @@ async def test_commands_go_out_as_ncmd_and_dcmd_with_the_birth_datatype(
             assert [(m.name, m.datatype, m.value, m.value_field) for m in metrics] == [
                 ("Outputs/SpeedSetpoint", "Float", 1500.0, "float_value")
             ]
+            # the node's own metric: NCMD, as the UInt16 its birth declared
+            rate = await rt.set_desired("gw1", "scan_rate", 250)
+            await rt.wait_command(rate, 5)
+            assert rate.status == "acknowledged"
+            _, metrics = await asyncio.to_thread(
+                node.wait_command,
+                lambda c: (
+                    c[0] == "spBv1.0/plant/NCMD/gw1"
+                    and any(m.name == "Config/ScanRate" for m in c[1])
+                ),
+            )
+            assert [(m.name, m.datatype, m.value, m.value_field) for m in metrics] == [
+                ("Config/ScanRate", "UInt16", 250, "int_value")
+            ]
             reset = await rt.call_command("p2", "reset")
             await rt.wait_command(reset, 5)
             assert reset.status == "acknowledged"
@@ -418,3 +439,43 @@ async def test_state_is_published_retained_and_the_will_says_offline(
         assert retained and last["online"] is False
     finally:
         late.close()
+
+
+def test_payloads_round_trip_with_signed_integers_and_properties() -> None:
+    raw = encode(
+        [
+            {"name": "a", "alias": 1, "datatype": "Int8", "value": -128},
+            {"name": "b", "alias": 2, "datatype": "Int64", "value": -(2**63)},
+            {"name": "c", "alias": 3, "datatype": "UInt64", "value": 2**64 - 1},
+            {"name": "d", "datatype": "Float", "value": 0.5, "properties": {"engUnit": "bar"}},
+            {"name": "e", "datatype": "String", "is_null": True},
+        ],
+        timestamp=1_700_000_000_000,
+        seq=255,
+    )
+    decoded = decode(raw)
+    assert (decoded.timestamp, decoded.seq) == (1_700_000_000_000, 255)
+    assert [(m.name, m.alias, m.datatype, m.value) for m in decoded.metrics] == [
+        ("a", 1, "Int8", -128),
+        ("b", 2, "Int64", -(2**63)),
+        ("c", 3, "UInt64", 2**64 - 1),
+        ("d", None, "Float", 0.5),
+        ("e", None, "String", None),
+    ]
+    assert decoded.metrics[3].unit == "bar" and decoded.metrics[4].is_null
+    # Tahu writes a negative Int16 as its 32-bit pattern; some nodes use 16 bits
+    patterns = encode(
+        [
+            {"name": "t", "datatype": "Int16", "value": 2**32 - 5, "value_field": "int_value"},
+            {"name": "s", "datatype": "Int16", "value": 2**16 - 5, "value_field": "int_value"},
+        ]
+    )
+    assert [m.value for m in decode(patterns).metrics] == [-5, -5]
+    with pytest.raises(ValueError, match=r"outside the range of UInt8 \(0\.\.255\)"):
+        coerce("UInt8", 256)
+    with pytest.raises(ValueError, match="is not an integer for a Int32 metric"):
+        coerce("Int32", 3.5)
+    with pytest.raises(ValueError, match="is not true or false for a Boolean metric"):
+        coerce("Boolean", 1)
+    with pytest.raises(PayloadError, match="not a Sparkplug B"):
+        decode(b"\xff\xff\xff")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.conftest import REPO
 from tests.connect.sparkplug_edge import EdgeNode
 
 from twinworks.connect.sparkplug import PayloadError, SparkplugConnector, decode, encode
@@ -479,3 +481,18 @@ def test_payloads_round_trip_with_signed_integers_and_properties() -> None:
         coerce("Boolean", 1)
     with pytest.raises(PayloadError, match="not a Sparkplug B"):
         decode(b"\xff\xff\xff")
+
+
+def test_the_yaml_of_the_docs_validates() -> None:
+    text = (REPO / "docs" / "interop-sparkplug.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert blocks, "the Sparkplug docs show a definition"
+    for block in blocks:
+        definition = parse_definition(block, "interop-sparkplug.md")
+        binding = definition.twins[0].bindings[0]
+        assert binding.protocol == "sparkplug"
+        assert dict(binding.telemetry) == {
+            "speed": "Inputs/Speed",
+            "running": "Running",
+            "parts": "Counters/Parts",
+        }

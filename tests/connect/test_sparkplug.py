@@ -10,12 +10,15 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.conftest import REPO
 from tests.connect.sparkplug_edge import EdgeNode
 
 from twinworks.connect.sparkplug import PayloadError, SparkplugConnector, decode, encode
-from twinworks.connect.sparkplug.payload import coerce
+from twinworks.connect.sparkplug.payload import coerce, field_of, signed
+from twinworks.connect.sparkplug.wire import WireError, decode_data
 from twinworks.plant.broker import MosquittoBroker
 from twinworks.runtime import Runtime
 from twinworks.spec import TwinDefinition, parse_definition
@@ -139,13 +142,17 @@ async def test_births_and_data_are_stored_exactly(broker: MosquittoBroker) -> No
                 node.data, {"Count": 4, "Mode": "manual"}, "pump1", T0_MS + 2000
             )
             await asyncio.to_thread(node.data, {"Uptime": 8}, None, T0_MS + 3000)
+            # no datatype in the data message: the birth's (Int32) gives the sign
+            negative = [{"alias": 12, "value": 2**32 - 7, "value_field": "int_value"}]
+            await asyncio.to_thread(node.data, {}, "pump1", T0_MS + 4000, raw=negative)
             await until(lambda: store.count("gw1") == 2, what="node data")
+            await until(lambda: len(store.range("p1", "count")) == 3, what="the negative count")
             await rt.flush()
         finally:
             node.close()
     assert store.range("p1", "speed") == [(T0, 1200.0), (T0 + 1, 1250.5)]
     assert store.range("p2", "speed") == [(T0, 900.0)]
-    assert store.range("p1", "count") == [(T0, -3), (T0 + 2, 4)]  # signed Int32
+    assert store.range("p1", "count") == [(T0, -3), (T0 + 2, 4), (T0 + 4, -7)]  # signed Int32
     assert store.range("p1", "mode") == [(T0, "auto"), (T0 + 2, "manual")]
     assert store.range("p1", "running") == [(T0, True)]
     assert store.range("gw1", "uptime") == [(T0, 7), (T0 + 3, 8)]
@@ -496,3 +503,89 @@ def test_the_yaml_of_the_docs_validates() -> None:
             "running": "Running",
             "parts": "Counters/Parts",
         }
+
+
+# ------------------------------------------------------------------ the fast data reader
+
+_VALUES = {
+    "Int8": st.integers(-(2**7), 2**7 - 1),
+    "Int32": st.integers(-(2**31), 2**31 - 1),
+    "Int64": st.integers(-(2**63), 2**63 - 1),
+    "UInt32": st.integers(0, 2**32 - 1),
+    "UInt64": st.integers(0, 2**64 - 1),
+    "Float": st.floats(width=32, allow_nan=False),
+    "Double": st.floats(allow_nan=False),
+    "Boolean": st.booleans(),
+    "String": st.text(max_size=20),
+}
+
+
+@st.composite
+def _metric(draw: Any) -> dict[str, Any]:
+    datatype = draw(st.sampled_from(sorted(_VALUES)))
+    metric: dict[str, Any] = {"datatype": draw(st.sampled_from([datatype, None]))}
+    if draw(st.booleans()):
+        metric["name"] = draw(st.text(max_size=12))
+    if draw(st.booleans()):
+        metric["alias"] = draw(st.integers(0, 2**64 - 1))
+    if draw(st.booleans()):
+        metric["timestamp"] = draw(st.integers(0, 2**64 - 1))
+    if draw(st.integers(0, 9)) == 0:
+        metric["is_null"] = True
+    else:
+        value = draw(_VALUES[datatype])
+        if metric["datatype"] is None:  # data messages may leave the datatype out
+            metric["value_field"] = field_of(datatype)
+            if datatype.startswith("Int") and value < 0:  # as it travels: unsigned
+                value &= 2**64 - 1 if datatype == "Int64" else 2**32 - 1
+        metric["value"] = value
+    return metric
+
+
+def _same(raw: bytes) -> None:
+    """Whatever the fast reader accepts, the protobuf runtime reads the same way."""
+    try:
+        stamp, seq, metrics = decode_data(raw)
+    except WireError:
+        return
+    full = decode(raw)  # raises if the fast reader accepted what the runtime refuses
+    assert (stamp, seq) == (full.timestamp, full.seq)
+    assert len(metrics) == len(full.metrics)
+    for fast, m in zip(metrics, full.metrics, strict=True):
+        name, alias, ts, datatype, value, field, is_null = fast
+        if field in ("int_value", "long_value") and value is not None:
+            value = signed(value, datatype)
+        assert (name, alias, ts, datatype, field, is_null) == (
+            m.name,
+            m.alias,
+            m.timestamp,
+            m.datatype,
+            m.value_field,
+            m.is_null,
+        )
+        assert value == m.value or (value != value and m.value != m.value)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(_metric(), max_size=6),
+    st.one_of(st.none(), st.integers(0, 2**64 - 1)),
+    st.one_of(st.none(), st.integers(0, 255)),
+)
+def test_the_fast_reader_reads_data_messages_as_the_protobuf_runtime(
+    metrics: list[dict[str, Any]], stamp: int | None, seq: int | None
+) -> None:
+    raw = encode(metrics, timestamp=stamp, seq=seq)
+    decode_data(raw)  # a well-formed message: the fast reader takes it
+    _same(raw)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(st.binary(max_size=80), st.lists(_metric(), max_size=3), st.integers(0, 200))
+def test_the_fast_reader_accepts_nothing_the_runtime_refuses(
+    noise: bytes, metrics: list[dict[str, Any]], cut: int
+) -> None:
+    _same(noise)
+    raw = encode(metrics, timestamp=1_700_000_000_000, seq=3)
+    _same(raw[:cut])  # cut off anywhere
+    _same(raw[:cut] + noise)  # or followed by garbage

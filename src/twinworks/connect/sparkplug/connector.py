@@ -55,7 +55,8 @@ from twinworks.connect.sparkplug.payload import (
     PayloadError,
     decode,
     encode,
-    value_fits,
+    field_of,
+    signed,
 )
 from twinworks.connect.sparkplug.session import MqttSession
 from twinworks.connect.sparkplug.topics import (
@@ -64,6 +65,7 @@ from twinworks.connect.sparkplug.topics import (
     parse_topic,
     state_topic,
 )
+from twinworks.connect.sparkplug.wire import DataMetric, WireError, decode_data
 from twinworks.errors import CommandError
 from twinworks.spec.schema import BindingSpec, SparkplugBinding, SparkplugConnectorSpec
 
@@ -77,6 +79,11 @@ _KEEP_BYTES = 4096
 
 # (group, edge node, device or None)
 _Key = tuple[str, str, str | None]
+_DATA_KINDS = frozenset({"NDATA", "DDATA", "DDEATH"})
+
+
+def _as_data(m: DecodedMetric) -> DataMetric:
+    return (m.name, m.alias, m.timestamp, m.datatype, m.value, m.value_field, m.is_null)
 
 
 @register_connector
@@ -109,6 +116,13 @@ class SparkplugConnector(Connector):
                 self._targets[(twin_id, "desired:" + dname)] = (key, metric)
             for cname, metric in binding.commands.items():
                 self._targets[(twin_id, "command:" + cname)] = (key, metric)
+        # per node or device: metric name → the (twin, signal) pairs it feeds
+        self._signals: dict[_Key, dict[str, list[tuple[str, str]]]] = {}
+        for key, routes in self._routes.items():
+            by_metric = self._signals[key] = {}
+            for twin_id, signals in routes:
+                for metric, signal in signals.items():
+                    by_metric.setdefault(metric, []).append((twin_id, signal))
         self._bound_nodes = {(group, edge) for group, edge, _ in self._routes}
         self.groups = list(dict.fromkeys([*spec.groups, *(g for g, _ in self._bound_nodes)]))
         self.nodes: dict[tuple[str, str], NodeState] = {}
@@ -270,8 +284,17 @@ class SparkplugConnector(Connector):
                 self.status.details["ignored"] = self.status.details.get("ignored", 0) + 1
                 continue  # a node no twin is bound to
             key = (parts.group, parts.edge_node, parts.device)
+            kind = parts.kind
             try:
-                decoded = decode(payload)
+                if kind in _DATA_KINDS:
+                    try:
+                        stamp, seq, metrics = decode_data(payload)
+                    except WireError:  # the protobuf runtime accepts it, or says why not
+                        full = decode(payload)
+                        stamp, seq = full.timestamp, full.seq
+                        metrics = [_as_data(m) for m in full.metrics]
+                else:
+                    decoded = decode(payload)
             except PayloadError as exc:
                 routes = self._routes.get(key)
                 self.dead_letter(
@@ -283,15 +306,14 @@ class SparkplugConnector(Connector):
                 )
                 continue
             origin = Origin(payload, topic)
-            kind = parts.kind
-            if kind == "NBIRTH":
+            if kind in _DATA_KINDS:
+                self._data(key, kind, stamp, seq, metrics, origin, arrival, readings)
+            elif kind == "NBIRTH":
                 self._node_birth(key, decoded, origin, arrival, readings)
             elif kind == "NDEATH":
                 self._node_death(key, decoded, origin)
-            elif kind == "DBIRTH":
+            else:  # DBIRTH
                 self._device_birth(key, decoded, origin, arrival, readings)
-            else:  # NDATA, DDATA, DDEATH
-                self._data(key, kind, decoded, origin, arrival, readings)
         if readings:
             self.status.readings += len(readings)
             self._track(asyncio.ensure_future(self.sink(readings, self.name)))
@@ -375,7 +397,7 @@ class SparkplugConnector(Connector):
             if m.name is None or m.datatype is None:
                 unnamed += 1
                 continue
-            metrics.append(MetricDef(m.name, m.alias, m.datatype, m.unit))
+            metrics.append(MetricDef(m.name, m.alias, m.datatype, m.unit, field_of(m.datatype)))
         changed = endpoint.rebirth(metrics)
         what = "NBIRTH" if endpoint.device is None else "DBIRTH"
         if changed:
@@ -398,7 +420,8 @@ class SparkplugConnector(Connector):
                 topic=origin.topic,
             )
         self._announce(endpoint, True, what)
-        self._readings(endpoint, decoded, origin, arrival, readings, birth=True)
+        values = [_as_data(m) for m in decoded.metrics]
+        self._readings(endpoint, decoded.timestamp, values, origin, arrival, readings)
 
     def _node_death(self, key: _Key, decoded: Any, origin: Origin) -> None:
         group, edge, _ = key
@@ -423,7 +446,9 @@ class SparkplugConnector(Connector):
         self,
         key: _Key,
         kind: str,
-        decoded: Any,
+        stamp: int | None,
+        seq: int | None,
+        metrics: list[DataMetric],
         origin: Origin,
         arrival: float,
         readings: list[Reading],
@@ -434,8 +459,8 @@ class SparkplugConnector(Connector):
             self._before_birth(key, origin, f"{kind} of a node that has not been born")
             return
         expected = node.next_seq
-        if not node.check_seq(decoded.seq):
-            self._gap(key, decoded.seq, expected)
+        if not node.check_seq(seq):
+            self._gap(key, seq, expected)
         endpoint = node.node if device is None else node.devices.get(device)
         if endpoint is None or not endpoint.online:
             if kind != "DDEATH":
@@ -445,48 +470,51 @@ class SparkplugConnector(Connector):
             endpoint.online = False
             self._announce(endpoint, False, f"DDEATH of {endpoint.label}")
             return
-        self._readings(endpoint, decoded, origin, arrival, readings, birth=False)
+        self._readings(endpoint, stamp, metrics, origin, arrival, readings)
 
     def _readings(
         self,
         endpoint: Endpoint,
-        decoded: Any,
+        stamp: int | None,
+        metrics: list[DataMetric],
         origin: Origin,
         arrival: float,
         out: list[Reading],
-        birth: bool,
     ) -> None:
-        routes = self._routes.get((endpoint.group, endpoint.edge_node, endpoint.device))
+        """Readings of the bound metrics; the rest are checked against the birth only."""
+        targets = self._signals.get((endpoint.group, endpoint.edge_node, endpoint.device))
+        by_alias, by_name = endpoint.by_alias, endpoint.by_name
         unknown: list[str] = []
         mistyped: list[str] = []
         unsupported: list[str] = []
-        base_ts = decoded.timestamp / 1000 if decoded.timestamp is not None else arrival
+        base_ts = stamp / 1000 if stamp is not None else arrival
         new = tuple.__new__  # a NamedTuple's own constructor costs three times as much
-        for m in decoded.metrics:
-            known = self._known(endpoint, m)
+        for name, alias, ts, datatype, value, field, is_null in metrics:
+            known = by_alias.get(alias) if alias is not None else None
+            if known is None and name is not None:
+                known = by_name.get(name)
             if known is None:
-                unknown.append(str(m.alias if m.name is None else m.name))
+                unknown.append(str(alias if name is None else name))
                 continue
-            if not routes:
-                continue  # no twin bound to this device: the alias check is all there is
-            if not value_fits(known.datatype, m.value_field) or (
-                m.datatype is not None and m.datatype != known.datatype
+            pairs = targets.get(known.name) if targets else None
+            if pairs is None:
+                continue  # not bound to a twin: the alias check is all there is to do
+            if (field is not None and field != known.field) or (
+                datatype is not None and datatype != known.datatype
             ):
-                got = m.datatype or (m.value_field or "").replace("_value", "")
+                got = datatype or (field or "").replace("_value", "")
                 mistyped.append(f"{known.name!r} ({got}, born {known.datatype})")
                 continue
-            if m.is_null:
+            if is_null:
                 continue  # a null value: nothing to store
-            ts = m.timestamp / 1000 if m.timestamp is not None else base_ts
-            value = m.value
-            for twin_id, signals in routes:
-                signal = signals.get(known.name)
-                if signal is None:
-                    continue
-                if known.datatype not in DTYPE_OF:
-                    unsupported.append(f"{known.name!r} ({known.datatype})")
-                    continue
-                out.append(new(Reading, (twin_id, signal, ts, value, None, origin)))
+            if known.signed:
+                value = signed(value, known.datatype)
+            if known.datatype not in DTYPE_OF:
+                unsupported.append(f"{known.name!r} ({known.datatype})")
+                continue
+            at = ts / 1000 if ts is not None else base_ts
+            for twin_id, signal in pairs:
+                out.append(new(Reading, (twin_id, signal, at, value, None, origin)))
         where = f"{origin.topic}"
         twin = self._first_twin(endpoint)
         if unknown:
@@ -516,16 +544,6 @@ class SparkplugConnector(Connector):
                 twin_id=twin,
                 topic=origin.topic,
             )
-
-    @staticmethod
-    def _known(endpoint: Endpoint, m: DecodedMetric) -> MetricDef | None:
-        if m.alias is not None:
-            found = endpoint.by_alias.get(m.alias)
-            if found is not None:
-                return found
-        if m.name is not None:
-            return endpoint.by_name.get(m.name)
-        return None
 
     def _first_twin(self, endpoint: Endpoint) -> str | None:
         routes = self._routes.get((endpoint.group, endpoint.edge_node, endpoint.device))

@@ -21,6 +21,11 @@ class MetricDef:
     alias: int | None
     datatype: str
     unit: str | None = None
+    field: str | None = None  # the payload field its values travel in
+    signed: bool = False  # an IntN: values travel as unsigned patterns
+
+    def __post_init__(self) -> None:
+        self.signed = self.datatype in ("Int8", "Int16", "Int32", "Int64")
 
 
 @dataclass

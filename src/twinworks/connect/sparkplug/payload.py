@@ -28,6 +28,8 @@ __all__ = [
     "coerce",
     "decode",
     "encode",
+    "field_of",
+    "signed",
     "value_fits",
 ]
 
@@ -246,7 +248,8 @@ class DecodedPayload:
     metrics: list[DecodedMetric]
 
 
-def _signed(value: int, datatype: str | None) -> int:
+def signed(value: int, datatype: str | None) -> int:
+    """An IntN value read from its unsigned wire pattern (32 or N bits), as a signed int."""
     bits = _SIGNED_BITS.get(datatype or "")
     if bits is not None and value >= 1 << (bits - 1):
         # two's complement: Tahu writes negative IntN values as their unsigned pattern
@@ -262,7 +265,7 @@ def _property_value(pv: Any) -> Any:
         return None  # nested sets: not used by the host
     value = getattr(pv, which)
     if which in ("int_value", "long_value"):
-        value = _signed(value, DATATYPES.get(pv.type))
+        value = signed(value, DATATYPES.get(pv.type))
     return value
 
 
@@ -283,7 +286,7 @@ def decode(data: bytes) -> DecodedPayload:
         if which is not None and not m.is_null:
             value = getattr(m, which)
             if which in ("int_value", "long_value"):
-                value = _signed(value, datatype)
+                value = signed(value, datatype)
         unit = None
         props: dict[str, Any] = {}
         if m.HasField("properties"):
@@ -317,6 +320,11 @@ def decode(data: bytes) -> DecodedPayload:
 def value_fits(datatype: str, value_field: str | None) -> bool:
     """Whether a metric's value travels in the field its datatype puts it in."""
     return value_field is None or _FIELD.get(datatype) == value_field
+
+
+def field_of(datatype: str) -> str | None:
+    """The payload field that carries values of ``datatype`` (None: not a plain value)."""
+    return _FIELD.get(datatype)
 
 
 def coerce(datatype: str, value: Any) -> Any:

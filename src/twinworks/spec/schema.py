@@ -345,6 +345,11 @@ class SparkplugConnectorSpec(_Spec):
     username: str | None = None
     password: SecretStr | None = None
     tls: TlsSpec | None = None
+    qos: Literal[0, 1] = Field(
+        default=1,
+        description="subscription QoS; 0 spares an acknowledgement per message (edge nodes "
+        "publish data at QoS 0, so the broker delivers it so anyway)",
+    )
     rebirth_on_connect: bool = Field(
         default=True,
         description="ask every bound edge node for a rebirth after connecting, so the "

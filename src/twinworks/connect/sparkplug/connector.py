@@ -213,8 +213,9 @@ class SparkplugConnector(Connector):
             await session.connect(
                 spec.host, spec.port, spec.keepalive_s, will=(self._state_topic, self._state(False))
             )
-            filters = [f"{NAMESPACE}/{g}/#" for g in self.groups] + [self._state_topic]
-            refused = await session.subscribe(filters, qos=1)
+            filters = [f"{NAMESPACE}/{g}/#" for g in self.groups]
+            refused = await session.subscribe(filters, qos=spec.qos)
+            refused += await session.subscribe([self._state_topic], qos=1)
             if refused:
                 log.error("%s: the broker refused subscriptions: %s", self.name, refused)
             self.status.details["refused_subscriptions"] = refused

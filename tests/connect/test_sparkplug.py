@@ -589,3 +589,51 @@ def test_the_fast_reader_accepts_nothing_the_runtime_refuses(
     raw = encode(metrics, timestamp=1_700_000_000_000, seq=3)
     _same(raw[:cut])  # cut off anywhere
     _same(raw[:cut] + noise)  # or followed by garbage
+
+
+async def test_a_message_the_host_fails_on_is_a_dead_letter_and_the_others_flow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = definition(1883)
+    bindings = [(t.id, b) for t in d.twins for b in t.bindings]
+    stored: list[Any] = []
+    letters: list[Any] = []
+
+    async def sink(readings: Any, source: str) -> None:
+        stored.extend(readings)
+
+    connector = SparkplugConnector("spb", d.connectors["spb"], bindings, sink)
+    connector.attach(sink, None, letters.append)
+    metrics = [
+        {"name": n, "alias": a, "datatype": t, "value": v}
+        for n, (a, t, v, _) in pump_metrics(1.0).items()
+    ]
+    births = [
+        ("spBv1.0/plant/NBIRTH/gw1", encode([], timestamp=T0_MS, seq=0)),
+        ("spBv1.0/plant/DBIRTH/gw1/pump1", encode(metrics, timestamp=T0_MS, seq=1)),
+        ("spBv1.0/plant/DBIRTH/gw1/pump2", encode(metrics, timestamp=T0_MS, seq=2)),
+    ]
+    connector._on_batch(births)
+    real = connector._readings
+
+    def failing(endpoint: Any, *args: Any) -> None:
+        if endpoint.device == "pump2":
+            raise RuntimeError("a bug")
+        real(endpoint, *args)
+
+    monkeypatch.setattr(connector, "_readings", failing)
+    speed = [{"alias": 10, "datatype": "Double", "value": 7.5}]
+    connector._on_batch(
+        [
+            ("spBv1.0/plant/DDATA/gw1/pump2", encode(speed, timestamp=T0_MS + 1000, seq=3)),
+            ("spBv1.0/plant/DDATA/gw1/pump1", encode(speed, timestamp=T0_MS + 2000, seq=4)),
+        ]
+    )
+    await asyncio.sleep(0)
+    data = [(r.twin_id, r.signal, r.ts, r.value) for r in stored if r.ts > T0]
+    assert data == [("p1", "speed", T0 + 2, 7.5)]  # nothing of the message that failed
+    assert [(x.reason, x.topic) for x in letters] == [
+        ("unreadable", "spBv1.0/plant/DDATA/gw1/pump2")
+    ]
+    assert "RuntimeError: a bug" in letters[0].message
+    assert connector.status.details["sequence_gaps"] == 0

@@ -307,14 +307,25 @@ class SparkplugConnector(Connector):
                 )
                 continue
             origin = Origin(payload, topic)
-            if kind in _DATA_KINDS:
-                self._data(key, kind, stamp, seq, metrics, origin, arrival, readings)
-            elif kind == "NBIRTH":
-                self._node_birth(key, decoded, origin, arrival, readings)
-            elif kind == "NDEATH":
-                self._node_death(key, decoded, origin)
-            else:  # DBIRTH
-                self._device_birth(key, decoded, origin, arrival, readings)
+            before = len(readings)
+            try:
+                if kind in _DATA_KINDS:
+                    self._data(key, kind, stamp, seq, metrics, origin, arrival, readings)
+                elif kind == "NBIRTH":
+                    self._node_birth(key, decoded, origin, arrival, readings)
+                elif kind == "NDEATH":
+                    self._node_death(key, decoded, origin)
+                else:  # DBIRTH
+                    self._device_birth(key, decoded, origin, arrival, readings)
+            except Exception as exc:  # a message we fail on must not stop the others
+                log.exception("%s: cannot handle the message on %s", self.name, topic)
+                del readings[before:]
+                self.dead_letter(
+                    "unreadable",
+                    f"{topic}: the message could not be handled ({type(exc).__name__}: {exc})",
+                    payload[:_KEEP_BYTES],
+                    topic=topic,
+                )
         if readings:
             self.status.readings += len(readings)
             self._track(asyncio.ensure_future(self.sink(readings, self.name)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from twinworks.errors import SpecError
 from twinworks.spec.loader import parse_definition
+from twinworks.spec.schema import TlsSpec
 
 __all__ = ["app"]
 
@@ -21,17 +23,22 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
-def _broker(url: str) -> tuple[str, int]:
+def _broker(url: str) -> tuple[str, int, bool]:
+    """(host, port, TLS) of mqtt://host:port or mqtts://host:port."""
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        err.print(f"--broker {url!r}: expected mqtt://host:port (e.g. mqtt://127.0.0.1:1883)")
+    if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+        err.print(
+            f"--broker {url!r}: expected mqtt://host:port or mqtts://host:port "
+            "(e.g. mqtt://127.0.0.1:1883)"
+        )
         raise typer.Exit(2)
+    tls = parts.scheme in ("mqtts", "ssl")
     try:
-        port = parts.port or 1883
+        port = parts.port or (8883 if tls else 1883)
     except ValueError:
         err.print(f"--broker {url!r}: the port is not a number from 1 to 65535")
         raise typer.Exit(2) from None
-    return parts.hostname, port
+    return parts.hostname, port, tls
 
 
 @app.command()
@@ -51,6 +58,9 @@ def discover(
     password: Annotated[
         str | None, typer.Option(help="broker password", envvar="TWINWORKS_MQTT_PASSWORD")
     ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="with mqtts://: CA certificate(s) of the broker (PEM)")
+    ] = None,
 ) -> None:
     """Listen to births for a while and write a twin definition: types, twins, bindings."""
     from twinworks.connect.sparkplug.discovery import definition_from_births
@@ -59,7 +69,8 @@ def discover(
     if "/" in group or "+" in group or "#" in group or not group:
         err.print(f"--group {group!r}: a Sparkplug group id has no / + or #")
         raise typer.Exit(2)
-    host, port = _broker(broker)
+    host, port, use_tls = _broker(broker)
+    tls = TlsSpec(ca_file=str(ca_file) if ca_file else None) if use_tls else None
     try:
         found = asyncio.run(
             listen(
@@ -70,15 +81,25 @@ def discover(
                 rebirth=rebirth,
                 username=username,
                 password=password,
+                tls=tls,
             )
         )
-    except (ConnectionError, OSError) as exc:
+    except (ConnectionError, OSError, ssl.SSLError) as exc:
         err.print(f"cannot listen on {host}:{port}: {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     document = definition_from_births(found, host, port)
+    connector = document["connectors"]["sparkplug"]
+    if tls is not None:
+        connector["tls"] = tls.model_dump(exclude_defaults=True)
+    if username is not None:
+        # the password is not written: the file says where it comes from
+        connector["username"] = username
+        connector["password"] = "${TWINWORKS_MQTT_PASSWORD}"
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    check = {**document, "connectors": {"sparkplug": {**connector, "password": None}}}
     try:
-        parse_definition(text, str(output))  # what we write must load
+        # what we write must load (the password comes from the environment when run)
+        parse_definition(yaml.safe_dump(check, sort_keys=False), str(output))
     except SpecError as exc:  # a discovery bug, never the user's: say so plainly
         err.print(f"the discovered definition does not validate: {exc}", markup=False)
         raise typer.Exit(1) from None

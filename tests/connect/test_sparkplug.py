@@ -637,3 +637,17 @@ async def test_a_message_the_host_fails_on_is_a_dead_letter_and_the_others_flow(
     ]
     assert "RuntimeError: a bug" in letters[0].message
     assert connector.status.details["sequence_gaps"] == 0
+
+
+async def test_a_quiet_device_of_a_living_node_is_not_stale(broker: MosquittoBroker) -> None:
+    # Sparkplug reports by exception: no data for a while means no change, not no device
+    store = MemoryStore()
+    async with Runtime(definition(broker.port), store, stale_after_s=2.0) as rt:
+        node = await started(rt, broker.port)
+        try:
+            await asyncio.sleep(4.0)  # twice stale_after_s without a message
+            assert rt.twin_view("p1")["status"] == "running"
+            await asyncio.to_thread(node.device_death, "pump1")
+            await until(lambda: rt.twin_view("p1")["status"] == "disconnected", what="DDEATH")
+        finally:
+            node.close()

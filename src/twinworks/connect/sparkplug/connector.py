@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 REBIRTH_METRIC = "Node Control/Rebirth"
 _REBIRTH_HOLDOFF_S = 2.0  # one rebirth request per node at most this often
 _KEEP_BYTES = 4096
+_ALIVE_EVERY_S = 0.25  # how often a connected link counts as activity (twin freshness)
 
 # (group, edge node, device or None)
 _Key = tuple[str, str, str | None]
@@ -89,6 +90,9 @@ def _as_data(m: DecodedMetric) -> DataMetric:
 @register_connector
 class SparkplugConnector(Connector):
     protocol = "sparkplug"
+    # edge nodes report by exception and say when they die (NDEATH, DDEATH): a quiet
+    # metric of a living node is current, so freshness follows the link, not the value
+    by_exception = True
     spec: SparkplugConnectorSpec
 
     def __init__(
@@ -225,8 +229,14 @@ class SparkplugConnector(Connector):
             if spec.rebirth_on_connect:
                 for group, edge, _ in self._routes:
                     self._request_rebirth(group, edge, "host connected")
-            # shielded: a stop cancels this wait, and must find the session still open
-            why = await asyncio.shield(session.closed)
+            # asyncio.wait leaves the future alone when a stop cancels this task: the
+            # session must still be open then. Meanwhile the link is alive as long as
+            # paho keeps it (its keep-alive pings).
+            while not session.closed.done():
+                await asyncio.wait({session.closed}, timeout=_ALIVE_EVERY_S)
+                if session.client.is_connected():
+                    self.status.last_activity = time.time()
+            why = session.closed.result()
             raise ConnectionError(f"connection to {spec.host}:{spec.port} lost: {why}")
         finally:
             if self._session is session:

@@ -38,6 +38,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 
 from twinworks.connect.base import (
@@ -45,6 +46,7 @@ from twinworks.connect.base import (
     IngestSink,
     Origin,
     Reading,
+    ReadingColumns,
     StatusListener,
     register_connector,
 )
@@ -68,6 +70,7 @@ from twinworks.connect.sparkplug.topics import (
 from twinworks.connect.sparkplug.wire import DataMetric, WireError, decode_data
 from twinworks.errors import CommandError
 from twinworks.spec.schema import BindingSpec, SparkplugBinding, SparkplugConnectorSpec
+from twinworks.store.base import Columns
 
 __all__ = ["REBIRTH_METRIC", "SparkplugConnector"]
 
@@ -81,6 +84,57 @@ _ALIVE_EVERY_S = 0.25  # how often a connected link counts as activity (twin fre
 # (group, edge node, device or None)
 _Key = tuple[str, str, str | None]
 _DATA_KINDS = frozenset({"NDATA", "DDATA", "DDEATH"})
+
+
+_FLOAT_FIELDS = frozenset({"double_value", "float_value"})
+
+
+class _ColumnBatch:
+    """Float samples of the data messages of one batch, handed over as arrays.
+
+    The runtime checks them against the rules with NumPy at once and asks ``exact``
+    for the readings of the few messages that need the per-reading checks (see
+    ``ReadingColumns``); everything else (integers, booleans, text, births) goes as
+    readings.
+    """
+
+    __slots__ = ("origins", "samples", "series", "ts", "values")
+
+    def __init__(self) -> None:
+        self.series: list[int] = []
+        self.ts: list[float] = []
+        self.values: list[float] = []
+        self.origins: list[Origin] = []  # per message number
+        self.samples: list[list[int]] = []  # per message number: its sample numbers
+
+    def message(self, origin: Origin) -> int:
+        if not self.origins or self.origins[-1] is not origin:
+            self.origins.append(origin)
+            self.samples.append([])
+        return len(self.origins) - 1
+
+    def readings(self, names: Sequence[tuple[str, str]]) -> ReadingColumns:
+        message = np.empty(len(self.series), dtype=np.int64)
+        for m, numbers in enumerate(self.samples):
+            message[numbers] = m
+        series, ts, values = self.series, self.ts, self.values
+        origins, samples = self.origins, self.samples
+
+        def exact(numbers: Sequence[int]) -> list[Reading]:
+            out: list[Reading] = []
+            for m in numbers:
+                for i in samples[m]:
+                    twin_id, signal = names[series[i]]
+                    out.append(Reading(twin_id, signal, ts[i], values[i], None, origins[m]))
+            return out
+
+        columns = Columns(
+            names,
+            np.array(series, dtype=np.int64),
+            np.array(ts, dtype=np.float64),
+            np.array(values, dtype=np.float64),
+        )
+        return ReadingColumns(columns, message, exact, len(origins))
 
 
 def _as_data(m: DecodedMetric) -> DataMetric:
@@ -121,12 +175,16 @@ class SparkplugConnector(Connector):
             for cname, metric in binding.commands.items():
                 self._targets[(twin_id, "command:" + cname)] = (key, metric)
         # per node or device: metric name → the (twin, signal) pairs it feeds
-        self._signals: dict[_Key, dict[str, list[tuple[str, str]]]] = {}
+        # and the (twin, signal) rows of the columnar batches
+        self._signals: dict[_Key, dict[str, list[tuple[str, str, int]]]] = {}
+        names: list[tuple[str, str]] = []
         for key, routes in self._routes.items():
             by_metric = self._signals[key] = {}
             for twin_id, signals in routes:
                 for metric, signal in signals.items():
-                    by_metric.setdefault(metric, []).append((twin_id, signal))
+                    by_metric.setdefault(metric, []).append((twin_id, signal, len(names)))
+                    names.append((twin_id, signal))
+        self._names = tuple(names)
         self._bound_nodes = {(group, edge) for group, edge, _ in self._routes}
         self.groups = list(dict.fromkeys([*spec.groups, *(g for g, _ in self._bound_nodes)]))
         self.nodes: dict[tuple[str, str], NodeState] = {}
@@ -134,6 +192,7 @@ class SparkplugConnector(Connector):
         self._state_ts = 0
         self._rebirth_at: dict[tuple[str, str], float] = {}
         self._pending: set[asyncio.Future[Any]] = set()  # kept until done (weakly held)
+        self._columns: _ColumnBatch | None = None  # float samples of the batch in hand
         self.status.details.update(
             {
                 "broker": f"{spec.host}:{spec.port}",
@@ -263,6 +322,7 @@ class SparkplugConnector(Connector):
     def _on_batch(self, batch: list[tuple[str, bytes]]) -> None:
         """Turn a batch of messages into readings, dead letters and rebirth requests."""
         readings: list[Reading] = []
+        columns = self._columns = _ColumnBatch()
         bound = self._bound_nodes
         arrival = time.time()
         self.status.last_activity = arrival
@@ -330,15 +390,26 @@ class SparkplugConnector(Connector):
             except Exception as exc:  # a message we fail on must not stop the others
                 log.exception("%s: cannot handle the message on %s", self.name, topic)
                 del readings[before:]
+                if columns.origins and columns.origins[-1] is origin:
+                    # its samples are the last ones: each message adds its own in a row
+                    count = len(columns.samples.pop())
+                    columns.origins.pop()
+                    if count:
+                        del columns.series[-count:], columns.ts[-count:], columns.values[-count:]
                 self.dead_letter(
                     "unreadable",
                     f"{topic}: the message could not be handled ({type(exc).__name__}: {exc})",
                     payload[:_KEEP_BYTES],
                     topic=topic,
                 )
+        self._columns = None
         if readings:
             self.status.readings += len(readings)
             self._track(asyncio.ensure_future(self.sink(readings, self.name)))
+        if columns.series:
+            self.status.readings += len(columns.series)
+            arrays = columns.readings(self._names)
+            self._track(asyncio.ensure_future(self.sink(arrays, self.name)))
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         self._pending.add(future)
@@ -492,7 +563,7 @@ class SparkplugConnector(Connector):
             endpoint.online = False
             self._announce(endpoint, False, f"DDEATH of {endpoint.label}")
             return
-        self._readings(endpoint, stamp, metrics, origin, arrival, readings)
+        self._readings(endpoint, stamp, metrics, origin, arrival, readings, self._columns)
 
     def _readings(
         self,
@@ -502,8 +573,12 @@ class SparkplugConnector(Connector):
         origin: Origin,
         arrival: float,
         out: list[Reading],
+        columns: _ColumnBatch | None = None,
     ) -> None:
-        """Readings of the bound metrics; the rest are checked against the birth only."""
+        """Readings of the bound metrics; the rest are checked against the birth only.
+
+        With ``columns``, float values go there (the runtime checks them as arrays).
+        """
         targets = self._signals.get((endpoint.group, endpoint.edge_node, endpoint.device))
         by_alias, by_name = endpoint.by_alias, endpoint.by_name
         unknown: list[str] = []
@@ -535,7 +610,15 @@ class SparkplugConnector(Connector):
                 unsupported.append(f"{known.name!r} ({known.datatype})")
                 continue
             at = ts / 1000 if ts is not None else base_ts
-            for twin_id, signal in pairs:
+            if columns is not None and field in _FLOAT_FIELDS:
+                numbers = columns.samples[columns.message(origin)]
+                for _, _, row in pairs:
+                    numbers.append(len(columns.series))
+                    columns.series.append(row)
+                    columns.ts.append(at)
+                    columns.values.append(value)
+                continue
+            for twin_id, signal, _ in pairs:
                 out.append(new(Reading, (twin_id, signal, at, value, None, origin)))
         where = f"{origin.topic}"
         twin = self._first_twin(endpoint)

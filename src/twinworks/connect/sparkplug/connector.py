@@ -38,7 +38,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 
 from twinworks.connect.base import (
@@ -46,10 +45,10 @@ from twinworks.connect.base import (
     IngestSink,
     Origin,
     Reading,
-    ReadingColumns,
     StatusListener,
     register_connector,
 )
+from twinworks.connect.sparkplug.columns import ColumnBatch
 from twinworks.connect.sparkplug.host import Endpoint, MetricDef, NodeState
 from twinworks.connect.sparkplug.payload import (
     DTYPE_OF,
@@ -70,7 +69,6 @@ from twinworks.connect.sparkplug.topics import (
 from twinworks.connect.sparkplug.wire import DataMetric, WireError, decode_data
 from twinworks.errors import CommandError
 from twinworks.spec.schema import BindingSpec, SparkplugBinding, SparkplugConnectorSpec
-from twinworks.store.base import Columns
 
 __all__ = ["REBIRTH_METRIC", "SparkplugConnector"]
 
@@ -87,54 +85,6 @@ _DATA_KINDS = frozenset({"NDATA", "DDATA", "DDEATH"})
 
 
 _FLOAT_FIELDS = frozenset({"double_value", "float_value"})
-
-
-class _ColumnBatch:
-    """Float samples of the data messages of one batch, handed over as arrays.
-
-    The runtime checks them against the rules with NumPy at once and asks ``exact``
-    for the readings of the few messages that need the per-reading checks (see
-    ``ReadingColumns``); everything else (integers, booleans, text, births) goes as
-    readings.
-    """
-
-    __slots__ = ("origins", "samples", "series", "ts", "values")
-
-    def __init__(self) -> None:
-        self.series: list[int] = []
-        self.ts: list[float] = []
-        self.values: list[float] = []
-        self.origins: list[Origin] = []  # per message number
-        self.samples: list[list[int]] = []  # per message number: its sample numbers
-
-    def message(self, origin: Origin) -> int:
-        if not self.origins or self.origins[-1] is not origin:
-            self.origins.append(origin)
-            self.samples.append([])
-        return len(self.origins) - 1
-
-    def readings(self, names: Sequence[tuple[str, str]]) -> ReadingColumns:
-        message = np.empty(len(self.series), dtype=np.int64)
-        for m, numbers in enumerate(self.samples):
-            message[numbers] = m
-        series, ts, values = self.series, self.ts, self.values
-        origins, samples = self.origins, self.samples
-
-        def exact(numbers: Sequence[int]) -> list[Reading]:
-            out: list[Reading] = []
-            for m in numbers:
-                for i in samples[m]:
-                    twin_id, signal = names[series[i]]
-                    out.append(Reading(twin_id, signal, ts[i], values[i], None, origins[m]))
-            return out
-
-        columns = Columns(
-            names,
-            np.array(series, dtype=np.int64),
-            np.array(ts, dtype=np.float64),
-            np.array(values, dtype=np.float64),
-        )
-        return ReadingColumns(columns, message, exact, len(origins))
 
 
 def _as_data(m: DecodedMetric) -> DataMetric:
@@ -186,13 +136,13 @@ class SparkplugConnector(Connector):
                     names.append((twin_id, signal))
         self._names = tuple(names)
         self._bound_nodes = {(group, edge) for group, edge, _ in self._routes}
-        self.groups = list(dict.fromkeys([*spec.groups, *(g for g, _ in self._bound_nodes)]))
+        self.groups = list(dict.fromkeys([*spec.groups, *(key[0] for key in self._routes)]))
         self.nodes: dict[tuple[str, str], NodeState] = {}
         self._session: MqttSession | None = None
         self._state_ts = 0
         self._rebirth_at: dict[tuple[str, str], float] = {}
         self._pending: set[asyncio.Future[Any]] = set()  # kept until done (weakly held)
-        self._columns: _ColumnBatch | None = None  # float samples of the batch in hand
+        self._columns: ColumnBatch | None = None  # float samples of the batch in hand
         self.status.details.update(
             {
                 "broker": f"{spec.host}:{spec.port}",
@@ -322,7 +272,7 @@ class SparkplugConnector(Connector):
     def _on_batch(self, batch: list[tuple[str, bytes]]) -> None:
         """Turn a batch of messages into readings, dead letters and rebirth requests."""
         readings: list[Reading] = []
-        columns = self._columns = _ColumnBatch()
+        columns = self._columns = ColumnBatch()
         bound = self._bound_nodes
         arrival = time.time()
         self.status.last_activity = arrival
@@ -390,12 +340,7 @@ class SparkplugConnector(Connector):
             except Exception as exc:  # a message we fail on must not stop the others
                 log.exception("%s: cannot handle the message on %s", self.name, topic)
                 del readings[before:]
-                if columns.origins and columns.origins[-1] is origin:
-                    # its samples are the last ones: each message adds its own in a row
-                    count = len(columns.samples.pop())
-                    columns.origins.pop()
-                    if count:
-                        del columns.series[-count:], columns.ts[-count:], columns.values[-count:]
+                columns.forget(origin)
                 self.dead_letter(
                     "unreadable",
                     f"{topic}: the message could not be handled ({type(exc).__name__}: {exc})",
@@ -573,7 +518,7 @@ class SparkplugConnector(Connector):
         origin: Origin,
         arrival: float,
         out: list[Reading],
-        columns: _ColumnBatch | None = None,
+        columns: ColumnBatch | None = None,
     ) -> None:
         """Readings of the bound metrics; the rest are checked against the birth only.
 

@@ -26,6 +26,7 @@ from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
+from twinworks.cli.sparkplug import app as sparkplug_app
 from twinworks.errors import SpecError, TwinworksError
 from twinworks.spec.loader import load_definition
 from twinworks.spec.units import unit_label
@@ -43,6 +44,7 @@ app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(certs_app, name="certs")
+app.add_typer(sparkplug_app, name="sparkplug")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

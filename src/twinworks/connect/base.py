@@ -341,6 +341,14 @@ class Connector(abc.ABC):
     async def call(self, twin_id: str, name: str, args: dict[str, Any]) -> Any:
         """Call a command on the source. Raises CommandError when refused."""
 
+    def reachable(self, twin_id: str) -> bool:
+        """Whether the asset of ``twin_id`` can be heard: by default, whether the link is up.
+
+        Protocols whose assets come and go behind a link that stays up (a Sparkplug
+        edge node or device that dies while the broker runs) answer per twin.
+        """
+        return self.status.connected
+
     def binding(self, twin_id: str) -> BindingSpec | None:
         for tid, binding in self.bindings:
             if tid == twin_id:

@@ -971,7 +971,7 @@ class Runtime:
             connector = self.connectors.get(binding.connector)
             if connector is None:
                 continue
-            if not connector.status.connected:
+            if not connector.reachable(twin_id):
                 return "disconnected"
             activity = connector.status.last_activity
             if connector.by_exception and activity is not None:

@@ -62,6 +62,8 @@ __all__ = [
     "ReconnectSpec",
     "RelationshipSpec",
     "SignalSpec",
+    "SparkplugBinding",
+    "SparkplugConnectorSpec",
     "TlsSpec",
     "TwinDefinition",
     "TwinSpec",
@@ -379,8 +381,48 @@ class ModbusConnectorSpec(_Spec):
         return units
 
 
+# Sparkplug B names: groups, edge nodes and devices are topic levels (no / + # allowed)
+_SPB_ID = r"^[^/+#]{1,128}$"
+
+
+class SparkplugConnectorSpec(_Spec):
+    """A Sparkplug B host application on one broker (see twinworks.connect.sparkplug)."""
+
+    protocol: Literal["sparkplug"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    host_id: str = Field(
+        default="twinworks",
+        pattern=_SPB_ID,
+        description="primary host id: STATE is published on spBv1.0/STATE/<host_id>",
+    )
+    groups: list[Annotated[str, Field(pattern=_SPB_ID)]] = Field(
+        default_factory=list,
+        description="group ids to subscribe to; default: the groups of the bindings",
+    )
+    client_id: str | None = Field(default=None, max_length=128)
+    keepalive_s: int = Field(default=30, ge=5, le=65_535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsSpec | None = None
+    qos: Literal[0, 1] = Field(
+        default=1,
+        description="subscription QoS; 0 spares an acknowledgement per message (edge nodes "
+        "publish data at QoS 0, so the broker delivers it so anyway)",
+    )
+    rebirth_on_connect: bool = Field(
+        default=True,
+        description="ask every bound edge node for a rebirth after connecting, so the "
+        "metric aliases are known at once",
+    )
+    max_payload_bytes: int = Field(default=256 * 1024, gt=0)
+    reconnect: ReconnectSpec = ReconnectSpec()
+    description: str = ""
+
+
 ConnectorSpec = Annotated[
-    OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec, Field(discriminator="protocol")
+    OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec | SparkplugConnectorSpec,
+    Field(discriminator="protocol"),
 ]
 
 
@@ -816,6 +858,32 @@ class ModbusBinding(_Spec):
         return self
 
 
+class SparkplugBinding(_Spec):
+    """A Sparkplug edge node, or a device under it, mapped to a twin.
+
+    ``telemetry``, ``desired`` and ``commands`` map the twin's names to Sparkplug
+    metric names (``temperature: Inputs/Temperature``); a list means the same name
+    on both sides. Commands and desired values are sent as NCMD (no ``device``) or
+    DCMD with the datatype the metric had in its birth certificate.
+    """
+
+    protocol: Literal["sparkplug"] = "sparkplug"
+    connector: Name
+    group: str = Field(pattern=_SPB_ID)
+    edge_node: str = Field(pattern=_SPB_ID)
+    device: str | None = Field(default=None, pattern=_SPB_ID, description="none: the node itself")
+    telemetry: dict[Name, str] = Field(default_factory=dict)
+    desired: dict[Name, str] = Field(default_factory=dict)
+    commands: dict[Name, str] = Field(default_factory=dict)
+
+    @field_validator("telemetry", "desired", "commands", mode="before")
+    @classmethod
+    def _same_name(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: name for name in value}
+        return value
+
+
 def _binding_protocol(data: Any) -> str:
     if isinstance(data, dict):
         return str(data.get("protocol", "opcua"))
@@ -825,7 +893,8 @@ def _binding_protocol(data: Any) -> str:
 BindingSpec = Annotated[
     Annotated[OpcUaBinding, Tag("opcua")]
     | Annotated[MqttBinding, Tag("mqtt")]
-    | Annotated[ModbusBinding, Tag("modbus")],
+    | Annotated[ModbusBinding, Tag("modbus")]
+    | Annotated[SparkplugBinding, Tag("sparkplug")],
     Discriminator(_binding_protocol),
 ]
 

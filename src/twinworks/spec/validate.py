@@ -22,6 +22,8 @@ from twinworks.spec.schema import (
     MqttConnectorSpec,
     OpcUaBinding,
     OpcUaConnectorSpec,
+    SparkplugBinding,
+    SparkplugConnectorSpec,
     TwinDefinition,
     TwinTypeSpec,
     _Ranged,
@@ -37,6 +39,7 @@ _BINDING_FOR: dict[type, type] = {
     OpcUaConnectorSpec: OpcUaBinding,
     MqttConnectorSpec: MqttBinding,
     ModbusConnectorSpec: ModbusBinding,
+    SparkplugConnectorSpec: SparkplugBinding,
 }
 
 

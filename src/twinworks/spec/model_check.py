@@ -28,20 +28,20 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
     ):
         return []
     from twinworks.errors import TwinworksError
-    from twinworks.models.catalog import LIBRARY, library_model
+    from twinworks.models.loader import ModelLoadError
 
     problems: list[Problem] = []
     built: dict[tuple[str, str], Any] = {}
     for tname, ttype in definition.types.items():
         for bname, binding in ttype.models.items():
             base: tuple[str | int, ...] = ("types", tname, "models", bname)
-            if binding.model not in LIBRARY:
-                problems.append(
-                    ((*base, "model"), f"no library model {binding.model!r}", _choices(LIBRARY))
-                )
-                continue
+            # resolving runs the model's own code (a model file, a plug-in): its faults
+            # are reported here, at validation, with the model file and line
             try:
-                model = library_model(binding.model, **binding.parameters)
+                model = binding.build()
+            except ModelLoadError as exc:
+                problems.append(((*base, "model"), str(exc), exc.expected))
+                continue
             except TwinworksError as exc:
                 problems.append(((*base, "parameters"), str(exc), None))
                 continue

@@ -27,7 +27,6 @@ import numpy as np
 
 from twinworks.errors import UnknownTwinError
 from twinworks.models.base import Array, Model
-from twinworks.models.catalog import library_model
 from twinworks.runtime.service import TwinService
 from twinworks.spec.models import ModelBindingSpec
 from twinworks.spec.schema import TwinDefinition
@@ -94,7 +93,7 @@ class SyncService(TwinService):
                 twins = [t for t in definition.twins if t.type == tname]
                 if not twins:
                     continue
-                model = library_model(spec.model, **spec.parameters)
+                model = spec.build()
                 priors = np.stack(
                     [
                         model.theta(**(t.models[key].parameters if key in t.models else {}))

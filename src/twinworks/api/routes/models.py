@@ -15,6 +15,7 @@ from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
+from twinworks.spec.models import ModelBindingSpec
 from twinworks.sync.service import SyncService
 from twinworks.sync.versions import UnknownModelVersionError, VersionKeeper
 
@@ -276,7 +277,7 @@ async def compare(
             )
         )
     predicted = set(spec.outputs.values())
-    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec.model)}
+    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec)}
     if signal not in predicted and signal not in estimates:
         return error_response(
             404,
@@ -321,7 +322,6 @@ async def compare(
     }
 
 
-def _states(library_name: str) -> tuple[str, ...]:
-    from twinworks.models.catalog import library_model
-
-    return library_model(library_name).states
+def _states(spec: ModelBindingSpec) -> tuple[str, ...]:
+    # only a model the definition binds is ever built: no request names code to load
+    return spec.build().states

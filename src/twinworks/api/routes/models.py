@@ -53,6 +53,9 @@ class ModelOut(BaseModel):
     outputs: dict[str, str] = Field(description="model output → measured signal")
     estimates: dict[str, float | None] = Field(description="current estimates of hidden states")
     consistency: float | None = Field(description="share of recent updates within chi² bounds")
+    failed: str | None = Field(
+        default=None, description="the error the model raised for this twin; it is not stepped"
+    )
     versions: list[ModelVersionOut]
 
 
@@ -121,6 +124,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
         active = next((v["version"] for v in own if v["active"]), None)
         estimates: dict[str, float | None] = {}
         consistency = None
+        failed = None
         binding = bindings.get(key)
         if binding is not None:
             tracker = binding.tracker
@@ -128,6 +132,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
                 estimates = {n: e for n, (e, _) in tracker.estimate(twin_id).items()}
             score = tracker.monitor.report().score[tracker.index[twin_id]]
             consistency = None if math.isnan(score) else float(score)
+            failed = tracker.failed.get(twin_id)
         out.append(
             {
                 "model": key,
@@ -137,6 +142,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
                 "outputs": dict(spec.outputs) if spec else {},
                 "estimates": estimates,
                 "consistency": consistency,
+                "failed": failed,
                 "versions": own,
             }
         )

@@ -104,6 +104,14 @@ async def test_a_user_model_bound_by_path_estimates_from_http_telemetry(plant: P
         models = (await client.get("/twins/gb1/models")).json()
         assert models[0]["library_model"] == "models/gearbox.py:Gearbox"
         assert models[0]["failed"] is None
+        # a request can only refer to a bound model: naming code to load is a 404
+        marker = plant / "ran"
+        (plant / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+        for name in ("evil.py:Evil", "evil", "os:system"):
+            compare = await client.get(f"/twins/gb1/models/{name}/compare/load")
+            activate = await client.post(f"/twins/gb1/models/{name}/activate", json={"version": 1})
+            assert (compare.status_code, activate.status_code) == (404, 404), name
+        assert not marker.exists()
     finally:
         await client.aclose()
         await runtime.stop()

@@ -21,6 +21,12 @@ def _choices(names: Any) -> str:
     return "one of: " + ", ".join(names) if names else "a declared one (none are declared)"
 
 
+def _flatten(value: Any) -> list[float]:
+    if isinstance(value, list):
+        return [v for item in value for v in _flatten(item)]
+    return [float(value)]
+
+
 def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
     # the model library pulls in NumPy models; only definitions that bind models pay for it
     if not any(t.models for t in definition.types.values()) and not any(
@@ -139,7 +145,16 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                         )
                     )
             for name in binding.calibrate:
-                if name not in model.param_names:
+                if name in model.parameters and name not in model.param_names:
+                    problems.append(
+                        (
+                            (*base, "calibrate"),
+                            f"{name!r} is a vector or table parameter; calibration re-fits "
+                            "numbers only",
+                            _choices(n for n in model.param_names if "[" not in n),
+                        )
+                    )
+                elif name not in model.param_names:
                     problems.append(
                         (
                             (*base, "calibrate"),
@@ -175,12 +190,19 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                             _choices(bound.param_names),
                         )
                     )
-                elif not param.bounds[0] <= value <= param.bounds[1]:
-                    problems.append(
-                        (
-                            (*base, "parameters", pname),
-                            f"{value} is outside the bounds {param.bounds}",
-                            None,
+                else:
+                    try:
+                        bound.theta(**{pname: value})  # the declared shape
+                    except TwinworksError as exc:
+                        problems.append(((*base, "parameters", pname), str(exc), None))
+                        continue
+                    lo, hi = param.bounds
+                    if not all(lo <= v <= hi for v in _flatten(value)):
+                        problems.append(
+                            (
+                                (*base, "parameters", pname),
+                                f"{value} is outside the bounds {param.bounds}",
+                                None,
+                            )
                         )
-                    )
     return problems

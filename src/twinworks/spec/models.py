@@ -49,6 +49,8 @@ __all__ = ["ModelBindingSpec", "ModelInputSpec", "TwinModelSpec"]
 # model names are dotted by composition (tool.wear_mm)
 ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
 SignalName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")]
+# a number, or a vector or table of numbers for parameters the model declares so
+ParameterValue = float | list[float] | list[list[float]]
 
 
 class _Spec(BaseModel):
@@ -77,7 +79,9 @@ class ModelBindingSpec(_Spec):
         default_factory=dict,
         description="the model's constructor arguments, e.g. rules, a file path, parts",
     )
-    parameters: dict[ModelName, float] = Field(default_factory=dict)
+    parameters: dict[ModelName, ParameterValue] = Field(
+        default_factory=dict, description="parameter → its prior: a number, vector or table"
+    )
     inputs: dict[ModelName, float | SignalName | ModelInputSpec] = Field(
         default_factory=dict,
         description="model input → a telemetry signal, a mapping of one, or a constant",
@@ -112,7 +116,7 @@ class ModelBindingSpec(_Spec):
         """Folder relative model paths are resolved from (None: the working directory)."""
         return self._base_dir
 
-    def build(self, parameters: Mapping[str, float] | None = None) -> Model:
+    def build(self, parameters: Mapping[str, Any] | None = None) -> Model:
         """The bound model with this binding's options and parameters (``parameters``
         override the binding's). Raises :class:`~twinworks.models.loader.ModelLoadError`."""
         from twinworks.models.loader import build_model
@@ -128,4 +132,4 @@ class ModelBindingSpec(_Spec):
 class TwinModelSpec(_Spec):
     """Per-twin settings of a type's model binding."""
 
-    parameters: dict[ModelName, float] = Field(default_factory=dict)
+    parameters: dict[ModelName, ParameterValue] = Field(default_factory=dict)

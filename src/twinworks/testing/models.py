@@ -190,7 +190,16 @@ class _Case:
             extra = sorted(set(getattr(m, group)) - set(allowed))
             if extra:
                 raise _fail("declared_names", m, f"{group} names {extra}", f"name only {allowed}")
-        if tuple(m.param_names) != tuple(m.parameters):
+        columns = tuple(
+            c
+            for name, spec in m.parameters.items()
+            for c in (
+                [name]
+                if not spec.shape
+                else [f"{name}[{','.join(map(str, i))}]" for i in np.ndindex(*spec.shape)]
+            )
+        )
+        if tuple(m.param_names) != columns:
             raise _fail(
                 "declared_names",
                 m,
@@ -379,14 +388,16 @@ class _Case:
         lo, hi = m.bounds()
         defaults = m.theta()
         self.shape("parameters", "theta()", defaults, (len(m.param_names),))
+        declared = np.concatenate(
+            [np.ravel(spec.values) for spec in m.parameters.values()] or [np.zeros(0)]
+        )
         for k, name in enumerate(m.param_names):
-            spec = m.parameters[name]
-            if defaults[k] != spec.default:
+            if defaults[k] != declared[k]:
                 raise _fail(
                     "parameters",
                     m,
                     f"theta()[{k}] is {defaults[k]}, the declared default of {name!r} is "
-                    f"{spec.default}",
+                    f"{declared[k]}",
                     "keep theta() and parameters in the same order",
                 )
             if not (lo[k] <= defaults[k] <= hi[k]) or not math.isfinite(defaults[k]):
@@ -397,7 +408,7 @@ class _Case:
                     "move the default inside the bounds",
                 )
             moved = float(np.clip(defaults[k] + 1.0, lo[k], hi[k]))
-            theta = m.theta(n, **{name: moved})
+            theta = m.theta(n, **{name: moved})  # a column: a number, or one element
             if theta[0, k] != moved or not np.array_equal(
                 np.delete(theta, k, axis=1), np.delete(m.theta(n), k, axis=1)
             ):

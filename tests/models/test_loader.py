@@ -156,6 +156,12 @@ def test_a_missing_estimator_file_is_named(tmp_path: Path) -> None:
         )
 
 
+def test_a_file_without_a_class_name_says_how_to_name_it() -> None:
+    with pytest.raises(ModelLoadError) as info:
+        resolve_model("models/gearbox.py")
+    assert info.value.expected == "models/gearbox.py:ClassName"
+
+
 def test_a_factory_that_returns_something_else_is_refused(tmp_path: Path) -> None:
     (tmp_path / "odd.py").write_text("def make():\n    return 42\n")
     with pytest.raises(ModelLoadError, match="returned a int, not a model"):

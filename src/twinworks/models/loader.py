@@ -51,7 +51,8 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "twinworks.models"
 _NAMESPACE = "twinworks_user_models"
-_lock = threading.Lock()
+# re-entrant: a model file may itself build models from files while it is imported
+_lock = threading.RLock()
 _files: dict[Path, types.ModuleType] = {}
 _PACKAGE = Path(__file__).resolve().parent.parent  # twinworks itself
 
@@ -210,6 +211,11 @@ def resolve_model(ref: str, base_dir: str | Path | None = None) -> Callable[...,
                 line=_where_in(exc, origin_path),
             ) from None
         return _checked(_attribute(module, attr, ref, module.__file__), ref, None)
+    if ref.endswith(".py"):
+        raise ModelLoadError(
+            f"{ref!r} names a file but not the class in it",
+            expected=f"{ref}:ClassName",
+        )
     plugins = _plugins()
     if ref in plugins:
         try:

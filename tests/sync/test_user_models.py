@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import secured
-from tests.models.user_models import GEARBOX, write_plant
+from tests.models.user_models import DEFINITION, GEARBOX, write_plant
 from typer.testing import CliRunner
 
 from twinworks.api import create_app
@@ -117,23 +117,29 @@ async def test_a_user_model_bound_by_path_estimates_from_http_telemetry(plant: P
         await runtime.stop()
 
 
-async def test_a_model_that_raises_for_one_twin_stops_only_that_twin(tmp_path: Path) -> None:
+@pytest.mark.parametrize("estimator", ["ukf", "pf"])
+async def test_a_model_that_raises_for_one_twin_stops_only_that_twin(
+    tmp_path: Path, estimator: str
+) -> None:
     fragile = GEARBOX.replace(
         "    def next_state(self, x, u, dt, p):\n",
         "    def next_state(self, x, u, dt, p):\n"
         "        if np.any(u.load_kw > 1000.0):\n"
         "            raise ValueError('load beyond the gearbox table')\n",
     )
-    write_plant(tmp_path, model=fragile)
+    definition = DEFINITION.replace(
+        "        estimates:", f"        estimator: {estimator}\n        estimates:"
+    )
+    write_plant(tmp_path, model=fragile, definition=definition)
     # inputs act over the step that follows them: the load posted with gb2's reading 2
     # is stepped by its 3rd step, which raises
     runtime, client = await _run(tmp_path, 40, poison=("gb2", 2))
     try:
         store = runtime.store
         # the healthy twin was estimated at every step after its first reading
-        assert len(store.range("gb1", "ukf.bearing_wear")) == 39
+        assert len(store.range("gb1", f"{estimator}.bearing_wear")) == 39
         # the failing twin's first two steps were estimated, not the 3rd nor any after
-        assert len(store.range("gb2", "ukf.bearing_wear")) == 2
+        assert len(store.range("gb2", f"{estimator}.bearing_wear")) == 2
         events = [e for e in store.events("gb2") if e.kind == "ModelFailed"]
         assert len(events) == 1
         assert events[0].data["model"] == "drive"

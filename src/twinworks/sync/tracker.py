@@ -371,9 +371,10 @@ class FleetTracker:
             raise
 
     def _save(self) -> tuple[Any, ...]:
-        arrays = {
-            k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vars(self.filter).items()
-        }
+        # references, not copies: the filters assign new arrays for what they compute
+        # and write in place only into those, after the model calls that may raise, so
+        # the arrays held here are never changed (no copy of every particle per step)
+        arrays = dict(vars(self.filter))
         return (
             arrays,
             self.last_t.copy(),

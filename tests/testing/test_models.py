@@ -122,6 +122,11 @@ class _Threshold(Good):
         return self.health(x, theta) < 0.5
 
 
+class _NoKeywords(Good):
+    def __init__(self) -> None:  # parameters cannot be set when the model is built
+        super().__init__()
+
+
 class _Unpicklable(Good):
     def __init__(self, **parameters: float) -> None:
         super().__init__(**parameters)
@@ -139,6 +144,7 @@ class _Unpicklable(Good):
         (_Fixed, "fleet_shapes", "fleet's shape"),
         (_Threshold, "threshold_met", "consistently"),
         (_Unpicklable, "copy", "picklable"),
+        (_NoKeywords, "parameters", "keyword argument"),
     ],
 )
 def test_each_check_catches_its_fault(model: type[Model], check: str, fix: str) -> None:

@@ -418,6 +418,31 @@ class _Case:
                     f"theta(n, {name}=…) did not set exactly the column of {name!r}",
                     "let Model.theta build parameter vectors",
                 )
+        self._rebuilt()
+
+    def _rebuilt(self) -> None:
+        """A model class built again from its own parameter values has the same vector."""
+        m = self.m
+        if getattr(type(m), "_dynamic", False):
+            return  # composites and wrappers are built from parts, not from parameters alone
+        values = {name: spec.default for name, spec in m.parameters.items()}
+        try:
+            again = type(m)(**values)
+        except Exception as exc:
+            raise _fail(
+                "parameters",
+                m,
+                f"{type(m).__name__}(**its parameters) raised {type(exc).__name__}: {exc}",
+                "accept every declared parameter as a keyword argument (pass **parameters "
+                "on to Model.__init__)",
+            ) from exc
+        if not np.array_equal(again.theta(), m.theta()):
+            raise _fail(
+                "parameters",
+                m,
+                "building the class from its parameter values gives other parameters",
+                "store overrides through Model.__init__, not in your own attributes",
+            )
 
     def copy(self) -> None:
         m, n = self.m, self.n

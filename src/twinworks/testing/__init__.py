@@ -2,7 +2,8 @@
 
 >>> from twinworks.testing import check_model
 >>> from twinworks.models.catalog import SpindleThermal
->>> check_model(SpindleThermal)          # raises AssertionError naming the check and the fix
+>>> check_model(SpindleThermal)          # an AssertionError would name the check and the fix
+SpindleThermal()
 """
 
 from __future__ import annotations

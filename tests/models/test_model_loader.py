@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from user_models import GEARBOX, write_plant
+from tests.models.user_models import GEARBOX, write_plant
 
 from twinworks.models import Model
 from twinworks.models.base import ModelContractError

@@ -173,5 +173,8 @@ def test_every_catalog_name_resolves() -> None:
 
     for name in LIBRARY:
         assert resolve_model(name) is LIBRARY[name]
+    assert resolve_model("RuleModel") is LIBRARY["rule_model"]
+    assert resolve_model("SklearnModel") is LIBRARY["sklearn_model"]
+    assert resolve_model("FmuModel") is LIBRARY["fmu_model"]
     target = resolve_model("twinworks.models.catalog:ToolWear")
     assert isinstance(target, type) and issubclass(target, Model)

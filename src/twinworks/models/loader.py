@@ -3,7 +3,8 @@
 A binding's ``model:`` is resolved in this order:
 
 1. a name of the catalog (:data:`twinworks.models.catalog.LIBRARY`): ``cnc_machine``,
-   ``rule_model``, ``sklearn_model``, ``fmu_model``, ``composite``, …;
+   ``rule_model``, ``sklearn_model``, ``fmu_model``, ``composite``, … (or the class
+   name the documentation uses: ``RuleModel``, ``FmuModel``, …);
 2. ``path/to/file.py:Class`` — a Python file, relative to the definition file's folder;
 3. ``package.module:Class`` — a module on the Python path;
 4. a name that an installed package registers in the ``twinworks.models`` entry-point
@@ -178,10 +179,10 @@ def _plugins() -> dict[str, Any]:
 
 def resolve_model(ref: str, base_dir: str | Path | None = None) -> Callable[..., Model]:
     """The class or factory ``ref`` names (see the module docstring for the forms)."""
-    from twinworks.models.catalog import LIBRARY
+    from twinworks.models.catalog import ALIASES, LIBRARY
 
-    if ref in LIBRARY:
-        return LIBRARY[ref]
+    if ref in LIBRARY or ref in ALIASES:
+        return LIBRARY[ALIASES.get(ref, ref)]
     if ":" in ref:
         where, _, attr = ref.rpartition(":")
         if not where or not attr:

@@ -24,6 +24,7 @@ from twinworks.models.catalog.rules import RuleModel, compile_rule
 from twinworks.models.composite import Composite
 
 __all__ = [
+    "ALIASES",
     "LIBRARY",
     "MODES",
     "TRANSITIONS",
@@ -54,6 +55,18 @@ LIBRARY: dict[str, Callable[..., Model]] = {
 }
 """Models a twin definition can name: factories taking the binding's options and
 parameter overrides as keyword arguments."""
+
+
+ALIASES: dict[str, str] = {
+    "ToolWear": "tool_wear",
+    "SpindleThermal": "spindle_thermal",
+    "MachineStateMachine": "machine_state_machine",
+    "RuleModel": "rule_model",
+    "SklearnModel": "sklearn_model",
+    "FmuModel": "fmu_model",
+    "Composite": "composite",
+}
+"""Class names the documentation uses, accepted for the catalog names they build."""
 
 
 def library_model(name: str, **parameters: Any) -> Model:

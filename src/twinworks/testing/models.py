@@ -119,7 +119,7 @@ class _Case:
             lo[k], hi[k] = low, high
         self.lo, self.hi = lo, hi
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ shared by the checks
 
     def inputs(self, *lead: int) -> Array:
         shape = (*lead, len(self.m.inputs))

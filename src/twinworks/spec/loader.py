@@ -271,7 +271,9 @@ def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
     return SpecIssue(path, message, expected, line)
 
 
-def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinition:
+def parse_definition(
+    text: str | bytes, source: str = "<string>", *, base_dir: str | os.PathLike[str] | None = None
+) -> TwinDefinition:
     """Parse and validate a definition held in memory. Raises :class:`SpecError`."""
     size = len(text.encode() if isinstance(text, str) else text)
     if size > LIMITS["max_bytes"]:
@@ -348,7 +350,8 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
             [SpecIssue(_format_path(p), m, e, _line_of(lines, p)) for p, m, e in env_issues],
         )
     try:
-        definition = TwinDefinition.model_validate(data)
+        # base_dir: where model files named relative to the definition are found
+        definition = TwinDefinition.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         issues = [_issue_from_pydantic(err, lines) for err in exc.errors()]
         raise SpecError(source, issues) from None
@@ -379,4 +382,4 @@ def load_definition(path: str | os.PathLike[str]) -> TwinDefinition:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(str(file), [SpecIssue("", f"not UTF-8 text: {exc.reason}")]) from None
-    return parse_definition(text, str(file))
+    return parse_definition(text, str(file), base_dir=file.resolve().parent)

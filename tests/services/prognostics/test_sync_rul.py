@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from twinworks.models import library_model
 from twinworks.plant import MachiningCell
 from twinworks.plant.demo_services import tool_life_model
 from twinworks.services.prognostics.service import _Machine
@@ -28,7 +27,7 @@ def judge(seed: int, definition_path: object) -> list[tuple[float, float, float,
     """(truth, median, lower, upper, fitting seen) per machine, cutting seconds at its feed."""
     definition = load_definition(definition_path)  # type: ignore[arg-type]
     spec = definition.types["cnc_machine"].models["machine"]
-    model = library_model(spec.model, **spec.parameters)
+    model = spec.build()
     priors = np.stack(
         [model.theta(**definition.twin(m).models["machine"].parameters) for m in MACHINES]
     )

@@ -16,6 +16,7 @@ from twinworks.api.errors import error_response
 from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
+from twinworks.spec.models import ModelBindingSpec
 from twinworks.sync.service import SyncService
 from twinworks.sync.versions import UnknownModelVersionError, VersionKeeper
 
@@ -53,6 +54,9 @@ class ModelOut(BaseModel):
     outputs: dict[str, str] = Field(description="model output → measured signal")
     estimates: dict[str, float | None] = Field(description="current estimates of hidden states")
     consistency: float | None = Field(description="share of recent updates within chi² bounds")
+    failed: str | None = Field(
+        default=None, description="the error the model raised for this twin; it is not stepped"
+    )
     versions: list[ModelVersionOut]
 
 
@@ -121,6 +125,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
         active = next((v["version"] for v in own if v["active"]), None)
         estimates: dict[str, float | None] = {}
         consistency = None
+        failed = None
         binding = bindings.get(key)
         if binding is not None:
             tracker = binding.tracker
@@ -128,6 +133,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
                 estimates = {n: e for n, (e, _) in tracker.estimate(twin_id).items()}
             score = tracker.monitor.report().score[tracker.index[twin_id]]
             consistency = None if math.isnan(score) else float(score)
+            failed = tracker.failed.get(twin_id)
         out.append(
             {
                 "model": key,
@@ -137,6 +143,7 @@ async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]
                 "outputs": dict(spec.outputs) if spec else {},
                 "estimates": estimates,
                 "consistency": consistency,
+                "failed": failed,
                 "versions": own,
             }
         )
@@ -277,7 +284,7 @@ async def compare(
             )
         )
     predicted = set(spec.outputs.values())
-    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec.model)}
+    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec)}
     if signal not in predicted and signal not in estimates:
         return error_response(
             404,
@@ -322,7 +329,6 @@ async def compare(
     }
 
 
-def _states(library_name: str) -> tuple[str, ...]:
-    from twinworks.models.catalog import library_model
-
-    return library_model(library_name).states
+def _states(spec: ModelBindingSpec) -> tuple[str, ...]:
+    # only a model the definition binds is ever built: no request names code to load
+    return spec.build().states

@@ -295,11 +295,14 @@ class ToolLife(Model):
     def value(self, name: str) -> float:
         """This model's value of the parameter ``name`` (its default after overrides)."""
         try:
-            return float(self.parameters[name].default)
+            default = self.parameters[name].default
         except KeyError:
             raise AttributeError(
                 f"{self.name} has no parameter {name!r}; declared: " + ", ".join(self.param_names)
             ) from None
+        if isinstance(default, tuple):  # the tool-life parameters are all scalars
+            raise TypeError(f"{self.name}.{name} is not a scalar parameter")
+        return float(default)
 
     def wear_mm(self, life_used: npt.ArrayLike) -> Array:
         """Flank wear at ``life_used`` on this model's wear curve."""

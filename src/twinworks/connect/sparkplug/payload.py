@@ -8,7 +8,7 @@ declared (payload, metrics, properties, metadata); the values of the DataSet and
 Template kinds are kept as unknown fields and reported as unsupported.
 
 The packaged Sparkplug libraries could not be used: they pin paho-mqtt below 2
-(which the MQTT connector needs) or an old protobuf; see docs/interop-sparkplug.md.
+(which the MQTT connector needs) or an old protobuf; see docs/interop.md (Sparkplug B).
 """
 
 from __future__ import annotations

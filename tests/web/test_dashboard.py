@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,6 +26,13 @@ def client(node_modules: Path | None, *, find: bool = False) -> httpx.AsyncClien
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    """Run an async test body on a thread of its own: the browser tests of this folder
+    keep Playwright's event loop running on the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, test()).result()
+
+
 @pytest.fixture
 def fake_node_modules(tmp_path: Path) -> Path:
     dist = tmp_path / "node_modules" / "uplot" / "dist"
@@ -32,12 +42,20 @@ def fake_node_modules(tmp_path: Path) -> Path:
     return tmp_path / "node_modules"
 
 
-@pytest.mark.anyio
-async def test_page_with_its_chart_library(fake_node_modules: Path) -> None:
-    async with client(fake_node_modules) as web:
-        page = await web.get("/")
-        library = await web.get("/vendor/uplot/uPlot.esm.js")
-        app_js = await web.get("/static/js/app.js")
+def test_page_with_its_chart_library(fake_node_modules: Path) -> None:
+    got: dict[str, httpx.Response] = {}
+
+    async def fetch() -> None:
+        async with client(fake_node_modules) as web:
+            for name, path in (
+                ("page", "/"),
+                ("library", "/vendor/uplot/uPlot.esm.js"),
+                ("app_js", "/static/js/app.js"),
+            ):
+                got[name] = await web.get(path)
+
+    run(fetch)
+    page, library, app_js = got["page"], got["library"], got["app_js"]
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert '<meta name="twinworks-charts" content="uplot">' in page.text
@@ -49,17 +67,19 @@ async def test_page_with_its_chart_library(fake_node_modules: Path) -> None:
     assert app_js.status_code == 200 and app_js.headers["cache-control"] == "no-cache"
 
 
-@pytest.mark.anyio
-async def test_without_the_library_the_page_says_so_and_404s_explain() -> None:
-    async with client(None) as web:
-        assert '<meta name="twinworks-charts" content="">' in (await web.get("/")).text
-        missing = await web.get("/vendor/uplot/uPlot.esm.js")
-    assert missing.status_code == 404
-    assert "bootstrap.py" in missing.json()["error"]["message"]
-    # only the listed files of node_modules are served, never the folder
-    async with client(Path("/")) as other:
-        for path in ("/vendor/uplot/package.json", "/vendor/..%2F..%2Fetc/passwd"):
-            assert (await other.get(path)).status_code == 404
+def test_without_the_library_the_page_says_so_and_404s_explain() -> None:
+    async def check() -> None:
+        async with client(None) as web:
+            assert '<meta name="twinworks-charts" content="">' in (await web.get("/")).text
+            missing = await web.get("/vendor/uplot/uPlot.esm.js")
+        assert missing.status_code == 404
+        assert "bootstrap.py" in missing.json()["error"]["message"]
+        # only the listed files of node_modules are served, never the folder
+        async with client(Path("/")) as other:
+            for path in ("/vendor/uplot/package.json", "/vendor/..%2F..%2Fetc/passwd"):
+                assert (await other.get(path)).status_code == 404
+
+    run(check)
 
 
 def test_node_modules_found_from_the_environment(

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models.gearbox import BALL_PASSES_PER_REV, INITIAL_SPALL_MM, Gearbox  # noqa: E402
+from models.gearbox import BALL_PASSES_PER_REV, INITIAL_SPALL_MM, Gearbox
 
 __all__ = ["UNITS", "GearboxLineSimulator", "Truth", "Unit", "main"]
 

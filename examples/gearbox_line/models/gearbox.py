@@ -52,9 +52,7 @@ class Gearbox(Model):
             4e-9, "mm/cycle", (1e-12, 1e-6), "Paris coefficient C at log_growth 0", 2e-9
         ),
         "paris_exponent": Param(3.0, "", (1.0, 6.0), "Paris exponent m (bearing steel ≈ 3)", 0.3),
-        "intensity_per_kn": Param(
-            0.05, "1/(kN·√mm)", (1e-4, 10.0), "ΔK per kN of load per √(π·a)"
-        ),
+        "intensity_per_kn": Param(0.05, "1/(kN·√mm)", (1e-4, 10.0), "ΔK per kN of load per √(π·a)"),
         "base_vibration_mm_s": Param(1.0, "mm/s", (0.0, 20.0), "vibration of a sound bearing", 0.2),
         "vibration_gain": Param(0.8, "mm/s per mm", (0.0, 20.0), "vibration rise per mm", 0.2),
         "reference_speed_rpm": Param(1500.0, "rpm", (1.0, 1e5), "speed of the vibration gain"),

@@ -100,3 +100,25 @@ def test_faulty_unit_fails_first_and_every_event_is_reached(
     # the lubrication fault heats the oil: the faulty unit's friction has risen
     assert truth.friction[2] > 1.5 and np.allclose(truth.friction[:2], 1.0)
     assert np.all(truth.spall_mm >= 5.0)
+
+
+def test_prediction_covers_both_failure_modes(gearbox_line: tuple[ModuleType, ModuleType]) -> None:
+    from twinworks.services.rul.propagate import EventTimes, constant_load, monte_carlo
+
+    gearbox, _ = gearbox_line
+    model = gearbox.Gearbox()
+    # two gearboxes: one with a grown spall and healthy oil, one with a lubrication fault
+    mean = np.array([[2.0, 0.0, 60.0, 0.0], [1.0, 0.5, 80.0, 1.1]])
+    cov = np.broadcast_to(np.diag([0.05, 0.1, 1.0, 0.05]) ** 2, (2, 4, 4))
+    load = constant_load(np.array([[20.0, 1500.0, 25.0], [18.0, 1500.0, 25.0]]))
+    ft = monte_carlo(
+        model, load, mean=mean, cov=cov, n_samples=400, dt=600.0, horizon=400 * 3600.0, seed=1
+    )
+    assert isinstance(ft, EventTimes) and ft.first_share is not None
+    spall, oil = ft.events["spall_limit"], ft.events["oil_overheat"]
+    # healthy oil never overheats (its steady temperature is 55 °C); the faulty unit's does
+    assert np.isinf(oil.median[0]) and ft.first_share["spall_limit"][0] == 1.0
+    assert oil.median[1] < spall.median[1]
+    assert ft.first_share["oil_overheat"][1] > 0.9
+    assert ft.median[1] == pytest.approx(oil.median[1], rel=0.05)
+    assert np.all(ft.median <= np.minimum(spall.median, oil.median))

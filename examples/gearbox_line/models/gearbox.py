@@ -83,7 +83,9 @@ class Gearbox(Model):
     measurement_noise = {"vibration_mm_s": 0.05, "oil_temperature_c": 0.3}
 
     def next_state(self, x: Any, u: Any, dt: Any, p: Any) -> Any:
-        a = np.maximum(x.spall_mm, 0.0)  # sigma points may try a negative size
+        # sigma points may try a negative size; past the limit the bearing is scrap, and a
+        # cap there keeps the cubic growth of samples predicted beyond it finite
+        a = np.clip(x.spall_mm, 0.0, 10.0 * p.spall_limit_mm)
         delta_k = p.intensity_per_kn * np.maximum(u.load_kn, 0.0) * np.sqrt(np.pi * a)
         cycles = BALL_PASSES_PER_REV * np.maximum(u.speed_rpm, 0.0) / 60.0 * dt
         rate = p.growth_coefficient * np.exp(x.log_growth) * delta_k**p.paris_exponent
@@ -96,7 +98,8 @@ class Gearbox(Model):
         )
         steady = u.ambient_c + p.thermal_resistance_c_per_kw * losses
         oil = steady + (x.oil_c - steady) * np.exp(-dt / p.time_constant_s)
-        return x.spall_mm + rate * cycles, x.log_growth, oil, x.log_friction
+        spall = np.minimum(x.spall_mm + rate * cycles, 10.0 * p.spall_limit_mm)
+        return spall, x.log_growth, oil, x.log_friction
 
     def output(self, x: Any, u: Any, p: Any) -> Any:
         speed = np.maximum(u.speed_rpm, 0.0) / p.reference_speed_rpm

@@ -67,7 +67,7 @@ class Truth:
     t: float
     spall_mm: np.ndarray
     growth_coefficient: np.ndarray  # effective Paris C of each unit now (fault included)
-    log_growth: np.ndarray  # log of C / the model's default C
+    log_growth: np.ndarray  # the unit's own rate: log of C / the model's C, fault aside
     oil_c: np.ndarray
     friction: np.ndarray  # loss multiplier (1 healthy; > 1 with the lubrication fault)
     event_times: dict[str, dict[str, float]] = field(default_factory=dict)  # unit → event → s
@@ -161,7 +161,8 @@ class GearboxLineSimulator:
     def growth_now(self, friction: np.ndarray | None = None) -> np.ndarray:
         """Each unit's Paris coefficient now: its own rate, raised by poor lubrication."""
         friction = self._friction(self.t) if friction is None else friction
-        return np.asarray(_DEFAULTS["growth_coefficient"] * np.exp(self.log_growth) * friction**2)
+        k = _DEFAULTS["lubrication_exponent"]
+        return np.asarray(_DEFAULTS["growth_coefficient"] * np.exp(self.log_growth) * friction**k)
 
     def _mark(self, event: str, before: np.ndarray, after: np.ndarray, limit: float) -> None:
         for i in np.flatnonzero((before < limit) & (after >= limit)):
@@ -202,7 +203,7 @@ class GearboxLineSimulator:
             t=self.t,
             spall_mm=self.spall.copy(),
             growth_coefficient=c,
-            log_growth=np.log(c / _DEFAULTS["growth_coefficient"]),
+            log_growth=self.log_growth.copy(),
             oil_c=self.oil.copy(),
             friction=friction,
             event_times={k: dict(v) for k, v in self.event_times.items()},

@@ -20,7 +20,9 @@ Physics:
 * **Oil temperature** is a first-order thermal state heated by the gear and
   bearing losses, ``P = loss · load · speed · exp(log_friction)``, cooled to the
   ambient: ``T → T_amb + R · P`` with time constant τ (integrated exactly).
-  ``log_friction`` is a slowly varying state: a lubrication fault raises it.
+  ``log_friction`` is a slowly varying state: a lubrication fault raises it, and
+  with it the spall's growth (a thinner oil film loads the spall's edges harder):
+  ``C = growth_coefficient · exp(log_growth) · friction^lubrication_exponent``.
 
 Events: ``spall_limit`` (health 1 at a new bearing's spall … 0 at the spall limit) and
 ``oil_overheat`` (1 at the ambient … 0 at the oil's temperature limit).
@@ -52,6 +54,9 @@ class Gearbox(Model):
             4e-9, "mm/cycle", (1e-12, 1e-6), "Paris coefficient C at log_growth 0", 2e-9
         ),
         "paris_exponent": Param(3.0, "", (1.0, 6.0), "Paris exponent m (bearing steel ≈ 3)", 0.3),
+        "lubrication_exponent": Param(
+            2.0, "", (0.0, 6.0), "growth rise with friction: C ∝ friction^k", 0.5
+        ),
         "intensity_per_kn": Param(0.05, "1/(kN·√mm)", (1e-4, 10.0), "ΔK per kN of load per √(π·a)"),
         "base_vibration_mm_s": Param(1.0, "mm/s", (0.0, 20.0), "vibration of a sound bearing", 0.2),
         "vibration_gain": Param(0.8, "mm/s per mm", (0.0, 20.0), "vibration rise per mm", 0.2),
@@ -88,7 +93,8 @@ class Gearbox(Model):
         a = np.clip(x.spall_mm, 0.0, 10.0 * p.spall_limit_mm)
         delta_k = p.intensity_per_kn * np.maximum(u.load_kn, 0.0) * np.sqrt(np.pi * a)
         cycles = BALL_PASSES_PER_REV * np.maximum(u.speed_rpm, 0.0) / 60.0 * dt
-        rate = p.growth_coefficient * np.exp(x.log_growth) * delta_k**p.paris_exponent
+        own = x.log_growth + p.lubrication_exponent * x.log_friction
+        rate = p.growth_coefficient * np.exp(own) * delta_k**p.paris_exponent
         losses = (
             p.loss_kw_per_kn_krpm
             * np.maximum(u.load_kn, 0.0)

@@ -295,3 +295,31 @@ def test_a_named_event_still_gives_that_event_alone() -> None:
     assert ut.events["first_worn"].median[0] == pytest.approx(100.0, rel=1e-6)
     when = time_to_threshold(TwoWear(), exact[:, None, :], load, 0.5, 1e3)
     assert when[0, 0] == pytest.approx(50.0)
+
+
+class NoisyDamage(LinearDamage):
+    """LinearDamage whose damage also follows a random walk (σ per √s)."""
+
+    process_noise = {"damage": 0.02}
+
+
+def test_monte_carlo_with_process_noise_matches_the_first_passage_law() -> None:
+    from scipy.stats import invgauss
+
+    # d(t) = r·t + σ·W(t) first reaches 1 at an inverse-Gaussian time: mean 1/r, shape 1/σ²
+    r, sigma = 0.01, 0.02
+    mean = np.array([[0.0, r]])
+    cov = np.zeros((1, 2, 2))
+    load = constant_load(np.array([[1.0]]))
+    ft = monte_carlo(
+        NoisyDamage(), load, mean=mean, cov=cov, n_samples=4000, dt=0.25, horizon=1e4,
+        seed=9, process_noise=True,
+    )  # fmt: skip
+    mu, lam = 1.0 / r, 1.0 / sigma**2
+    law = invgauss(mu / lam, scale=lam)
+    assert ft.median[0] == pytest.approx(law.median(), rel=0.03)
+    assert ft.lower[0] == pytest.approx(law.ppf(0.05), rel=0.05)
+    assert ft.upper[0] == pytest.approx(law.ppf(0.95), rel=0.05)
+    # without the walk every sample fails at exactly 1/r: the future's noise is what widens it
+    still = monte_carlo(NoisyDamage(), load, mean=mean, cov=cov, n_samples=50, dt=0.25, horizon=1e4)
+    assert float(still.upper[0] - still.lower[0]) == pytest.approx(0.0, abs=1e-9)

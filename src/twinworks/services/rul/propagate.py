@@ -151,12 +151,17 @@ def time_to_events(
     *,
     theta: Array | None = None,
     events: tuple[str, ...] | None = None,
+    process_std: Array | None = None,
+    rng: np.random.Generator | None = None,
 ) -> Array:
     """Time at which each state in ``x0 (..., n_states)`` reaches each event: ``(..., n_events)``.
 
     ``events`` picks and orders the events (default: all the model's). Each event's
     crossing is interpolated as in :func:`time_to_threshold`; stepping stops when
-    every state has reached every event, or at ``horizon``.
+    every state has reached every event, or at ``horizon``. With ``process_std``
+    (per state, per √s) and a seeded ``rng``, every step adds the random walk the
+    model's ``process_noise`` declares, so the future's own uncertainty — a wear rate
+    that keeps wandering — widens the distribution.
     """
     if dt <= 0 or horizon <= 0:
         raise ValueError(f"dt and horizon must be positive (s), got dt={dt}, horizon={horizon}")
@@ -166,8 +171,11 @@ def time_to_events(
     else:
         ks = [event_index(model, e) for e in events]
     theta = parameters_of(model, theta)
+    if process_std is not None and rng is None:
+        raise ValueError("process_std needs a seeded rng (numpy.random.default_rng(seed))")
     x = np.array(x0, dtype=float)
     lead = x.shape[:-1]
+    noise = None if process_std is None else np.asarray(process_std, float) * np.sqrt(dt)
     when = np.full((*lead, len(ks)), np.inf)
     before = model.health(x, theta)[..., ks]
     alive = ~(before <= 0.0)
@@ -179,6 +187,8 @@ def time_to_events(
         while u.ndim < x.ndim:
             u = u[:, None, ...] if u.ndim >= 2 else u[None, ...]
         x = model.step(x, np.broadcast_to(u, (*lead, u.shape[-1])), dt, theta)
+        if noise is not None and rng is not None:
+            x = x + rng.standard_normal(x.shape) * noise
         t += dt
         after = model.health(x, theta)[..., ks]
         failed = alive & (after <= 0.0)
@@ -249,13 +259,16 @@ def monte_carlo(
     horizon: float = 86_400.0,
     level: float = 0.9,
     seed: int = 0,
+    process_noise: bool = False,
 ) -> FailureTimes:
     """Monte Carlo failure times of ``n_twins`` twins.
 
     Give either ``mean (twins, n)`` and ``cov (twins, n, n)`` (Gaussian states,
     sampled here), or ``particles (twins, samples, n)`` from a particle filter; and
     the model's parameters ``theta`` (see the module docstring). ``event=None``:
-    every event and the first of them, as :class:`EventTimes`.
+    every event and the first of them, as :class:`EventTimes`. ``process_noise``:
+    each sample also follows the random walk of the model's ``process_noise``
+    (seeded by ``seed``), so slowly varying states keep varying in the future.
     """
     if particles is None:
         if mean is None or cov is None:
@@ -264,10 +277,18 @@ def monte_carlo(
     particles = np.asarray(particles, dtype=float)
     if particles.ndim != 3:
         raise ValueError(f"particles must be (twins, samples, states); got {particles.shape}")
+    walk: dict[str, Any] = {}
+    if process_noise:
+        walk = {
+            "process_std": np.sqrt(np.diag(model.process_covariance())),
+            "rng": np.random.default_rng([seed, 1]),
+        }
+    events = None if event is None else (event,)
+    each = time_to_events(
+        model, particles, profile, dt, horizon, theta=theta, events=events, **walk
+    )
     if event is not None:
-        times = time_to_threshold(model, particles, profile, dt, horizon, theta=theta, event=event)
-        return _sampled(times, level)
-    each = time_to_events(model, particles, profile, dt, horizon, theta=theta)
+        return _sampled(each[..., 0], level)
     first = each.min(axis=-1)
     which = np.argmin(each, axis=-1)  # ties (all inf): the first declared, ignored below
     alive = np.isfinite(first)

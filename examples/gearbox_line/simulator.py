@@ -243,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_ms = time.time() * 1000.0
     wall0 = time.monotonic()
     end = _duration_s(args.duration)
+    sent = []
     try:
         while sim.t < end:
             readings = sim.step()
@@ -252,10 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for unit, values in readings.items():
                 payload = {k: v for k, v in values.items() if k != "t"}
                 payload["ts"] = round(start_ms + values["t"] * 1000.0)
-                client.publish(f"gearbox/{unit}/telemetry", json.dumps(payload), qos=1)
+                info = client.publish(f"gearbox/{unit}/telemetry", json.dumps(payload), qos=1)
+                sent.append(info)
+            sent = [m for m in sent if not m.is_published()]
     except KeyboardInterrupt:
         pass
     finally:
+        for info in sent:  # QoS 1: the broker has every message before we leave
+            info.wait_for_publish(timeout=10.0)
         client.loop_stop()
         client.disconnect()
     truth = sim.truth()

@@ -107,3 +107,25 @@ def test_a_wrong_drift_setting_is_named() -> None:
     with pytest.raises(ValidationError, match="false_alarms_per_100h"):
         DriftSpec.model_validate({"false_alarms_per_100h": 0})
     assert ModelBindingSpec(model="m").drift == DriftSpec()  # default: reset, 0.1 per 100 h
+
+
+def test_the_drift_setting_is_read_from_a_definition() -> None:
+    from tests.conftest import EXAMPLES
+    from twinworks.spec import parse_definition
+    from twinworks.spec.loader import SpecError
+
+    text = (EXAMPLES / "machining_cell.yaml").read_text()
+    assert "        update_window_s: 600\n" in text
+    good = text.replace(
+        "        update_window_s: 600\n",
+        "        update_window_s: 600\n        drift: {action: refit, false_alarms_per_100h: 0.5}\n",
+    )
+    binding = parse_definition(good).types["cnc_machine"].models["machine"]
+    assert binding.drift == DriftSpec(action="refit", false_alarms_per_100h=0.5)
+    bad = text.replace(
+        "        update_window_s: 600\n", "        update_window_s: 600\n        drift: {action: panic}\n"
+    )
+    with pytest.raises(SpecError) as err:
+        parse_definition(bad, "plant.yaml")
+    message = str(err.value)
+    assert "drift" in message and "action" in message and "plant.yaml" in message

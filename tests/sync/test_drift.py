@@ -111,20 +111,19 @@ def test_a_wrong_drift_setting_is_named() -> None:
 
 def test_the_drift_setting_is_read_from_a_definition() -> None:
     from tests.conftest import EXAMPLES
+
     from twinworks.spec import parse_definition
     from twinworks.spec.loader import SpecError
 
     text = (EXAMPLES / "machining_cell.yaml").read_text()
-    assert "        update_window_s: 600\n" in text
+    anchor = "        update_window_s: 600\n"
+    assert anchor in text
     good = text.replace(
-        "        update_window_s: 600\n",
-        "        update_window_s: 600\n        drift: {action: refit, false_alarms_per_100h: 0.5}\n",
+        anchor, anchor + "        drift: {action: refit, false_alarms_per_100h: 0.5}\n"
     )
     binding = parse_definition(good).types["cnc_machine"].models["machine"]
     assert binding.drift == DriftSpec(action="refit", false_alarms_per_100h=0.5)
-    bad = text.replace(
-        "        update_window_s: 600\n", "        update_window_s: 600\n        drift: {action: panic}\n"
-    )
+    bad = text.replace(anchor, anchor + "        drift: {action: panic}\n")
     with pytest.raises(SpecError) as err:
         parse_definition(bad, "plant.yaml")
     message = str(err.value)

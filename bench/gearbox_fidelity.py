@@ -193,9 +193,7 @@ def run(seed: int, sample_s: float, every_h: float, method: str, estimator: str)
     }
 
 
-def time_fleet(
-    n_twins: int, steps: int = 120, sample_s: float = 60.0
-) -> tuple[float, float, float]:
+def time_fleet(n_twins: int, steps: int = 60, sample_s: float = 60.0) -> tuple[float, float, float]:
     """Seconds for ``steps`` UKF updates and one RUL of ``n_twins`` gearboxes: fleet vs loop.
 
     Returns (vectorised s, per-twin loop s, largest estimate difference).

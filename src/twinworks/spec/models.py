@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 if TYPE_CHECKING:
     from twinworks.models.base import Model
 
-__all__ = ["ModelBindingSpec", "ModelInputSpec", "TwinModelSpec"]
+__all__ = ["DriftSpec", "ModelBindingSpec", "ModelInputSpec", "TwinModelSpec"]
 
 # model names are dotted by composition (tool.wear_mm)
 ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
@@ -67,6 +67,24 @@ class ModelInputSpec(_Spec):
     equals: str | float | None = None
     changes: bool = False
     scale: float = 1.0
+
+
+class DriftSpec(_Spec):
+    """What the twin does when its model stops explaining the asset (``drift:``).
+
+    ``action``: ``reset`` re-synchronises the state (its uncertainty back to the
+    model's initial one: right for an unannounced change of the asset, such as a
+    new tool) and re-fits the ``calibrate`` parameters after ``update_window_s``;
+    ``refit`` keeps the estimate and re-fits; ``flag`` only records the event.
+    The detector (a CUSUM on the normalised innovation squared) is calibrated so a
+    correct model raises at most ``false_alarms_per_100h`` per twin, also when its
+    NIS runs up to ``1 + tolerance`` times the nominal (slowly varying parameters,
+    noise settings a little off).
+    """
+
+    action: Literal["reset", "refit", "flag"] = "reset"
+    false_alarms_per_100h: float = Field(default=0.1, gt=0, le=100)
+    tolerance: float = Field(default=0.5, ge=0, le=10)
 
 
 class ModelBindingSpec(_Spec):
@@ -100,6 +118,7 @@ class ModelBindingSpec(_Spec):
     update_window_s: float = Field(
         default=900.0, gt=0, description="data collected after a drift to fit a new version"
     )
+    drift: DriftSpec = Field(default_factory=DriftSpec, description="what a drift does")
     description: str = ""
     # the definition file's folder: relative model and option paths start there
     _base_dir: Path | None = PrivateAttr(default=None)

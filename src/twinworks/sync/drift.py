@@ -9,17 +9,40 @@ which twins alarmed; ``reset`` re-arms twins after their drift was handled.
 >>> d = Cusum(1, target=1.0, slack=0.5, threshold=4.0)
 >>> [bool(d.update([x])[0]) for x in (1.0, 0.8, 4.0, 4.0, 1.0)]
 [False, False, False, True, False]
+
+A fixed threshold fires at a rate that depends on how often the twin is updated and
+on how many outputs it measures: a CUSUM that is quiet at one update a minute
+alarms every few days at one a second, on a model that is right. So the platform
+does not fix the threshold; :func:`calibrated_cusum` chooses it from the false-alarm
+rate a user accepts (``false_alarms_per_100h``, per twin): it computes the CUSUM's
+average run length on consistent data exactly enough (the Markov-chain method of
+D. Brook and D. A. Evans, "An approach to the probability distribution of CUSUM
+run length", Biometrika 59 (1972) 539–549) for NIS per degree of freedom distributed
+as ``chi2(dof)/dof`` — inflated by ``1 + tolerance``, because a correct model with
+slowly varying parameters, or noise settings a little off, runs its NIS above the
+nominal — and raises the threshold until that run length is at least
+``100 h / false_alarms_per_100h``.
+
+>>> d = calibrated_cusum(1, dof=2, sample_s=60.0, false_alarms_per_100h=0.1)
+>>> round(cusum_run_length(d.threshold, dof=2, inflation=1.5) * 60 / 3600)  # hours
+1000
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 from twinworks.models.base import Array
 
-__all__ = ["Cusum", "PageHinkley"]
+__all__ = ["Cusum", "PageHinkley", "calibrated_cusum", "cusum_run_length"]
+
+DEFAULT_SLACK = 1.0
+DEFAULT_CLIP = 10.0
 
 
 class Cusum:
@@ -107,3 +130,88 @@ class PageHinkley:
         chosen = slice(None) if twins is None else twins
         for arr in (self.count, self.mean, self.cum, self.low):
             arr[chosen] = 0
+
+
+def cusum_run_length(
+    threshold: float,
+    *,
+    dof: int,
+    inflation: float = 1.0,
+    target: float = 1.0,
+    slack: float = DEFAULT_SLACK,
+    clip: float = DEFAULT_CLIP,
+    bins: int = 200,
+) -> float:
+    """Average number of updates until :class:`Cusum` alarms on consistent data.
+
+    The values are NIS per degree of freedom, ``inflation · chi2(dof) / dof``, capped at
+    ``clip``. The CUSUM's sum is discretised into ``bins`` states (Brook–Evans) and the
+    run length from zero solved as a linear system.
+    """
+    if dof < 1 or threshold <= 0 or inflation <= 0:
+        raise ValueError("the run length needs dof >= 1, threshold > 0 and inflation > 0")
+    width = threshold / bins
+    start = np.concatenate([[0.0], (np.arange(1, bins) + 0.5) * width])  # state 0: g = 0
+    shift = target + slack
+
+    def cdf(x: Array) -> Array:
+        # P(min(inflation·chi2/dof, clip) <= x)
+        inside = stats.chi2.cdf(np.maximum(x, 0.0) * dof / inflation, dof)
+        return np.asarray(np.where(x >= clip, 1.0, np.where(x < 0, 0.0, inside)))
+
+    edges = np.arange(1, bins + 1) * width  # upper edges of the states
+    upper = cdf(shift + edges[None, :] - start[:, None])
+    lower = np.concatenate([np.zeros((bins, 1)), upper[:, :-1]], axis=1)
+    moves = upper - lower  # P(from state i to state j), the rest alarms
+    run = np.linalg.solve(np.eye(bins) - moves, np.ones(bins))
+    return float(run[0])
+
+
+def calibrated_cusum(
+    n_twins: int,
+    *,
+    dof: int,
+    sample_s: float,
+    false_alarms_per_100h: float = 0.1,
+    tolerance: float = 0.5,
+    slack: float = DEFAULT_SLACK,
+    clip: float = DEFAULT_CLIP,
+) -> Cusum:
+    """A :class:`Cusum` on NIS per degree of freedom whose false-alarm rate is bounded.
+
+    ``dof``: outputs measured per update; ``sample_s``: seconds between updates;
+    ``false_alarms_per_100h``: alarms per twin and 100 hours accepted on a correct
+    model whose NIS runs up to ``1 + tolerance`` times its nominal.
+    """
+    if false_alarms_per_100h <= 0 or sample_s <= 0 or tolerance < 0:
+        raise ValueError(
+            "false_alarms_per_100h and sample_s must be positive and tolerance >= 0; got "
+            f"{false_alarms_per_100h}, {sample_s}, {tolerance}"
+        )
+    threshold = _calibrated_threshold(
+        max(dof, 1), 100 * 3600.0 / sample_s / false_alarms_per_100h, 1.0 + tolerance, slack, clip
+    )
+    return Cusum(n_twins, target=1.0, slack=slack, threshold=threshold, clip=clip)
+
+
+@functools.lru_cache(maxsize=64)
+def _calibrated_threshold(
+    dof: int, wanted: float, inflation: float, slack: float, clip: float
+) -> float:
+    """The smallest threshold (to 1e-3 relative) whose run length is ``wanted`` updates."""
+
+    def run(h: float) -> float:
+        return cusum_run_length(h, dof=dof, inflation=inflation, slack=slack, clip=clip)
+
+    lo, hi = 1.0, 2.0
+    while run(hi) < wanted:
+        lo, hi = hi, hi * 2.0
+        if hi > 1e4:
+            break
+    for _ in range(20):  # bisection on the threshold (the run length grows with it)
+        mid = math.sqrt(lo * hi)
+        if run(mid) < wanted:
+            lo = mid
+        else:
+            hi = mid
+    return hi

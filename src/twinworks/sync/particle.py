@@ -7,6 +7,24 @@ weights use the Gaussian measurement likelihood; each twin is resampled
 (systematic resampling) when its effective sample size falls below a fraction of
 the particle count. Randomness comes from one seeded generator.
 
+Resampling copies the likely particles and drops the others; a state that barely
+moves between updates — a slowly varying parameter carried as a state, such as a
+unit's own wear or growth rate — then keeps only a few distinct values, and within
+a few resamplings the cloud collapses onto one of them, confident and wrong. After
+each resampling the resampled twins' particles are therefore moved by a kernel
+(``regularise``):
+
+- ``"liu_west"`` (default; J. Liu and M. West, "Combined parameter and state
+  estimation in simulation-based filtering", in *Sequential Monte Carlo Methods in
+  Practice*, Springer, 2001): each particle is shrunk towards the weighted mean,
+  ``a·x + (1−a)·x̄``, and jittered with ``N(0, h²·V)`` (``V`` the weighted covariance
+  before resampling, ``a = √(1−h²)``, ``h² = 1 − ((3δ−1)/(2δ))²``) — mean and
+  covariance are kept, the duplicates spread out. ``discount`` δ (0.8) sets how far;
+- ``"roughen"`` (N. Gordon, D. Salmond and A. Smith, 1993): each state is jittered
+  with ``N(0, (K·E·k^(−1/d))²)``, ``E`` the state's range over the particles, ``K`` =
+  ``roughening`` (0.2), ``d`` the number of states, ``k`` the particle count;
+- ``"none"``: plain SIR.
+
 >>> from twinworks.models import SpindleThermal
 >>> pf = ParticleFilter(SpindleThermal(), 2, n_particles=500, seed=1)
 >>> for _ in range(50):
@@ -18,6 +36,7 @@ the particle count. Randomness comes from one seeded generator.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -42,12 +61,26 @@ class ParticleFilter:
         R: Array | None = None,
         theta: Array | None = None,
         resample_below: float = 0.5,
+        regularise: Literal["liu_west", "roughen", "none"] = "liu_west",
+        discount: float = 0.8,
+        roughening: float = 0.2,
         seed: int = 0,
     ) -> None:
         if n_twins < 1 or n_particles < 2:
             raise ValueError("a particle filter needs n_twins >= 1 and n_particles >= 2")
         if not 0.0 < resample_below <= 1.0:
             raise ValueError(f"resample_below is a fraction in (0, 1], got {resample_below}")
+        if regularise not in ("liu_west", "roughen", "none"):
+            raise ValueError(
+                f"regularise must be 'liu_west', 'roughen' or 'none', got {regularise!r}"
+            )
+        if not 1.0 / 3.0 < discount <= 1.0:
+            raise ValueError(f"discount (Liu–West δ) must lie in (1/3, 1], got {discount}")
+        if roughening < 0:
+            raise ValueError(f"roughening must be >= 0, got {roughening}")
+        self.regularise = regularise
+        self.discount = discount
+        self.roughening = roughening
         self.model = model
         self.n, self.k = n_twins, n_particles
         nx, nz = len(model.states), len(model.outputs)
@@ -145,6 +178,7 @@ class ParticleFilter:
             return
         idx = np.flatnonzero(need)
         w = self.weights[idx]
+        before = self.particles[idx]
         cdf = np.cumsum(w, axis=1)
         cdf[:, -1] = 1.0
         # systematic resampling: one uniform offset per twin, k evenly spaced positions
@@ -155,5 +189,26 @@ class ParticleFilter:
         chosen = np.minimum(
             flat.reshape(idx.size, self.k) - (shift * self.k).astype(int), self.k - 1
         )
-        self.particles[idx] = np.take_along_axis(self.particles[idx], chosen[..., None], axis=1)
+        chosen_particles = np.take_along_axis(before, chosen[..., None], axis=1)
+        self.particles[idx] = self._move(chosen_particles, before, w)
         self.log_w[idx] = -math.log(self.k)
+
+    def _move(self, resampled: Array, before: Array, w: Array) -> Array:
+        """Spread resampled particles ``(twins, k, nx)`` by the ``regularise`` kernel."""
+        if self.regularise == "none":
+            return resampled
+        if self.regularise == "roughen":
+            spread = resampled.max(axis=1, keepdims=True) - resampled.min(axis=1, keepdims=True)
+            sigma = self.roughening * spread * self.k ** (-1.0 / self.nx)
+            return resampled + sigma * self.rng.standard_normal(resampled.shape)
+        # Liu–West: the weighted moments of the cloud before resampling are kept
+        mean = np.einsum("nk,nki->ni", w, before)
+        d = before - mean[:, None, :]
+        cov = np.einsum("nk,nki,nkj->nij", w, d, d)
+        h2 = 1.0 - ((3.0 * self.discount - 1.0) / (2.0 * self.discount)) ** 2
+        a = math.sqrt(1.0 - h2)
+        # a square root of h²·V that tolerates a singular V (a state known exactly)
+        vals, vecs = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, 1, 2)))
+        root = vecs * np.sqrt(np.clip(vals, 0.0, None) * h2)[:, None, :]
+        jitter = np.einsum("nij,nkj->nki", root, self.rng.standard_normal(resampled.shape))
+        return np.asarray(a * resampled + (1.0 - a) * mean[:, None, :] + jitter)

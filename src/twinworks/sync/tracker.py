@@ -7,7 +7,10 @@ measurements, consistency scores), events (``ModelDriftDetected``) and update
 jobs. The same object runs in virtual time in tests and replays, and live inside
 the runtime through :class:`twinworks.sync.service.SyncService`.
 
-What happens on drift, per twin:
+What happens on drift, per twin (the binding's ``drift.action`` is ``reset``, the
+default; ``refit`` skips step 1's re-synchronisation, ``flag`` stops after the event;
+the detector's threshold is calibrated to the binding's ``drift.false_alarms_per_100h``,
+:func:`twinworks.sync.drift.calibrated_cusum`):
 
 1. the drift detector alarms: a ``ModelDriftDetected`` event is emitted and the
    state is re-synchronised (its uncertainty is reset to the model's initial
@@ -36,6 +39,7 @@ from twinworks.store.base import Event, Point
 from twinworks.sync import events as ev
 from twinworks.sync.calibration import Window, calibrate, evaluate
 from twinworks.sync.consistency import ConsistencyMonitor, ConsistencyReport
+from twinworks.sync.drift import calibrated_cusum
 from twinworks.sync.particle import ParticleFilter
 from twinworks.sync.ukf import Innovation, UnscentedKalmanFilter
 
@@ -142,6 +146,13 @@ class UpdateJob:
         )
 
 
+_ACTIONS = {
+    "reset": "state re-synchronised; collecting {window:g} s of data for a model update",
+    "refit": "estimate kept; collecting {window:g} s of data for a model update",
+    "flag": "recorded only (drift action: flag)",
+}
+
+
 def _as_float(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
@@ -185,7 +196,16 @@ class FleetTracker:
             )
         else:
             self.filter = UnscentedKalmanFilter(model, n, theta=self.thetas)
-        self.monitor = ConsistencyMonitor(n, model.outputs, window=window)
+        # the drift detector's threshold follows from the false-alarm rate the binding accepts
+        measured = sum(1 for z in model.outputs if binding.outputs.get(z) is not None)
+        detector = calibrated_cusum(
+            n,
+            dof=max(measured, 1),
+            sample_s=binding.sample_s,
+            false_alarms_per_100h=binding.drift.false_alarms_per_100h,
+            tolerance=binding.drift.tolerance,
+        )
+        self.monitor = ConsistencyMonitor(n, model.outputs, window=window, detector=detector)
         # where each model input and output comes from
         self._inputs: list[tuple[str, Any, float]] = []
         self._changes: list[int] = []  # inputs that flag a changed value (events, not levels)
@@ -444,8 +464,11 @@ class FleetTracker:
             if i in self.pending:
                 continue  # already re-synchronised and collecting data for an update
             result.events.append(self._drift_event(int(i), float(t[i]), report))
-            self._resync(int(i))
-            self.pending[int(i)] = float(t[i])
+            action = self.binding.drift.action
+            if action == "reset":
+                self._resync(int(i))
+            if action != "flag":
+                self.pending[int(i)] = float(t[i])
         for slot, since in list(self.pending.items()):
             if stepping[slot] and t[slot] - since >= self.binding.update_window_s:
                 job = self.update_job(self.twin_ids[slot], since=since, reason="drift")
@@ -473,8 +496,9 @@ class FleetTracker:
                     round(float(report.nis_high[i]), 4),
                 ],
                 "signal_scores": signals,
-                "action": "state re-synchronised; collecting "
-                f"{self.binding.update_window_s:g} s of data for a model update",
+                "action": _ACTIONS[self.binding.drift.action].format(
+                    window=self.binding.update_window_s
+                ),
             },
             ts=ts,
         )

@@ -223,3 +223,103 @@ def test_a_covariance_with_round_off_below_zero_still_samples() -> None:
     x = gaussian_samples(np.zeros((1, 2)), cov, 5000, seed=1)
     assert np.all(np.isfinite(x))
     assert np.std(x[0, :, 1]) == pytest.approx(3e-6, rel=0.05)
+
+
+class TwoWear(Model):
+    """Two independent damages, each at its own rate; each fails at 1. States [d1, r1, d2, r2]."""
+
+    inputs = ("load",)
+    states = ("d1", "r1", "d2", "r2")
+    events = ("first_worn", "second_worn")
+    parameters = {"limit": Param(1.0, "", (0.01, 100.0))}
+
+    def next_state(self, x: Frame, u: Frame, dt: Any, p: Frame) -> Any:
+        return (x.d1 + x.r1 * u.load * dt, x.r1, x.d2 + x.r2 * u.load * dt, x.r2)
+
+    def event_state(self, x: Frame, p: Frame) -> Any:
+        return (1.0 - x.d1 / p.limit, 1.0 - x.d2 / p.limit)
+
+
+def _survival(t: Any, d: float, mu: float, s: float) -> Any:
+    """P(T > t) for T = (1 - d) / r with r ~ N(mu, s): the rate is below (1 - d) / t."""
+    return norm.cdf(((1.0 - d) / t - mu) / s)
+
+
+def test_monte_carlo_predicts_each_event_and_the_first_of_them() -> None:
+    from scipy.integrate import trapezoid
+    from scipy.optimize import brentq
+
+    from twinworks.services.rul.propagate import EventTimes
+
+    d1, mu1, s1 = 0.0, 0.010, 0.002  # T1 around 100 s
+    d2, mu2, s2 = 0.2, 0.008, 0.001  # T2 around 100 s too: either may come first
+    mean = np.array([[d1, mu1, d2, mu2]])
+    cov = np.diag([0.0, s1**2, 0.0, s2**2])[None]
+    ft = monte_carlo(
+        TwoWear(), constant_load(np.array([[1.0]])), mean=mean, cov=cov,
+        n_samples=20_000, dt=0.5, horizon=1e4, seed=5,
+    )  # fmt: skip
+    assert isinstance(ft, EventTimes)
+    assert set(ft.events) == {"first_worn", "second_worn"}
+    # each event on its own: the median of T = (1 - d) / r is at the median rate
+    assert ft.events["first_worn"].median[0] == pytest.approx((1 - d1) / mu1, rel=0.01)
+    assert ft.events["second_worn"].median[0] == pytest.approx((1 - d2) / mu2, rel=0.01)
+    # the first event: the rates are independent, so P(first > t) = S1(t)·S2(t)
+    exact = brentq(lambda t: _survival(t, d1, mu1, s1) * _survival(t, d2, mu2, s2) - 0.5, 1, 1e3)
+    assert ft.median[0] == pytest.approx(exact, rel=0.01)
+    assert ft.median[0] < min(e.median[0] for e in ft.events.values())
+    # how often the first damage ends the asset: P(T1 < T2) = ∫ f1(t)·S2(t) dt
+    grid = np.linspace(1.0, 1000.0, 200_001)
+    f1 = -np.gradient(_survival(grid, d1, mu1, s1), grid)
+    p_first = trapezoid(f1 * _survival(grid, d2, mu2, s2), grid)
+    assert ft.first_share is not None
+    assert ft.first_share["first_worn"][0] == pytest.approx(p_first, abs=0.01)
+    assert ft.first_share["first_worn"][0] + ft.first_share["second_worn"][0] == pytest.approx(1)
+
+
+def test_a_named_event_still_gives_that_event_alone() -> None:
+    mean = np.array([[0.0, 0.01, 0.5, 0.01]])  # T1 = 100 s, T2 = 50 s
+    cov = np.diag([0.0, 1e-6, 0.0, 1e-6])[None]
+    load = constant_load(np.array([[1.0]]))
+    both = monte_carlo(TwoWear(), load, mean=mean, cov=cov, n_samples=300, horizon=1e3, seed=2)
+    alone = monte_carlo(
+        TwoWear(), load, event="first_worn", mean=mean, cov=cov, n_samples=300, horizon=1e3, seed=2
+    )
+    assert type(alone).__name__ == "FailureTimes"
+    assert alone.samples is not None and both.events["first_worn"].samples is not None
+    np.testing.assert_array_equal(alone.samples, both.events["first_worn"].samples)
+    # deterministic states: the unscented first event is the earlier one exactly
+    exact = np.array([[0.0, 0.01, 0.5, 0.01]])
+    ut = unscented(TwoWear(), load, mean=exact, cov=np.zeros((1, 4, 4)), dt=0.5, horizon=1e3)
+    assert ut.median[0] == pytest.approx(50.0, rel=1e-6)
+    assert ut.events["first_worn"].median[0] == pytest.approx(100.0, rel=1e-6)
+    when = time_to_threshold(TwoWear(), exact[:, None, :], load, 0.5, 1e3)
+    assert when[0, 0] == pytest.approx(50.0)
+
+
+class NoisyDamage(LinearDamage):
+    """LinearDamage whose damage also follows a random walk (σ per √s)."""
+
+    process_noise = {"damage": 0.02}
+
+
+def test_monte_carlo_with_process_noise_matches_the_first_passage_law() -> None:
+    from scipy.stats import invgauss
+
+    # d(t) = r·t + σ·W(t) first reaches 1 at an inverse-Gaussian time: mean 1/r, shape 1/σ²
+    r, sigma = 0.01, 0.02
+    mean = np.array([[0.0, r]])
+    cov = np.zeros((1, 2, 2))
+    load = constant_load(np.array([[1.0]]))
+    ft = monte_carlo(
+        NoisyDamage(), load, mean=mean, cov=cov, n_samples=4000, dt=0.25, horizon=1e4,
+        seed=9, process_noise=True,
+    )  # fmt: skip
+    mu, lam = 1.0 / r, 1.0 / sigma**2
+    law = invgauss(mu / lam, scale=lam)
+    assert ft.median[0] == pytest.approx(law.median(), rel=0.03)
+    assert ft.lower[0] == pytest.approx(law.ppf(0.05), rel=0.05)
+    assert ft.upper[0] == pytest.approx(law.ppf(0.95), rel=0.05)
+    # without the walk every sample fails at exactly 1/r: the future's noise is what widens it
+    still = monte_carlo(NoisyDamage(), load, mean=mean, cov=cov, n_samples=50, dt=0.25, horizon=1e4)
+    assert float(still.upper[0] - still.lower[0]) == pytest.approx(0.0, abs=1e-9)

@@ -7,8 +7,13 @@ broadcast against them, and its ``health(x, theta)`` gives each event's state, 1
 healthy … 0 when the event is reached. ``theta`` are the model's parameters
 (:meth:`~twinworks.models.Model.theta`): a vector for all twins, or shaped to
 broadcast against the states, e.g. ``(twins, 1, n_params)`` for states
-``(twins, samples, n_states)``. ``event`` picks which event is the failure (default:
-the model's first).
+``(twins, samples, n_states)``. ``event`` names the failure event; ``event=None`` means
+*each event and the first of them*: a model with several failure modes (a bearing's
+spall and its oil overheating) fails at whichever comes first, so
+:func:`time_to_threshold` returns the earliest of its events and :func:`monte_carlo`
+and :func:`unscented` return :class:`EventTimes` — the first event's distribution,
+each event's own, and (Monte Carlo) how often each event comes first. For a model
+with one event, ``None`` and its name give the same numbers.
 
 A *load profile* gives the future inputs: ``profile(t) -> u`` with ``t`` the
 time ahead (s) and ``u`` an array ``(n_twins, n_inputs)`` (or broadcastable).
@@ -24,7 +29,7 @@ Both report the median and the central interval (5–95 % by default).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,7 @@ from scipy.stats import norm
 from twinworks.models.base import Model
 
 __all__ = [
+    "EventTimes",
     "FailureTimes",
     "LoadProfile",
     "constant_load",
@@ -42,6 +48,7 @@ __all__ = [
     "monte_carlo",
     "parameters_of",
     "sqrt_covariance",
+    "time_to_events",
     "time_to_threshold",
     "unscented",
 ]
@@ -95,6 +102,23 @@ class FailureTimes:
     censored: Array | None = None  # fraction of samples still alive at the horizon
 
 
+@dataclass(frozen=True)
+class EventTimes(FailureTimes):
+    """Failure times of a model with several events (``event=None``).
+
+    The fields it shares with :class:`FailureTimes` describe the *first* event to
+    happen (each sample's earliest event), so code written for one event reads the
+    time to the first failure. ``events`` holds each event's own distribution
+    (ignoring the others: a state may cross an event's threshold after an earlier
+    one ended the asset); ``first_share`` the fraction of samples whose first event
+    is each one (Monte Carlo; None from the unscented transform, whose weights are no
+    probabilities).
+    """
+
+    events: dict[str, FailureTimes] = field(default_factory=dict)
+    first_share: dict[str, Array] | None = None
+
+
 def time_to_threshold(
     model: Model,
     x0: Array,
@@ -107,18 +131,53 @@ def time_to_threshold(
 ) -> Array:
     """Time at which each state in ``x0 (..., n_states)`` first reaches the failure event.
 
-    The crossing inside a step is interpolated linearly in the event state (1 healthy
-    … 0 at the threshold, below 0 beyond it). States that never fail within
-    ``horizon`` get ``inf``; states already failed get 0.
+    ``event=None``: the earliest of all the model's events. The crossing inside a
+    step is interpolated linearly in the event state (1 healthy … 0 at the
+    threshold, below 0 beyond it). States that never fail within ``horizon`` get
+    ``inf``; states already failed get 0.
+    """
+    events = None if event is None else (event,)
+    return np.asarray(
+        time_to_events(model, x0, profile, dt, horizon, theta=theta, events=events).min(axis=-1)
+    )
+
+
+def time_to_events(
+    model: Model,
+    x0: Array,
+    profile: LoadProfile,
+    dt: float,
+    horizon: float,
+    *,
+    theta: Array | None = None,
+    events: tuple[str, ...] | None = None,
+    process_std: Array | None = None,
+    rng: np.random.Generator | None = None,
+) -> Array:
+    """Time at which each state in ``x0 (..., n_states)`` reaches each event: ``(..., n_events)``.
+
+    ``events`` picks and orders the events (default: all the model's). Each event's
+    crossing is interpolated as in :func:`time_to_threshold`; stepping stops when
+    every state has reached every event, or at ``horizon``. With ``process_std``
+    (per state, per √s) and a seeded ``rng``, every step adds the random walk the
+    model's ``process_noise`` declares, so the future's own uncertainty — a wear rate
+    that keeps wandering — widens the distribution.
     """
     if dt <= 0 or horizon <= 0:
         raise ValueError(f"dt and horizon must be positive (s), got dt={dt}, horizon={horizon}")
-    k = event_index(model, event)
+    if events is None:
+        event_index(model, None)  # a model without events is refused with its name
+        ks = list(range(len(model.events)))
+    else:
+        ks = [event_index(model, e) for e in events]
     theta = parameters_of(model, theta)
+    if process_std is not None and rng is None:
+        raise ValueError("process_std needs a seeded rng (numpy.random.default_rng(seed))")
     x = np.array(x0, dtype=float)
     lead = x.shape[:-1]
-    when = np.full(lead, np.inf)
-    before = model.health(x, theta)[..., k]
+    noise = None if process_std is None else np.asarray(process_std, float) * np.sqrt(dt)
+    when = np.full((*lead, len(ks)), np.inf)
+    before = model.health(x, theta)[..., ks]
     alive = ~(before <= 0.0)
     when[~alive] = 0.0
     t = 0.0
@@ -128,8 +187,10 @@ def time_to_threshold(
         while u.ndim < x.ndim:
             u = u[:, None, ...] if u.ndim >= 2 else u[None, ...]
         x = model.step(x, np.broadcast_to(u, (*lead, u.shape[-1])), dt, theta)
+        if noise is not None and rng is not None:
+            x = x + rng.standard_normal(x.shape) * noise
         t += dt
-        after = model.health(x, theta)[..., k]
+        after = model.health(x, theta)[..., ks]
         failed = alive & (after <= 0.0)
         if failed.any():
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -198,12 +259,16 @@ def monte_carlo(
     horizon: float = 86_400.0,
     level: float = 0.9,
     seed: int = 0,
+    process_noise: bool = False,
 ) -> FailureTimes:
     """Monte Carlo failure times of ``n_twins`` twins.
 
     Give either ``mean (twins, n)`` and ``cov (twins, n, n)`` (Gaussian states,
     sampled here), or ``particles (twins, samples, n)`` from a particle filter; and
-    the model's parameters ``theta`` (see the module docstring).
+    the model's parameters ``theta`` (see the module docstring). ``event=None``:
+    every event and the first of them, as :class:`EventTimes`. ``process_noise``:
+    each sample also follows the random walk of the model's ``process_noise``
+    (seeded by ``seed``), so slowly varying states keep varying in the future.
     """
     if particles is None:
         if mean is None or cov is None:
@@ -212,7 +277,30 @@ def monte_carlo(
     particles = np.asarray(particles, dtype=float)
     if particles.ndim != 3:
         raise ValueError(f"particles must be (twins, samples, states); got {particles.shape}")
-    times = time_to_threshold(model, particles, profile, dt, horizon, theta=theta, event=event)
+    walk: dict[str, Any] = {}
+    if process_noise:
+        walk = {
+            "process_std": np.sqrt(np.diag(model.process_covariance())),
+            "rng": np.random.default_rng([seed, 1]),
+        }
+    events = None if event is None else (event,)
+    each = time_to_events(
+        model, particles, profile, dt, horizon, theta=theta, events=events, **walk
+    )
+    if event is not None:
+        return _sampled(each[..., 0], level)
+    first = each.min(axis=-1)
+    which = np.argmin(each, axis=-1)  # ties (all inf): the first declared, ignored below
+    alive = np.isfinite(first)
+    share = {name: np.mean((which == k) & alive, axis=-1) for k, name in enumerate(model.events)}
+    return EventTimes(
+        **vars(_sampled(first, level)),
+        events={name: _sampled(each[..., k], level) for k, name in enumerate(model.events)},
+        first_share=share,
+    )
+
+
+def _sampled(times: Array, level: float) -> FailureTimes:
     median, lower, upper = _summary(times, level)
     finite = np.where(np.isfinite(times), times, np.nan)
     with np.errstate(invalid="ignore"), _quiet():
@@ -250,7 +338,9 @@ def unscented(
     The failure time's mean and variance are the weighted sums over the sigma
     points; the interval is the normal one around the mean, so the median equals
     the mean. Sigma points that do not fail within ``horizon`` are counted at the
-    horizon (the estimate is then a lower bound; see ``censored``).
+    horizon (the estimate is then a lower bound; see ``censored``). ``event=None``:
+    every event and the first of them (each sigma point's earliest event), as
+    :class:`EventTimes`.
     """
     mean = np.atleast_2d(np.asarray(mean, dtype=float))
     twins, n = mean.shape
@@ -266,21 +356,32 @@ def unscented(
     wc = wm.copy()
     wm[0] = lam / (n + lam)
     wc[0] = wm[0] + (1 - alpha * alpha + beta)
-    times = time_to_threshold(model, sigma, profile, dt, horizon, theta=theta, event=event)
-    censored = np.mean(~np.isfinite(times), axis=-1)
-    capped = np.minimum(times, horizon)
-    mu = capped @ wm
-    var = np.maximum(((capped - mu[:, None]) ** 2) @ wc, 0.0)
-    sd = np.sqrt(var)
     zq = float(norm.ppf((1 + level) / 2))
-    return FailureTimes(
-        mu,
-        np.maximum(mu - zq * sd, 0.0),
-        mu + zq * sd,
-        level,
-        mean=mu,
-        std=sd,
-        censored=censored,
+
+    def moments(times: Array) -> FailureTimes:
+        censored = np.mean(~np.isfinite(times), axis=-1)
+        capped = np.minimum(times, horizon)
+        mu = capped @ wm
+        var = np.maximum(((capped - mu[:, None]) ** 2) @ wc, 0.0)
+        sd = np.sqrt(var)
+        return FailureTimes(
+            mu,
+            np.maximum(mu - zq * sd, 0.0),
+            mu + zq * sd,
+            level,
+            mean=mu,
+            std=sd,
+            censored=censored,
+        )
+
+    if event is not None:
+        return moments(
+            time_to_threshold(model, sigma, profile, dt, horizon, theta=theta, event=event)
+        )
+    each = time_to_events(model, sigma, profile, dt, horizon, theta=theta)
+    return EventTimes(
+        **vars(moments(each.min(axis=-1))),
+        events={name: moments(each[..., k]) for k, name in enumerate(model.events)},
     )
 
 

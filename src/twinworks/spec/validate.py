@@ -24,6 +24,7 @@ from twinworks.spec.schema import (
     TwinTypeSpec,
     _Ranged,
 )
+from twinworks.spec.status_policy import check_status_policy
 from twinworks.spec.units import UnitError, check_unit
 
 __all__ = ["Problem", "check_definition", "check_value"]
@@ -132,6 +133,7 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
     for tname, declared in types.items():
         problems += _check_units(declared, ("types", tname))
         problems += check_alarms(declared, ("types", tname))
+        problems += check_status_policy(declared, ("types", tname))
         for rname, relspec in declared.relationships.items():
             for target in relspec.target:
                 if target not in types:

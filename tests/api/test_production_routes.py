@@ -9,9 +9,8 @@ import httpx
 import pytest
 from tests.conftest import secured, user_token
 
-from twinworks.api import create_app
+from twinworks.compose import Settings, build
 from twinworks.connect import Reading
-from twinworks.runtime import Runtime
 from twinworks.spec import parse_definition
 from twinworks.store import MemoryStore
 
@@ -49,9 +48,10 @@ production:
 @pytest.fixture
 async def client():  # type: ignore[no-untyped-def]
     """An engineer on every twin (who may plan the line) on the API of a live runtime."""
-    runtime = Runtime(parse_definition(CELL), MemoryStore(), connectors={})
     security, auth = secured("engineer@*", user="planner")
-    app = create_app(runtime, security=security)
+    settings = Settings(connectors={}, security=security)
+    assembly = build(parse_definition(CELL), MemoryStore(), settings)
+    runtime, app = assembly.runtime, assembly.app
     await runtime.start()
     now = time.time()
     await runtime.ingest(

@@ -1,14 +1,13 @@
 """The runtime: the kernel's parts composed, on one asyncio loop.
 
-A reading goes: connector → :class:`~twinworks.runtime.ingest.Validator` (bad values
-become ``TelemetryRejected`` events and dead letters, never holding up good ones) →
-:class:`~twinworks.runtime.writer.WriteBehind` (batched onto the store on its own
-thread; spooled to disk while the store is down) → once durable,
-:class:`~twinworks.runtime.state.TwinState` (reported and virtual state) and
-:class:`~twinworks.runtime.status.StatusBoard` (status from the type's policy) → the
-:class:`~twinworks.runtime.bus.ChangeBus` (streams and services). Desired values and
-commands go the other way through :class:`~twinworks.runtime.commands.CommandDispatcher`;
-:class:`~twinworks.runtime.views.TwinViews` reads twins now and as of any past time.
+A reading goes: connector → :class:`~.ingest.Intake` (validated; bad values become
+``TelemetryRejected`` events and dead letters and never hold up good ones) →
+:class:`~.writer.WriteBehind` (batched onto the store on its own thread, spooled to
+disk while the store is down) → once durable, :class:`~.state.TwinState` (reported and
+virtual state) and :class:`~.status.StatusBoard` (status from the type's policy) →
+the :class:`~.bus.ChangeBus` (streams, services). Desired values and commands go the
+other way through :class:`~.commands.CommandDispatcher`; :class:`~.views.TwinViews`
+reads twins now and as of any past time. docs/architecture.md draws the whole path.
 """
 
 from __future__ import annotations
@@ -17,18 +16,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from twinworks.connect.base import Connector, Reading, ReadingColumns
-from twinworks.errors import RejectedValueError, UnknownTwinError
+from twinworks.connect.base import Connector, Reading
 from twinworks.runtime import events as ev
 from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.commands import CommandDispatcher
 from twinworks.runtime.connectors import build_connectors
-from twinworks.runtime.deadletters import letters_for_rejections
-from twinworks.runtime.ingest import Validator
+from twinworks.runtime.ingest import Intake
 from twinworks.runtime.registry import TwinRegistry
 from twinworks.runtime.reports import CommandRecord, IngestReport, Rejection
 from twinworks.runtime.safety import CommandGuard, RateLimit
@@ -85,11 +82,9 @@ class Runtime:
         self.store = store
         self.bus = ChangeBus()
         self.counters: Counter[str] = Counter()
-        self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.connectors: dict[str, Connector] = dict(connectors or {})
         self._given_connectors = connectors is not None
         self.services: dict[str, TwinService] = {s.name: s for s in services}
-        self.validator = Validator(self.registry)
         self.state = TwinState(self.registry)
         self.live = self.state.live
         self.writer = WriteBehind(
@@ -103,16 +98,14 @@ class Runtime:
             stop_timeout_s=stop_timeout_s,
         )
         self.event_hooks = self.writer.event_hooks  # see WriteBehind.event_hooks
+        self.intake = Intake(self.registry, self.writer, self.counters)
+        self.rejections = self.intake.rejections
         self.statuses = StatusBoard(
             self.registry, self.live, self.connectors, self.bus, stale_after_s
         )
         self.conditions = self.statuses.conditions
         # time-dependent command limits (rate of change, commands per twin): see safety.py
-        self.guard = CommandGuard(command_rate)
-        for twin in definition.twins:
-            limit = definition.types[twin.type].rate_limit
-            if limit is not None:
-                self.guard.limits[twin.id] = RateLimit(limit.commands, limit.per_s)
+        self.guard = CommandGuard.for_definition(definition, command_rate)
         self.dispatcher = CommandDispatcher(
             self.registry,
             self.state,
@@ -200,50 +193,25 @@ class Runtime:
     def validate(
         self, readings: Iterable[Reading], source: str, need_unit: bool = False
     ) -> tuple[list[Point], list[Rejection]]:
-        return self.validator.validate(readings, source, need_unit)
+        return self.intake.validator.validate(readings, source, need_unit)
 
     def submit(
         self, readings: Sequence[Reading], source: str, need_unit: bool = False
     ) -> asyncio.Future[IngestReport]:
         """Validate readings and queue the good ones; the future resolves once they are stored.
 
-        Connectors call this (the MQTT connector with :class:`ReadingColumns`).
+        Connectors call this (the MQTT connector with ``ReadingColumns``, checked as arrays).
         """
-        if isinstance(readings, ReadingColumns):
-            columns, good, bad = self.validator.validate_columns(readings, source, need_unit)
-        else:
-            columns = None
-            good, bad = self.validator.validate(readings, source, need_unit)
-        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
-        chunk = Chunk(good, future, IngestReport(rejected=bad), columns=columns)
-        chunk.report.accepted = chunk.size
-        if bad:
-            self._count_rejections(bad)
-        self.writer.queue(chunk)
-        return future
+        return self.intake.submit(readings, source, need_unit)
 
     def submit_derived(self, points: Sequence[Point]) -> asyncio.Future[IngestReport]:
         """Queue values computed by models and services (the virtual entity's data).
 
-        They are stored as time series beside the measurements, with the same
-        batching and durability, shown under ``virtual`` in twin views, and
-        published on the stream as ``virtual`` messages. Names must not clash with
-        the twin's declared telemetry; by convention they are ``producer.quantity``
-        such as ``ukf.tool_wear`` and ``ukf.tool_wear.std``.
+        They are stored as time series beside the measurements, shown under ``virtual``
+        in twin views and published as ``virtual`` messages. Names must not clash with
+        declared telemetry; by convention they are ``producer.quantity`` (``ukf.tool_wear``).
         """
-        for p in points:
-            if p.twin_id not in self.live:
-                raise UnknownTwinError(p.twin_id)
-            if (p.twin_id, p.signal) in self.registry.rules:
-                raise RejectedValueError(
-                    "name_clash",
-                    f"{p.twin_id}.{p.signal} is declared telemetry; derived values need their "
-                    "own name, e.g. 'model.{p.signal}'",
-                )
-        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
-        report = IngestReport(accepted=len(points))
-        self.writer.queue(Chunk(list(points), future, report, derived=True))
-        return future
+        return self.intake.submit_derived(points)
 
     async def ingest(
         self, readings: Sequence[Reading], source: str = "api", need_unit: bool = False
@@ -251,40 +219,18 @@ class Runtime:
         """Validate and store readings; return once they are durable."""
         return await self.submit(readings, source, need_unit)
 
-    def _count_rejections(self, bad: list[Rejection]) -> None:
-        self.counters["rejected"] += len(bad)
-        for r in bad:
-            self.rejections[r.twin_id][r.reason] += 1
-        self.writer.queue_events(
-            [
-                Event(
-                    ev.TELEMETRY_REJECTED,
-                    r.twin_id if r.twin_id in self.live else None,
-                    r.as_dict(),
-                )
-                for r in bad
-            ]
-        )
-        for letter in letters_for_rejections(bad):
-            self.writer.queue_letter(letter)
-
     def dead_letter(self, letter: DeadLetter) -> None:
         """Keep a payload that never became readings (connectors call this), and count it."""
-        if letter.twin_id is not None:
-            self.rejections[letter.twin_id][letter.reason] += 1
-        self.writer.queue_letter(letter)
+        self.intake.dead_letter(letter)
 
     def _on_stored(self, chunks: list[Chunk], counts: list[int], stored: list[StoredEvent]) -> None:
         """A batch is durable: update state, tell subscribers, refresh statuses."""
         publish = self.bus.subscriber_count > 0
         applied = self.state.apply(chunks, time.time(), publish)
         if publish:
-            for twin_id, values in applied.changes.items():
-                self.bus.publish({"type": "telemetry", "twin_id": twin_id, "values": values})
-            for twin_id, values in applied.derived.items():
-                self.bus.publish({"type": "virtual", "twin_id": twin_id, "values": values})
-            for event in stored:
-                self.bus.publish({"type": "event", **event.as_dict()})
+            self.bus.publish_values("telemetry", applied.changes)
+            self.bus.publish_values("virtual", applied.derived)
+            self.bus.publish_events(stored)
         if applied.state_events:
             self.writer.queue_events(applied.state_events)
         self.statuses.after_data(applied.touched, applied.restated)
@@ -292,8 +238,7 @@ class Runtime:
     async def record(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Store events now (serialised with telemetry writes) and publish them."""
         stored = await self.writer.record(events)
-        for event in stored:
-            self.bus.publish({"type": "event", **event.as_dict()})
+        self.bus.publish_events(stored)
         return stored
 
     async def flush(self) -> None:
@@ -318,10 +263,7 @@ class Runtime:
     # ------------------------------------------------------------------ views and streams
 
     def subscribe(self, twin_ids: Iterable[str] | None = None) -> Subscription:
-        wanted = set(twin_ids) if twin_ids is not None else None
-        if wanted is None:
-            return self.bus.subscribe()
-        return self.bus.subscribe(lambda m: m.get("twin_id") in wanted or m.get("twin_id") is None)
+        return self.bus.subscribe_twins(twin_ids)
 
     def twin_view(self, twin_id: str, as_of: float | None = None) -> dict[str, Any]:
         """A twin's document, reported and desired state; as it was at ``as_of`` if given."""

@@ -1,4 +1,4 @@
-"""Ingest: one validator for every reading, and its vectorised form for columnar batches.
+"""Ingest: one validator for every reading, its vectorised form, and the intake that queues.
 
 The rules are the registry's :class:`~twinworks.runtime.registry.SignalRule` s, one
 per (twin, signal). :meth:`Validator.validate` applies them to readings one by one;
@@ -6,22 +6,31 @@ per (twin, signal). :meth:`Validator.validate` applies them to readings one by o
 at once and sends every message with a sample that is not plainly valid through
 :meth:`Validator.validate`, so bad values get the same reasons and dead letters on
 both paths (held equal by a property test in ``tests/runtime/test_ingest.py``).
+
+:class:`Intake` is where connectors hand readings over: it validates them, queues
+the good ones for the store and records the bad ones (counted per twin and reason,
+a ``TelemetryRejected`` event each, one dead letter per raw message).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from twinworks.connect.base import Reading, ReadingColumns
 from twinworks.errors import RejectedValueError, UnknownSignalError, UnknownTwinError
+from twinworks.runtime import events as ev
+from twinworks.runtime.deadletters import letters_for_rejections
 from twinworks.runtime.registry import TS_MAX, TS_MIN, TwinRegistry
-from twinworks.runtime.reports import Rejection, shown
-from twinworks.store.base import Columns, Point
+from twinworks.runtime.reports import IngestReport, Rejection, shown
+from twinworks.runtime.writer import Chunk, WriteBehind
+from twinworks.store.base import Columns, DeadLetter, Event, Point
 
-__all__ = ["Validator"]
+__all__ = ["Intake", "Validator"]
 
 
 class Validator:
@@ -134,3 +143,67 @@ class Validator:
         good, bad = self.validate(batch.exact(odd.tolist()), source, need_unit)
         columns = Columns(registry.keys, keys[fast], ts[fast], values[fast]) if fast.any() else None
         return columns, good, bad
+
+
+class Intake:
+    """Readings in: validated, queued for the store, and the rejected ones recorded."""
+
+    def __init__(self, registry: TwinRegistry, writer: WriteBehind, counters: Counter[str]) -> None:
+        self.registry = registry
+        self.validator = Validator(registry)
+        self.writer = writer
+        self.counters = counters
+        self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def submit(
+        self, readings: Sequence[Reading], source: str, need_unit: bool = False
+    ) -> asyncio.Future[IngestReport]:
+        """Validate readings and queue the good ones; the future resolves once they are stored."""
+        if isinstance(readings, ReadingColumns):
+            columns, good, bad = self.validator.validate_columns(readings, source, need_unit)
+        else:
+            columns = None
+            good, bad = self.validator.validate(readings, source, need_unit)
+        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
+        chunk = Chunk(good, future, IngestReport(rejected=bad), columns=columns)
+        chunk.report.accepted = chunk.size
+        if bad:
+            self._record_rejections(bad)
+        self.writer.queue(chunk)
+        return future
+
+    def submit_derived(self, points: Sequence[Point]) -> asyncio.Future[IngestReport]:
+        """Queue values computed by models and services; their names must not be telemetry."""
+        for p in points:
+            if p.twin_id not in self.registry:
+                raise UnknownTwinError(p.twin_id)
+            if (p.twin_id, p.signal) in self.registry.rules:
+                raise RejectedValueError(
+                    "name_clash",
+                    f"{p.twin_id}.{p.signal} is declared telemetry; derived values need their "
+                    "own name, e.g. 'model.{p.signal}'",
+                )
+        future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
+        report = IngestReport(accepted=len(points))
+        self.writer.queue(Chunk(list(points), future, report, derived=True))
+        return future
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Keep a payload that never became readings (connectors call this), and count it."""
+        if letter.twin_id is not None:
+            self.rejections[letter.twin_id][letter.reason] += 1
+        self.writer.queue_letter(letter)
+
+    def _record_rejections(self, bad: list[Rejection]) -> None:
+        self.counters["rejected"] += len(bad)
+        for r in bad:
+            self.rejections[r.twin_id][r.reason] += 1
+        known = self.registry
+        self.writer.queue_events(
+            [
+                Event(ev.TELEMETRY_REJECTED, r.twin_id if r.twin_id in known else None, r.as_dict())
+                for r in bad
+            ]
+        )
+        for letter in letters_for_rejections(bad):
+            self.writer.queue_letter(letter)

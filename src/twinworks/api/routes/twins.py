@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
 from twinworks.api.schemas import ErrorBody, HistoryOut, RevisionOut, TwinOut, TwinSummary
+from twinworks.errors import InvalidRequestError
 from twinworks.timeutil import parse_duration
 
 __all__ = ["router"]
@@ -106,7 +107,7 @@ async def history(
         runtime.registry.rule(twin_id, signal)  # raises: unknown signal, naming the declared ones
     t0, t1 = optional_time(start, "start"), optional_time(end, "end")
     if t0 is not None and t1 is not None and t1 <= t0:
-        raise ValueError("query end: must be after start")
+        raise InvalidRequestError("query end: must be after start", "query end")
     unit = rule.unit if rule is not None else None
     base: dict[str, Any] = {"twin_id": twin_id, "signal": signal, "unit": unit}
     if bucket is None and buckets is None:
@@ -122,15 +123,17 @@ async def history(
             "truncated": truncated,
         }
     if bucket is not None and buckets is not None:
-        raise ValueError("query: give either bucket (a width) or buckets (a count), not both")
+        raise InvalidRequestError(
+            "query: give either bucket (a width) or buckets (a count), not both", "query bucket"
+        )
     bucket_width: float | None = None
     if bucket is not None:
         try:
             bucket_width = parse_duration(bucket)
         except ValueError as exc:
-            raise ValueError(f"query bucket: {exc}") from None
+            raise InvalidRequestError(f"query bucket: {exc}", "query bucket") from None
         if bucket_width <= 0:
-            raise ValueError("query bucket: must be longer than zero")
+            raise InvalidRequestError("query bucket: must be longer than zero", "query bucket")
     if t1 is None:
         newest = await asyncio.to_thread(runtime.store.range, twin_id, signal, None, None, 1, True)
         t1 = (newest[0][0] + 1e-6) if newest else None
@@ -143,7 +146,7 @@ async def history(
         bucket_width = (t1 - t0) / buckets
     width = bucket_width
     if (t1 - t0) / width > MAX_BUCKETS:
-        raise ValueError(
+        raise InvalidRequestError(
             f"query bucket: {bucket} over this range makes more than {MAX_BUCKETS} buckets; "
             "use a wider bucket or a shorter range"
         )

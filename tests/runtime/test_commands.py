@@ -53,3 +53,37 @@ def _reading(twin_id: str, signal: str, value: Any) -> Any:
     from twinworks.connect import Reading
 
     return Reading(twin_id, signal, time.time(), value)
+
+
+PRESS = """
+connectors: {plc: {protocol: opcua, endpoint: "opc.tcp://127.0.0.1:4840"}}
+types:
+  press:
+    telemetry:
+      mode: {dtype: string, values: [pressing, waiting, jammed]}
+    status: {signal: mode, running: [pressing], idle: [waiting], fault: [jammed]}
+    commands:
+      clear: {allowed_states: [jammed]}
+twins:
+  - id: p1
+    type: press
+    bindings:
+      - connector: plc
+        telemetry: {mode: "ns=2;s=p1.mode"}
+        commands: {clear: {object: "ns=2;s=p1", method: "ns=2;s=p1.clear"}}
+"""
+
+
+async def test_allowed_states_are_values_of_the_status_policys_signal() -> None:
+    from twinworks.errors import RejectedValueError
+    from twinworks.spec import parse_definition
+
+    definition = parse_definition(PRESS)
+    plc = FakeConnector("plc", [(t.id, b) for t in definition.twins for b in t.bindings])
+    async with Runtime(definition, MemoryStore(), connectors={"plc": plc}) as rt:
+        await rt.ingest([_reading("p1", "mode", "pressing")])
+        with pytest.raises(RejectedValueError, match="not allowed while the twin is 'pressing'"):
+            await rt.call_command("p1", "clear")
+        await rt.ingest([_reading("p1", "mode", "jammed")])
+        record = await rt.wait_command(await rt.call_command("p1", "clear"), 5)
+        assert record.status == "acknowledged" and plc.calls == [("p1", "clear", {})]

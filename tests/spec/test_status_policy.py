@@ -89,3 +89,18 @@ def test_unknown_statuses_are_refused() -> None:
     found = issues(GOOD.replace("idle: [waiting]", "napping: [waiting]"))
     assert len(found) == 1 and found[0][0] == "types.press.status.napping"
     assert found[0][1] == 9
+
+
+def test_allowed_states_are_checked_against_the_policys_signal() -> None:
+    text = GOOD.replace(
+        "twins: [{id: p1, type: press}]",
+        "    commands: {clear: {allowed_states: [jammed, broken]}}\ntwins: [{id: p1, type: press}]",
+    )
+    found = issues(text)
+    assert found == [
+        (
+            "types.press.commands.clear.allowed_states",
+            13,
+            "'broken' is not a value of the 'mode' signal",
+        )
+    ]

@@ -106,8 +106,9 @@ class CommandDispatcher:
             await self._reject(record, str(exc), "arguments", by)
             raise
         if spec.allowed_states is not None:
-            # allowed_states name values of the type's 'state' signal (see docs/definitions.md)
-            state = self.state.live[twin_id].reported.get("state")
+            # allowed_states name values of the twin's status signal (its type's policy)
+            policy = self.registry.status_policies.get(twin_id)
+            state = self.state.live[twin_id].reported.get(policy[0]) if policy else None
             current = state[1] if state else None
             if current not in spec.allowed_states:
                 message = (

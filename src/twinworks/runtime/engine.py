@@ -13,7 +13,6 @@ reads twins now and as of any past time. docs/architecture.md draws the whole pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -120,14 +119,11 @@ class Runtime:
         for connector in self.connectors.values():
             connector.attach(self.submit, self._on_connector, self.dead_letter)
         self.started_at: float | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def spool(self) -> DiskSpool | None:
         """Store-and-forward: where accepted points wait while the store is unavailable."""
         return self.writer.spool
-
-    # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         if self.writer.running:
@@ -137,7 +133,7 @@ class Runtime:
         await self.writer.call(self.state.register_documents, self.store, self.definition.name)
         await self.writer.call(self.state.load_reported, self.store)
         self.writer.start()
-        self._ticker = asyncio.create_task(self._status_loop(), name="twinworks-status")
+        self.statuses.start()
         if not self._given_connectors:
             built = build_connectors(
                 self.definition, self.submit, self._on_connector, self.dead_letter
@@ -165,10 +161,7 @@ class Runtime:
         for connector in self.connectors.values():
             await connector.stop()
         self.dispatcher.cancel()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        await self.statuses.stop()
         self.writer.queue_events([Event(ev.RUNTIME_STOPPED, None, {})])
         await self.writer.close()  # drains what is queued before it returns
 
@@ -183,13 +176,6 @@ class Runtime:
         self.writer.queue_events([Event(kind, None, {"connector": name, **data})])
         self.statuses.refresh()
 
-    async def _status_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self.statuses.refresh()
-
-    # ------------------------------------------------------------------ ingest
-
     def validate(
         self, readings: Iterable[Reading], source: str, need_unit: bool = False
     ) -> tuple[list[Point], list[Rejection]]:
@@ -200,7 +186,7 @@ class Runtime:
     ) -> asyncio.Future[IngestReport]:
         """Validate readings and queue the good ones; the future resolves once they are stored.
 
-        Connectors call this (the MQTT connector with ``ReadingColumns``, checked as arrays).
+        Connectors call this; the MQTT connector with ``ReadingColumns`` (checked as arrays).
         """
         return self.intake.submit(readings, source, need_unit)
 
@@ -246,8 +232,6 @@ class Runtime:
         while self.writer.busy:
             await asyncio.sleep(0.005)
 
-    # ------------------------------------------------------------------ status
-
     def refresh_statuses(self, changed: Iterable[str] | None = None) -> None:
         """Recompute statuses now (all twins, or ``changed`` and their ancestors)."""
         self.statuses.refresh(changed)
@@ -259,8 +243,6 @@ class Runtime:
         faulted, disconnected, stale or offline, which say more).
         """
         self.statuses.set_condition(twin_id, name, active)
-
-    # ------------------------------------------------------------------ views and streams
 
     def subscribe(self, twin_ids: Iterable[str] | None = None) -> Subscription:
         return self.bus.subscribe_twins(twin_ids)
@@ -295,8 +277,6 @@ class Runtime:
             "subscribers": self.bus.subscriber_count,
             "connectors": {n: c.status.as_dict() for n, c in self.connectors.items()},
         }
-
-    # ------------------------------------------------------------------ commands
 
     async def set_desired(
         self, twin_id: str, name: str, value: Any, *, by: str = "api"

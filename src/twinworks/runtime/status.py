@@ -15,6 +15,8 @@ proportion to the twins it visits, thanks to the registry's index of children.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -55,6 +57,22 @@ class StatusBoard:
         # leaves first, so that composite twins see their children's new status
         self._order = sorted(live, key=lambda t: -depth[t])
         self._ancestors = {t: registry.ancestors(t) for t in live}
+        self._ticker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Refresh every status once a second (staleness comes with time, not with data)."""
+        self._ticker = asyncio.create_task(self._tick(), name="twinworks-status")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.refresh()
 
     def refresh(self, changed: Iterable[str] | None = None) -> None:
         """Recompute statuses: all of them, or the ``changed`` twins' and their ancestors'."""

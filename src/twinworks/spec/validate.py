@@ -102,7 +102,10 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
                     _choices(ttype.telemetry),
                 )
             )
-    state = ttype.telemetry.get("state")
+    # allowed_states name values of the status signal: the policy's, else 'state'
+    policy = ttype.status_policy()
+    state_name = policy.signal if policy is not None else "state"
+    state = ttype.telemetry.get(state_name)
     for cname, command in ttype.commands.items():
         if command.allowed_states is None:
             continue
@@ -110,8 +113,8 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
             problems.append(
                 (
                     (*base, "commands", cname, "allowed_states"),
-                    "allowed_states needs a 'state' telemetry signal with declared values",
-                    "telemetry: {state: {dtype: string, values: [...]}}",
+                    f"allowed_states needs a {state_name!r} telemetry signal with declared values",
+                    f"telemetry: {{{state_name}: {{dtype: string, values: [...]}}}}",
                 )
             )
             continue
@@ -120,7 +123,7 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
                 problems.append(
                     (
                         (*base, "commands", cname, "allowed_states"),
-                        f"{s!r} is not a value of the 'state' signal",
+                        f"{s!r} is not a value of the {state_name!r} signal",
                         _choices(state.values),
                     )
                 )

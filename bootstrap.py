@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".twinworks-installed"
 
-# extras of pyproject.toml installed for each target
-EXTRAS = {"demo": ["broker"], "env": ["test"], "test": ["test"], "bench": ["test", "bench"]}
+# extras of pyproject.toml installed for each target (the demo's are added to every target):
+# the test suite needs `test`, the bench scripts `bench`, a development environment both
+EXTRAS = {"demo": ["demo"], "env": ["test", "bench"], "test": ["test"], "bench": ["bench"]}
 
 # Debian packages per target: {executable that proves the package is there: package}
 SYSTEM_PACKAGES: dict[str, dict[str, str]] = {

@@ -61,3 +61,22 @@ def test_format_round_trips() -> None:
     assert format_time(1795514400.5) == "2026-11-24T10:00:00.500Z"
     assert parse_time(format_time(1795514400.5)) == pytest.approx(1795514400.5)
     assert format_time(None) == "-"
+
+
+@pytest.mark.parametrize("text", ["1e20", "1e308", "253402300800", "9.9e11"])
+def test_times_after_year_9999_name_the_latest_bound(text: str) -> None:
+    with pytest.raises(ValueError, match=r"after 9999-12-31T23:59:59.999Z"):
+        parse_time(text, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["-1e308", "-1e20", "1969-12-31T23:59:59Z", "99999999999w ago"])
+def test_times_before_1970_name_the_earliest_bound(text: str) -> None:
+    with pytest.raises(ValueError, match=r"before 1970-01-01T00:00:00Z") as info:
+        parse_time(text, now=NOW)
+    assert repr(text) in str(info.value)  # as typed: the minus sign is not lost
+
+
+def test_the_bounds_themselves_are_times() -> None:
+    assert parse_time("1970-01-01T00:00:00Z") == 0.0
+    assert parse_time("9999-12-31T23:59:59Z") == 253_402_300_799.0
+    assert parse_time("-10", now=NOW) == NOW - 10  # a bare negative number is still an age

@@ -33,7 +33,9 @@ async def test_list_and_get_twins(api: httpx.AsyncClient) -> None:
     assert [t["id"] for t in twins] == ["line1", "m1", "m2"]
     m1 = next(t for t in twins if t["id"] == "m1")
     assert m1["parent"] == "line1"
-    assert m1["reported"]["temperature"] == {"ts": T0, "value": 42.0, "unit": "degC"}
+    assert m1["reported"]["temperature"] == {
+        "ts": T0, "value": 42.0, "unit": "degC", "unit_label": "°C"
+    }  # fmt: skip
     one = (await api.get("/twins/m1")).json()
     assert one["type"] == "machine" and one["relationships"] == {"partOf": "line1"}
     assert (await api.get("/twins/line1")).json()["children"] == ["m1", "m2"]
@@ -90,7 +92,7 @@ async def test_history_raw_and_downsampled_matches_batch(api: httpx.AsyncClient)
 async def test_history_parameters_are_checked(api: httpx.AsyncClient) -> None:
     url = "/twins/m1/telemetry/temperature"
     assert_error(
-        await api.get(url, params={"start": "yesterday-ish"}), 422, "invalid_value", "query start"
+        await api.get(url, params={"start": "yesterday-ish"}), 422, "invalid_request", "query start"
     )
     assert_error(
         await api.get(url, params={"bucket": "fast"}), 422, "invalid_value", "query bucket"
@@ -215,7 +217,7 @@ async def test_malformed_and_oversized_requests(api: httpx.AsyncClient) -> None:
     bad_json = await api.post(
         "/telemetry", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert_error(bad_json, 422, "invalid_request", "not valid JSON")
+    assert_error(bad_json, 400, "invalid_json", "not valid JSON")
     big = {
         "points": [
             {"twin_id": "m1", "signal": "count", "ts": 1.7e9 + i, "value": i} for i in range(5000)
@@ -236,7 +238,7 @@ async def test_as_of_and_revisions(api: httpx.AsyncClient) -> None:
     assert [r["rev"] for r in revisions] == [1, 2]
     assert revisions[1]["doc"]["desired"]["speed"]["value"] == 66.0
     assert_error(
-        await api.get("/twins/m1", params={"as_of": "whenever"}), 422, "invalid_value", "as_of"
+        await api.get("/twins/m1", params={"as_of": "whenever"}), 422, "invalid_request", "as_of"
     )
 
 
@@ -272,3 +274,16 @@ async def test_ingest_not_confirmed_in_time_is_queued_not_an_error(api: httpx.As
     await api.runtime.flush()  # type: ignore[attr-defined]
     again = (await api.post("/telemetry", json=body)).json()
     assert again["stored"] == 0 and again["duplicates"] == 1
+
+
+async def test_units_have_a_label_for_people_next_to_the_declared_unit(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.runtime.ingest([Reading("m1", "temperature", T0, 61.0)])  # type: ignore[attr-defined]
+    twin = (await api.get("/twins/m1")).json()
+    value = twin["reported"]["temperature"]
+    assert value["unit"] == "degC" and value["unit_label"] == "°C"  # machine form kept
+    listed = {t["id"]: t for t in (await api.get("/twins")).json()}
+    assert listed["m1"]["reported"]["temperature"]["unit_label"] == "°C"
+    history = (await api.get("/twins/m1/telemetry/temperature")).json()
+    assert history["unit"] == "degC" and history["unit_label"] == "°C"

@@ -201,12 +201,20 @@ async def test_the_policy_says_what_the_issue_says() -> None:
         ("POST", f"{models}/{{model}}/calibrate", Role.ENGINEER),
     ):
         assert POLICY[(method, path)] == Rule("twin", role, "twin_id"), path
-    # production: what-if by operators anywhere, the line's plan by engineers of all of it
-    assert POLICY[("POST", f"{api}/production/whatif")] == Rule("anywhere", Role.OPERATOR)
+    # production: what-if by operators anywhere, the line's plan by engineers of all of it;
+    # results and the plan are read filtered to the caller's twins, the pictures of the
+    # whole line by viewers of all of it
+    assert POLICY[("POST", f"{api}/production/whatif")] == Rule("listing", Role.OPERATOR)
     for path in ("schedule", "reschedule"):
         assert POLICY[("POST", f"{api}/production/{path}")] == Rule("sitewide", Role.ENGINEER)
-    reads = [k for k in POLICY if k[0] == "GET" and k[1].startswith(f"{api}/production/")]
-    assert len(reads) == 7 and all(POLICY[k] == Rule("anywhere", Role.VIEWER) for k in reads)
+    reads = {k[1]: POLICY[k] for k in POLICY if k[0] == "GET" and "/production/" in k[1]}
+    assert len(reads) == 7
+    assert reads[f"{api}/production/line"] == Rule("anywhere", Role.VIEWER)
+    for path in ("whatif/{rid}", "schedule"):
+        assert reads[f"{api}/production/{path}"] == Rule("listing", Role.VIEWER)
+    for path in ("whatif/{rid}/report.png", "whatif/{rid}/report.html", "schedule/gantt.png"):
+        assert reads[f"{api}/production/{path}"] == Rule("sitewide", Role.VIEWER)
+    assert reads[f"{api}/production/schedule/gantt.html"] == Rule("sitewide", Role.VIEWER)
     # the dashboard needs a session; the login page needs none of its files
     for path in ("/", "/static/{path:path}", "/vendor/{library}/{name}"):
         assert POLICY[("GET", path)] == Rule("anywhere", Role.VIEWER), path

@@ -93,6 +93,14 @@ async def test_whatif_forks_from_the_live_twins(client) -> None:  # type: ignore
     assert events and events[0]["data"]["id"] == body["id"]
 
 
+async def test_whatif_body_that_is_not_json_is_400(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/production/whatif", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
 async def test_bad_scenarios_are_422_with_where(client) -> None:  # type: ignore[no-untyped-def]
     r = await client.post(
         "/production/whatif",
@@ -104,7 +112,7 @@ async def test_bad_scenarios_are_422_with_where(client) -> None:  # type: ignore
     r = await client.post(
         "/production/whatif", content=b"{nope", headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
     r = await client.get("/production/whatif/nothing")
     assert r.status_code == 404
 
@@ -213,3 +221,41 @@ async def test_bad_schedule_requests_are_422(client) -> None:  # type: ignore[no
         json={"disruptions": [{"type": "breakdown", "machine": "m1", "duration": 60}]},
     )
     assert r.status_code == 422 and "no current plan" in r.json()["error"]["message"]
+
+
+async def test_results_and_plans_show_only_the_callers_twins(client) -> None:  # type: ignore[no-untyped-def]
+    security = client.security
+    m1_only = {"Authorization": f"Bearer {user_token(security, 'otto', 'operator@m1')}"}
+    everyone = {"Authorization": f"Bearer {user_token(security, 'val', 'viewer@*')}"}
+    scenario = {"name": "as is", "horizon": "1h", "replications": 2, "changes": []}
+    # a what-if run by a user of m1 is answered with m1's rows only ...
+    ran = await client.post("/production/whatif", json=scenario, headers=m1_only)
+    assert ran.status_code == 200, ran.text
+    body = ran.json()
+    assert set(body["stations"]) == {"m1"}
+    assert set(body["fork"]["queues"]) == {"m1"} and set(body["fork"]["states"]) == {"m1"}
+    # ... and so is reading it back, while a viewer of the whole plant sees both machines
+    got = await client.get(f"/production/whatif/{body['id']}", headers=m1_only)
+    assert set(got.json()["stations"]) == {"m1"}
+    full = await client.get(f"/production/whatif/{body['id']}", headers=everyone)
+    assert set(full.json()["stations"]) == {"m1", "m2"}
+    request = {"time_limit": 1, "orders": [{"id": "O", "product": "part", "quantity": 2}]}
+    assert (await client.post("/production/schedule", json=request)).status_code == 200
+    plan = (await client.get("/production/schedule", headers=m1_only)).json()
+    machines = {a["machine"] for a in plan["schedule"]["assignments"]}
+    assert machines == {"m1"}
+    assert plan["problem"]["machines"] == ["m1"]
+    assert set(plan["schedule"]["kpis"]["utilisation"]) == {"m1"}
+    full_plan = (await client.get("/production/schedule", headers=everyone)).json()
+    assert {a["machine"] for a in full_plan["schedule"]["assignments"]} == {"m1", "m2"}
+    # the rendered report and Gantt chart show the whole line: for whole-plant viewers only
+    for path in (
+        f"/production/whatif/{body['id']}/report.html",
+        f"/production/whatif/{body['id']}/report.png",
+        "/production/schedule/gantt.html",
+        "/production/schedule/gantt.png",
+    ):
+        refused = await client.get(path, headers=m1_only)
+        assert refused.status_code == 403, path
+        assert refused.json()["error"]["required"] == {"role": "viewer", "scope": "*"}
+        assert (await client.get(path, headers=everyone)).status_code == 200, path

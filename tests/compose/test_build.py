@@ -8,7 +8,7 @@ import pytest
 
 from twinworks.compose import Settings, build
 from twinworks.services.alarms.service import AlarmService
-from twinworks.services.production.service import ProductionService
+from twinworks.services.operations.service import ProductionService
 from twinworks.spec import TwinDefinition, parse_definition
 from twinworks.spec.loader import load_definition
 from twinworks.store import MemoryStore

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from asyncua import Server, ua
 from tests.connect.devices import MqttDevice
+from tests.connect.sparkplug_edge import EdgeNode
 
 from twinworks.connect import Connector, FakeConnector, Reading, connector_class
 from twinworks.connect.base import connector_protocols
@@ -93,8 +94,8 @@ connectors:
 twins:
   - id: t1
     type: tank
-    bindings: [{connector: src, telemetry: {level: a}, desired: {target: b},
-                commands: {reset: {object: c, method: d}}}]
+    bindings: [{connector: src, telemetry: {level: s=a}, desired: {target: s=b},
+                commands: {reset: {object: s=c, method: s=d}}}]
 """
         )
 
@@ -290,11 +291,92 @@ twins:
         return (20, [1]) in self.bank.writes
 
 
+class SparkplugHarness(Harness):
+    """A broker and a Sparkplug edge node whose own metrics are the tank's."""
+
+    def __init__(self, tmp: Path) -> None:
+        try:
+            self.broker = MosquittoBroker(directory=tmp / "broker")
+        except BrokerUnavailable as exc:
+            pytest.skip(str(exc))
+        self.node: EdgeNode | None = None
+        self.asked = 0  # births on request when the source last started
+
+    async def start(self) -> None:
+        self.broker.start()
+        if self.node is None:
+            metrics = {"level": (1, "Double", 0.0, {}), "target": (2, "Double", 0.0, {})}
+            metrics["reset"] = (3, "Boolean", False, {})
+            self.node = EdgeNode(
+                self.broker.port, "conformance", "tank1", metrics, primary_host="twinworks"
+            )
+            await asyncio.to_thread(self.node.connect)
+        self.asked = self.node.reborn
+
+    async def stop(self) -> None:
+        self.broker.stop()
+
+    async def close(self) -> None:
+        if self.node is not None:
+            self.node.close()
+        self.broker.close()
+
+    def definition(self) -> TwinDefinition:
+        return parse_definition(
+            TYPES
+            + f"""
+connectors:
+  src: {{protocol: sparkplug, port: {self.broker.port}, {RECONNECT}}}
+twins:
+  - id: t1
+    type: tank
+    bindings:
+      - connector: src
+        group: conformance
+        edge_node: tank1
+        telemetry: [level]
+        desired: [target]
+        commands: [reset]
+"""
+        )
+
+    async def report(self, value: float) -> None:
+        node = self.node
+        assert node is not None
+        # the host asks for a rebirth when it connects: after that it knows the metrics
+        await until(lambda: node.reborn > self.asked, what="a birth the host asked for")
+        await asyncio.to_thread(node.data, {"level": value})
+
+    def _commands(self, name: str) -> list[object]:
+        """Values sent to metric ``name``; waits a moment for the first one to arrive.
+
+        Sparkplug commands carry no acknowledgement: the host is done once it has
+        published, and the node's client receives the message a little later.
+        """
+        node = self.node
+        assert node is not None
+        deadline = time.monotonic() + 5.0
+        while True:
+            with node.lock:
+                values = [m.value for _, ms in node.commands for m in ms if m.name == name]
+            if values or time.monotonic() > deadline:
+                return values
+            time.sleep(0.02)
+
+    def seen_target(self) -> float | None:
+        values = self._commands("target")
+        return float(values[-1]) if values else None  # type: ignore[arg-type]
+
+    def seen_reset(self) -> bool:
+        return True in self._commands("reset")
+
+
 HARNESSES: dict[str, type[Harness]] = {
     "fake": FakeHarness,
     "opcua": OpcUaHarness,
     "mqtt": MqttHarness,
     "modbus": ModbusHarness,
+    "sparkplug": SparkplugHarness,
 }
 
 

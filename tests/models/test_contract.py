@@ -24,6 +24,7 @@ MODULES = [
     "twinworks.sync.drift",
     "twinworks.sync.consistency",
     "twinworks.sync.service",
+    "twinworks.testing",
 ]
 
 

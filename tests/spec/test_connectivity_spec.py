@@ -74,11 +74,16 @@ def test_each_binding_is_read_by_its_connectors_protocol() -> None:
             "topic: site/x{twin_id}/data",
             "must be a whole topic level",
         ),
-        ("topic: site/{twin_id}/data", "topic: site/+/data", "wildcards + and # are not allowed"),
+        # telemetry topics may hold + and # (MQTT gateways); a command goes to one topic
+        (
+            "command_topic: site/{twin_id}/cmd",
+            "command_topic: site/+/cmd",
+            "wildcards + and # are not allowed",
+        ),
         (
             "topic: site/{twin_id}/data",
             "topic: site/{twin}/data",
-            "the only placeholder is {twin_id}",
+            "unknown placeholder {twin}; the placeholders are {twin_id} and {signal}",
         ),
         ("unit: ms}", "unit: minutes}", "'minutes' is not allowed"),
         ("        command_topic: site/{twin_id}/cmd\n", "", "need a command_topic"),

@@ -206,3 +206,55 @@ def test_examples_all_validate() -> None:
     assert examples, "no example definitions found"
     for path in examples:
         load_definition(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../somewhere/escaped", "a/b", "..", ".", "/etc/passwd", "a\\\\b", ".hidden", "C:x"],
+)
+def test_definition_name_must_be_a_plain_file_name(name: str) -> None:
+    # the name becomes <name>.db in the data folder: a path in it would escape that folder
+    (p,) = problems(f'name: "{name}"\n' + MINIMAL)
+    assert "line 1, name:" in p
+    assert "is not a plain file name" in p
+
+
+def test_definition_name_may_hold_spaces_and_dashes() -> None:
+    assert parse_definition("name: cell 2 - night\n" + MINIMAL).name == "cell 2 - night"
+
+
+def test_duplicate_keys_are_refused_naming_both_lines() -> None:
+    # the last would win and the first (its limits here) would be lost without a word
+    text = MINIMAL.replace(
+        '      flow: {unit: "m**3/h", min: 0, max: 500}\n',
+        '      flow: {unit: "m**3/h", min: 0, max: 500}\n      flow: {unit: "m**3/h"}\n',
+    )
+    (p,) = problems(text)
+    assert "line 6, types.pump.telemetry.flow: key 'flow' appears twice (lines 5 and 6)" in p
+    assert "each key once" in p
+
+
+def test_duplicate_keys_in_flow_mappings_and_at_the_top_are_refused() -> None:
+    twins = MINIMAL.replace("{id: p1, type: pump}", "{id: p1, id: p2}")
+    ps = problems("name: a\nname: b\n" + twins)
+    assert any("line 2, name: key 'name' appears twice (lines 1 and 2)" in p for p in ps)
+    assert any("twins[0].id: key 'id' appears twice" in p for p in ps)
+
+
+def test_merge_keys_still_override() -> None:
+    # an override after ``<<`` is YAML's way to change a copied value, not a duplicate
+    text = MINIMAL.replace(
+        "twins:\n  - {id: p1, type: pump}",
+        "twins:\n  - &base {id: p1, type: pump}\n  - {<<: *base, id: p2}",
+    )
+    assert [t.id for t in parse_definition(text).twins] == ["p1", "p2"]
+
+
+def test_ids_are_ascii_and_the_error_says_so() -> None:
+    # the docs promise ASCII names: a twin id with another letter is refused saying which
+    (p,) = problems(MINIMAL.replace("{id: p1, type: pump}", "{id: pümpe1, type: pump}"))
+    assert "twins[0].id: 'pümpe1' is not a valid name" in p
+    assert "an ASCII letter, then ASCII letters" in p
+    # a display name may use any letters
+    text = MINIMAL.replace("{id: p1, type: pump}", "{id: p1, type: pump, name: Pümpe Süd}")
+    assert parse_definition(text).twins[0].name == "Pümpe Süd"

@@ -51,7 +51,7 @@ def test_the_demo_cell_binds_its_machines(cell_definition_path) -> None:  # type
 @pytest.mark.parametrize(
     ("old", "new", "fragment"),
     [
-        ("model: cnc_machine", "model: lathe", "no library model 'lathe'"),
+        ("model: cnc_machine", "model: lathe", "no model 'lathe'"),
         (
             "tool.spindle_speed_rpm: speed",
             "tool.spindle_speed_rpm: rpm",

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from twinworks.models import library_model
 from twinworks.plant.cell import MachiningCell
 from twinworks.spec import TwinDefinition, load_definition
 from twinworks.spec.models import ModelBindingSpec
@@ -70,7 +69,7 @@ def track_cell(
     """
     definition = demo_definition()
     spec = binding or definition.types["cnc_machine"].models["machine"]
-    model = library_model(spec.model, **spec.parameters)
+    model = spec.build()
     priors = np.stack(
         [model.theta(**definition.twin(m).models["machine"].parameters) for m in MACHINES]
     )

@@ -243,7 +243,7 @@ async def test_bad_requests_get_clear_errors(live: Any) -> None:
             "/twins/cnc1/models/machine/compare/vibration?start=yesterday",
             None,
             422,
-            "invalid_value",
+            "invalid_request",
             "start",
         ),
     ]

@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from twinworks import __version__
+from twinworks.api.bodies import JsonBodiesOnly
 from twinworks.api.deps import AppServices
+from twinworks.api.docs_pages import mount_api_docs
 from twinworks.api.errors import UnexpectedErrors, install_error_handlers
 from twinworks.api.guard import SecurityGuard
 from twinworks.api.limits import BodySizeLimit
 from twinworks.api.openapi import secured_openapi
 from twinworks.api.policy import POLICY
 from twinworks.api.routes import (
+    aas,
     alarms,
     audit,
     auth,
@@ -74,7 +77,9 @@ def create_app(
         title="twinworks",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        # served by mount_api_docs from local files: FastAPI's pages load from CDNs
+        docs_url=None,
+        redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     security = security or Security.ephemeral()
@@ -105,9 +110,11 @@ def create_app(
         audit,
     ):
         api.include_router(module.router)
+    aas.install(app)  # the read-only AAS API under /api/aas/v3 (with the 'aas' extra)
     app.include_router(api)
     app.include_router(auth.page_router)
-    mount_dashboard(app)  # the dashboard at /
+    mount_dashboard(app)  # the dashboard at /, and the libraries under /vendor/
+    mount_api_docs(app, f"{API_PREFIX}/openapi.json")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -115,6 +122,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # bodies that are not JSON are refused (415) after the caller is known to be allowed
+    app.add_middleware(JsonBodiesOnly, prefix=API_PREFIX)
     # the guard sits inside the body limit, so the bodies it reads are bounded
     app.add_middleware(SecurityGuard)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

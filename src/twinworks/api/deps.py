@@ -21,7 +21,7 @@ from twinworks.runtime.service import TwinService
 from twinworks.security.context import Security
 from twinworks.security.roles import Principal, Role
 from twinworks.services.alarms.service import AlarmService
-from twinworks.services.production.service import ProductionService
+from twinworks.services.operations.service import ProductionService
 from twinworks.services.prognostics.service import PrognosticsService
 from twinworks.sync.service import SyncService
 from twinworks.timeutil import parse_time

@@ -94,6 +94,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{where}: {text}" if where else text
         if len(details) > 1:
             message += f" (and {len(details) - 1} more problem{'s' if len(details) > 2 else ''})"
+        # unreadable JSON is 400 and a list in the body over its length 413 (as documented)
+        kinds = {(e.get("type"), (e.get("loc") or ("",))[0]) for e in exc.errors()}
+        if ("json_invalid", "body") in kinds:
+            return error_response(400, "invalid_json", message, where, details)
+        if ("too_long", "body") in kinds:
+            return error_response(413, "request_too_large", message, where, details)
         return error_response(422, "invalid_request", message, where, details)
 
     @app.exception_handler(StarletteHTTPException)

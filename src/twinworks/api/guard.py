@@ -14,7 +14,11 @@ For each HTTP request and WebSocket handshake the guard
    every refusal;
 6. hands the :class:`~twinworks.security.roles.Principal` to the route in
    ``request.state.principal``, renews a cookie session past half its life, and
-   adds security headers to every response.
+   adds security headers to every response;
+7. hands long-lived connections (the event stream, WebSockets) a
+   :class:`CredentialCheck` in ``state.credential_check``, with which they re-check
+   the credential they opened with -- expiry, revocation, a disabled or removed
+   user, changed roles -- while they stay open.
 
 Routes, including ones mounted after the app was made, are looked up on each
 request, so nothing added later slips past.
@@ -27,6 +31,7 @@ import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -44,7 +49,9 @@ __all__ = [
     "CSRF_COOKIE",
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "CredentialCheck",
     "SecurityGuard",
+    "StreamEnd",
     "clear_cookies",
     "iter_routes",
     "route_methods",
@@ -132,6 +139,79 @@ def route_methods(route: Any) -> list[str]:
     return sorted({m for m in methods if m != "HEAD"} or {"GET"})
 
 
+@dataclass(frozen=True)
+class StreamEnd:
+    """Why an open stream must end: a code (as the 401/403 answers use) and a sentence."""
+
+    code: str
+    reason: str
+
+    @property
+    def websocket_code(self) -> int:
+        """4401 unauthorised, 4403 forbidden, 4409 roles changed (reconnect to see more)."""
+        if self.code == "forbidden":
+            return 4403
+        if self.code == "roles_changed":
+            return 4409
+        return 4401
+
+
+class CredentialCheck:
+    """The credential a long-lived connection opened with, checked again on demand.
+
+    A stream is authorised once, when it opens; it may stay open for hours. Its
+    owner calls :meth:`check` from time to time and at :attr:`expires`: the
+    credential is authenticated anew (so expiry, revocation, a logout, a disabled or
+    removed user and a changed password all count), the route's rule is applied to
+    the user's current roles, and a change of roles ends the stream too, since what
+    it streams was chosen with the old ones.
+    """
+
+    def __init__(
+        self,
+        security: Security,
+        credential: str,
+        principal: Principal,
+        rule: Rule | None,
+        facts: RequestFacts | None,
+    ) -> None:
+        self._security = security
+        self._credential = credential
+        self.principal = principal
+        self._rule = rule
+        self._facts = facts
+
+    @property
+    def expires(self) -> float | None:
+        """When the credential runs out (seconds since the epoch), if it does."""
+        return self.principal.expires
+
+    def check(self) -> StreamEnd | None:
+        """None while the connection may go on; else why it must end."""
+        if self.expires is not None and time.time() >= self.expires:
+            what = "session" if self.principal.via == "session" else "API token"
+            return StreamEnd(
+                "unauthorized_expired",
+                f"the {what} has expired"
+                + ("; log in again" if self.principal.via == "session" else ""),
+            )
+        try:
+            current = self._security.auth.authenticate(self._credential)
+        except AuthenticationError as exc:
+            return StreamEnd(f"unauthorized_{exc.reason}", str(exc))
+        if self._rule is not None and self._facts is not None:
+            denial = self._rule.check(current, self._facts)
+            if denial is not None:
+                return StreamEnd("forbidden", denial.message)
+        if current.grants != self.principal.grants:
+            return StreamEnd(
+                "roles_changed",
+                f"the roles of {current.name} changed ({current.describe()}); "
+                "reconnect to stream what they allow now",
+            )
+        return None
+
+
 class _Refusal(Exception):
     def __init__(
         self,
@@ -191,7 +271,8 @@ class SecurityGuard:
                 await self.app(scope, receive, send)
                 return
             headers = _headers(scope)
-            principal, via_cookie = self._authenticate(scope, headers, security)
+            principal, via_cookie, credential = self._authenticate(scope, headers, security)
+            facts: RequestFacts | None = None
             if via_cookie:
                 self._check_cookie_use(scope, method, headers)
                 extra_headers.extend(self._renewal(principal, security))
@@ -206,7 +287,8 @@ class SecurityGuard:
                     body, receive = await _buffer(receive)
                 else:
                     body = None
-                denial = rule.check(principal, self._facts(scope, params, body))
+                facts = self._facts(scope, params, body)
+                denial = rule.check(principal, facts)
                 if denial is not None:
                     self._audit_denial(security, principal, method, template, denial.scope, scope)
                     raise _Refusal(
@@ -220,7 +302,12 @@ class SecurityGuard:
                             }
                         },
                     )
-            scope.setdefault("state", {})["principal"] = principal
+            state = scope.setdefault("state", {})
+            state["principal"] = principal
+            # cheap to make (references only): streams use it, other requests ignore it
+            state["credential_check"] = CredentialCheck(
+                security, credential, principal, rule, facts
+            )
         except _Refusal as refusal:
             await self._refuse(scope, send, refusal)
             return
@@ -230,7 +317,8 @@ class SecurityGuard:
 
     def _authenticate(
         self, scope: Scope, headers: Mapping[str, str], security: Security
-    ) -> tuple[Principal, bool]:
+    ) -> tuple[Principal, bool, str]:
+        """(who, whether by session cookie, the credential itself)."""
         auth = headers.get("authorization", "")
         scheme, _, credential = auth.partition(" ")
         via_cookie = False
@@ -246,7 +334,7 @@ class SecurityGuard:
                 scope, None, "credentials are required: log in or send a token"
             )
         try:
-            return security.auth.authenticate(credential.strip()), via_cookie
+            return security.auth.authenticate(credential.strip()), via_cookie, credential.strip()
         except AuthenticationError as exc:
             self._audit_failure(security, scope, exc.reason)
             raise self._unauthorized(scope, "invalid_token", str(exc), exc.reason) from None

@@ -53,8 +53,12 @@ def secured_openapi(app: FastAPI) -> dict[str, Any]:
             responses["422"] = _error(
                 responses.get("422", {}).get("description") or "invalid request or value"
             )
-            if "requestBody" in operation:
-                responses.setdefault("400", _error("the body could not be read (not UTF-8 JSON)"))
+            if "requestBody" in operation or method.upper() in ("POST", "PUT", "PATCH"):
+                responses.setdefault("400", _error("the body is not valid UTF-8 JSON"))
+                responses.setdefault("415", _error("the body is not JSON (Content-Type)"))
+                responses["413"] = _error(
+                    "the request body is too large, or a list in it has too many items"
+                )
             if "{" in path:
                 responses.setdefault("404", _error("no such twin, signal or resource"))
             for code, response in responses.items():

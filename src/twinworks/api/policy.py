@@ -256,8 +256,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/activate"): on_twin(ENGINEER),
     ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/rollback"): on_twin(ENGINEER),
     ("POST", f"{API}/twins/{{twin_id}}/models/{{model}}/calibrate"): on_twin(ENGINEER),
-    # production: the line model, what-if results and the plan are plant-wide reads; a
-    # what-if changes nothing (operator); the plan is the whole line's (engineer on *)
+    # production: a what-if changes nothing (operator); the plan is the whole line's
+    # (engineer on *)
     # health: alarms and RUL follow the twins they concern; the plan is filtered likewise
     ("GET", f"{API}/alarms"): on_query_twins(VIEWER, "twin_id"),
     ("POST", f"{API}/alarms/{{twin_id}}/{{name}}/acknowledge"): on_twin(OPERATOR),
@@ -268,15 +268,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/dead-letters"): on_query_twins(ENGINEER, "twin_id"),
     ("GET", f"{API}/dead-letters/counts"): listing(ENGINEER),
     ("DELETE", f"{API}/dead-letters"): sitewide(ADMIN),
+    # results and the plan are filtered to the caller's twins (api/scoped.py); the
+    # rendered report and Gantt chart show the whole line, so they need viewer on *
     ("GET", f"{API}/production/line"): anywhere(VIEWER),
-    ("POST", f"{API}/production/whatif"): anywhere(OPERATOR),
-    ("GET", f"{API}/production/whatif/{{rid}}"): anywhere(VIEWER),
-    ("GET", f"{API}/production/whatif/{{rid}}/report.png"): anywhere(VIEWER),
-    ("GET", f"{API}/production/whatif/{{rid}}/report.html"): anywhere(VIEWER),
+    ("POST", f"{API}/production/whatif"): listing(OPERATOR),
+    ("GET", f"{API}/production/whatif/{{rid}}"): listing(VIEWER),
+    ("GET", f"{API}/production/whatif/{{rid}}/report.png"): sitewide(VIEWER),
+    ("GET", f"{API}/production/whatif/{{rid}}/report.html"): sitewide(VIEWER),
     ("POST", f"{API}/production/schedule"): sitewide(ENGINEER),
-    ("GET", f"{API}/production/schedule"): anywhere(VIEWER),
-    ("GET", f"{API}/production/schedule/gantt.png"): anywhere(VIEWER),
-    ("GET", f"{API}/production/schedule/gantt.html"): anywhere(VIEWER),
+    ("GET", f"{API}/production/schedule"): listing(VIEWER),
+    ("GET", f"{API}/production/schedule/gantt.png"): sitewide(VIEWER),
+    ("GET", f"{API}/production/schedule/gantt.html"): sitewide(VIEWER),
     ("POST", f"{API}/production/reschedule"): sitewide(ENGINEER),
     # documentation and the dashboard: its page, its ES modules and its libraries (the
     # login page needs none of them; a browser without a session is sent to /login)

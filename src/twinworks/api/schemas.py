@@ -49,6 +49,16 @@ class SignalValue(_Out):
     ts: float = Field(description="source time, seconds since the epoch (UTC)")
     value: JsonValue
     unit: str | None
+    quality: str | None = Field(
+        default=None,
+        description="good, uncertain or bad, when the source reports it (OPC UA status); "
+        "a bad signal keeps showing its last good value",
+        # only sources that report a quality add the key; the others' answers stay as they were
+        exclude_if=lambda quality: quality is None,
+    )
+    unit_label: str | None = Field(
+        default=None, description="the unit as people write it (m³/h for m**3/h); display only"
+    )
 
 
 class TwinSummary(_Out):
@@ -100,6 +110,7 @@ class HistoryOut(_Out):
     twin_id: str
     signal: str
     unit: str | None
+    unit_label: str | None = Field(default=None, description="the unit for display, e.g. m³/h")
     start: float | None
     end: float | None
     mode: Literal["raw", "buckets"]

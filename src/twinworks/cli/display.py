@@ -8,6 +8,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from twinworks.spec.units import unit_label
+
 __all__ = ["STATUS_STYLE", "format_value", "status_line", "status_table"]
 
 STATUS_STYLE = {
@@ -38,31 +40,31 @@ _HEADLINE = (
     "wip",
 )
 
-_SHORT_UNITS = {
-    "degree_Celsius": "°C",
-    "percent": "%",
-    "kilowatt": "kW",
-    "millimeter / second": "mm/s",
-}
-
 
 def format_value(value: Any, unit: str | None = None) -> str:
+    """A value for people: three significant digits and its unit (``12 m³/h``)."""
     if isinstance(value, float):
         text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
     else:
         text = str(value)
-    if unit:
-        text += " " + _SHORT_UNITS.get(unit, unit).replace("degC", "°C").replace("percent", "%")
-    return text
+    label = unit_label(unit)
+    return f"{text} {label}" if label else text
 
 
 def _signals(twin: dict[str, Any], limit: int = 6) -> str:
     reported = twin.get("reported", {})
-    names = [n for n in _HEADLINE if n in reported and n != "state"]
+    # a signal its source marks bad or uncertain comes first and says so: a failed sensor
+    # must not pass for a healthy value that stopped changing
+    names = [n for n in sorted(reported) if reported[n].get("quality") in ("bad", "uncertain")]
+    names += [n for n in _HEADLINE if n in reported and n != "state" and n not in names]
     names += [n for n in sorted(reported) if n not in names and n != "state"]
-    parts = [
-        f"{n}={format_value(reported[n]['value'], reported[n].get('unit'))}" for n in names[:limit]
-    ]
+    parts = []
+    for n in names[:limit]:
+        text = f"{n}={format_value(reported[n]['value'], reported[n].get('unit'))}"
+        quality = reported[n].get("quality")
+        if quality in ("bad", "uncertain"):
+            text += f" ({quality})"
+        parts.append(text)
     return "  ".join(parts)
 
 

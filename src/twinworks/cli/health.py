@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import format_time
 
 __all__ = ["alarms_app", "format_duration", "register"]
@@ -50,7 +51,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def _amount(value: float, unit: str) -> str:
-    return format_duration(value) if unit == "s" else f"{value:.1f} {unit}"
+    return format_duration(value) if unit == "s" else f"{value:.1f} {unit_label(unit)}"
 
 
 def rul(

@@ -18,13 +18,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twinworks.cli import aas as _aas
+from twinworks.cli import connectors as _connectors
+from twinworks.cli import dtdl as _dtdl
 from twinworks.cli import health
 from twinworks.cli import production as _production
 from twinworks.cli.admin import audit_app, certs_app, users_app
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value, status_table
+from twinworks.cli.sparkplug import app as sparkplug_app
 from twinworks.errors import SpecError, TwinworksError
 from twinworks.spec.loader import load_definition
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import format_time, parse_duration, parse_time
 
 __all__ = ["app"]
@@ -39,6 +44,7 @@ app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(certs_app, name="certs")
+app.add_typer(sparkplug_app, name="sparkplug")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -79,11 +85,33 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+class _ConnectionLossWithoutTraceback(logging.Filter):
+    """asyncua logs a full traceback when its connection drops ("Publish iteration
+    crashed"), as when the server stops or the whole process group is signalled.
+    The connector reports the same loss in one line and reconnects, so the library's
+    traceback is noise: it is shown as one line with ``--verbose``, else not at all."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not record.name.startswith("asyncua.") or not isinstance(error, OSError):
+            return True  # ConnectionError and TimeoutError are OSErrors
+        record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return self.verbose
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ConnectionLossWithoutTraceback(verbose))
 
 
 def _run(coro: Any) -> None:
@@ -234,7 +262,7 @@ def history(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    unit = data.get("unit")
+    unit = unit_label(data.get("unit"))
     table = Table(title=f"{twin}.{signal}" + (f" [{unit}]" if unit else ""), title_justify="left")
     if data["mode"] == "buckets":
         for col in ("bucket start (UTC)", "count", "min", "mean", "max"):
@@ -334,9 +362,13 @@ def events(
         items = api_get(url, "/events", twin_id=twin, kind=kind, since=start, limit=limit)
     except (ApiError, ValueError) as exc:
         _fail(str(exc))
-    table = Table(title_justify="left")
-    for col in ("id", "time (UTC)", "kind", "twin", "details"):
-        table.add_column(col)
+    # on a narrow terminal the details wrap; times, kinds and ids are never cut
+    table = Table(title_justify="left", show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True, min_width=len("2026-01-01T00:00:00.000Z"))
+    table.add_column("kind", no_wrap=True)
+    table.add_column("twin", no_wrap=True)
+    table.add_column("details", overflow="fold", ratio=1)
     for e in items:
         details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, {}, []))
         table.add_row(
@@ -418,12 +450,20 @@ def _free_port() -> int:
 
 # rul, alarms (acknowledge), maintenance-plan
 health.register(app)
+_connectors.register(app)
 from twinworks.cli import models as _models  # noqa: E402 - sub-commands register last
 
 app.add_typer(_models.app, name="models")
 
 # what-if, scheduling and rescheduling live in their own module
 _production.register(app)
+# DTDL and Asset Administration Shell files in and out
+_dtdl.register(app)
+_aas.register(app)
+
+from twinworks.cli import opcua as _opcua  # noqa: E402 - sub-commands register last
+
+app.add_typer(_opcua.app, name="opcua")
 
 if __name__ == "__main__":
     app()

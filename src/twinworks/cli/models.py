@@ -18,6 +18,7 @@ from rich.table import Table
 
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_get, api_send
 from twinworks.cli.display import format_value
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import format_time, parse_time
 
 __all__ = ["app"]
@@ -210,7 +211,7 @@ def compare(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    unit = data.get("unit")
+    unit = unit_label(data.get("unit"))
     table = Table(
         title=f"{twin}.{signal}" + (f" [{unit}]" if unit else "") + f" vs {data['estimate']}",
         title_justify="left",

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from twinworks.cli.client import DEFAULT_URL, ApiError, api_download, api_get, api_send
 from twinworks.errors import SpecError, TwinworksError
+from twinworks.spec.units import unit_label
 
 __all__ = ["register"]
 
@@ -77,7 +78,7 @@ def _kpi_table(result: dict[str, Any]) -> Table:
     for k in result["kpis"]:
         b, s, d = k["baseline"], k["scenario"], k["difference"]
         style = {"better": "green", "worse": "red"}.get(k["verdict"], "")
-        unit = f" [{k['unit']}]" if k["unit"] else ""
+        unit = f" [{unit_label(k['unit'])}]" if k["unit"] else ""
         table.add_row(
             k["label"] + unit,
             f"{f(b['mean'])} ± {f(b['half_width'])}",

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import shlex
 import signal
 import sys
 import time
@@ -22,16 +23,25 @@ from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
 from twinworks.compose import TwinServer, standard_services
+from twinworks.paths import file_in
 from twinworks.plant.broker import free_port, start_broker
+from twinworks.plant.demo_services import demo_services
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool
 from twinworks.security.context import FirstRun, Security
-from twinworks.services.setup import default_services, demo_services
+from twinworks.services.setup import default_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore
 
-__all__ = ["PlantProcess", "UtilitiesProcess", "demo_definition_path", "run_demo", "run_up"]
+__all__ = [
+    "PlantProcess",
+    "UtilitiesProcess",
+    "cli_environment",
+    "demo_definition_path",
+    "run_demo",
+    "run_up",
+]
 
 
 def demo_definition_path() -> Path:
@@ -228,7 +238,9 @@ async def run_up(
     definition = load_definition(definition_path)
     health = services or default_services
     data_dir.mkdir(parents=True, exist_ok=True)
-    store_path = data_dir / f"{definition.name or definition_path.stem}.db"
+    # the name was checked as a file name when loaded; resolving keeps even a planted
+    # symbolic link from sending the store outside the data folder
+    store_path = file_in(data_dir, f"{definition.name or definition_path.stem}.db")
     security = Security.open(data_dir)
     try:
         first = security.first_run()
@@ -271,7 +283,7 @@ async def run_up(
         security.close()
 
 
-def _print_first_run(first: FirstRun, data_dir: Path, console: Console) -> None:
+def _print_first_run(first: FirstRun, console: Console) -> None:
     console.print(
         "[bold]first start: an administrator was created[/] (sign in to the dashboard with it)"
     )
@@ -287,12 +299,21 @@ def _print_first_run(first: FirstRun, data_dir: Path, console: Console) -> None:
             "server use it on this machine",
             highlight=False,
         )
-        if data_dir.resolve() != Path("twinworks-data").resolve():
-            console.print(
-                f"            (from another directory: export TWINWORKS_DATA_DIR={data_dir})",
-                highlight=False,
-            )
     console.print("  more users and tokens: twinworks users --help", highlight=False)
+
+
+def cli_environment(url: str, data_dir: Path) -> dict[str, str]:
+    """What the other commands need set to find this server and its token.
+
+    They default to http://127.0.0.1:8321 and ./twinworks-data; whatever differs
+    is named, so that a user on another port or data folder is not left guessing.
+    """
+    env: dict[str, str] = {}
+    if url not in ("http://localhost:8321", "http://127.0.0.1:8321"):
+        env["TWINWORKS_URL"] = url
+    if data_dir.resolve() != Path("twinworks-data").resolve():
+        env["TWINWORKS_DATA_DIR"] = str(data_dir.resolve())
+    return env
 
 
 async def _serve(
@@ -320,7 +341,11 @@ async def _serve(
                 "passwords and tokens cross the network unencrypted; use --tls-cert/--tls-key"
             )
         if first is not None:
-            _print_first_run(first, data_dir, console)
+            _print_first_run(first, console)
+        env = cli_environment(server.url, data_dir)
+        if env:
+            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+            console.print(f"CLI      export {exports}   (then: twinworks twins)", highlight=False)
         sys.stdout.flush()
         interrupted = await _run_until_stopped(
             _watch(server, duration, headless, status_every, console)

@@ -27,7 +27,7 @@ from twinworks.connect.base import Connector
 from twinworks.runtime.engine import Runtime
 from twinworks.runtime.service import TwinService
 from twinworks.security.context import Security
-from twinworks.services.production.service import ProductionService
+from twinworks.services.operations.service import ProductionService
 from twinworks.services.setup import default_services
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.base import TwinStore

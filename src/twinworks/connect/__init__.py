@@ -4,6 +4,8 @@ Each protocol lives in its own module and registers itself; :func:`connector_cla
 finds the class for a connector declared in a twin definition.
 """
 
+import contextlib
+
 from twinworks.connect import modbus as _modbus  # noqa: F401  (registers the protocol)
 from twinworks.connect import mqtt as _mqtt  # noqa: F401  (registers the protocol)
 from twinworks.connect import opcua as _opcua  # noqa: F401  (registers the protocol)
@@ -19,6 +21,9 @@ from twinworks.connect.base import (
     register_connector,
 )
 from twinworks.connect.fake import FakeConnector
+
+with contextlib.suppress(ImportError):  # Sparkplug B needs protobuf (the sparkplug extra)
+    from twinworks.connect import sparkplug as _sparkplug  # noqa: F401  (registers it)
 from twinworks.connect.modbus import ModbusConnector
 from twinworks.connect.mqtt import MqttConnector
 from twinworks.connect.opcua import OpcUaConnector

@@ -37,6 +37,7 @@ __all__ = [
     "DeadLetterSink",
     "IngestSink",
     "Origin",
+    "QualityListener",
     "Reading",
     "ReadingColumns",
     "connector_class",
@@ -153,22 +154,25 @@ class Backoff:
     """Exponential back-off with jitter: delays grow by ``multiplier`` up to ``max_s``.
 
     Jitter spreads reconnecting clients apart so that a restarted server is not hit
-    by all of them at the same instant.
+    by all of them at the same instant. ``max_s`` is a hard ceiling: jitter never
+    pushes a delay above it (at the ceiling it only shortens delays), because an
+    operator who configures "at most 4 s" must be able to rely on it.
     """
 
     def __init__(self, spec: ReconnectSpec, rng: random.Random | None = None) -> None:
         self.spec = spec
         self._rng = rng or random.Random()
-        self._next = spec.initial_s
+        self._next = min(spec.initial_s, spec.max_s)
 
     def reset(self) -> None:
-        self._next = self.spec.initial_s
+        self._next = min(self.spec.initial_s, self.spec.max_s)
 
     def next_delay(self) -> float:
         base = self._next
         self._next = min(self.spec.max_s, self._next * self.spec.multiplier)
         spread = base * self.spec.jitter
-        return max(0.0, base + self._rng.uniform(-spread, spread))
+        low, high = max(0.0, base - spread), min(self.spec.max_s, base + spread)
+        return self._rng.uniform(low, high) if high > low else high
 
 
 # called with (event kind, connector name, data) for connection changes
@@ -176,6 +180,10 @@ StatusListener = Callable[[str, str, dict[str, Any]], None]
 
 # called with a payload that could not be ingested (not JSON, unknown twin, ...)
 DeadLetterSink = Callable[[DeadLetter], None]
+
+# called with (twin id, signal, source time, quality, detail) when a signal's quality
+# changes: "good", "uncertain" or "bad" (OPC UA status codes; detail names the code)
+QualityListener = Callable[[str, str, float, str, "str | None"], None]
 
 
 class Connector(abc.ABC):
@@ -200,6 +208,8 @@ class Connector(abc.ABC):
         self.status = ConnectorStatus(name, self.protocol)
         self._on_status = on_status
         self._on_dead_letter: DeadLetterSink | None = None
+        # set by the runtime; connectors whose protocol has a quality report through it
+        self.on_quality: QualityListener | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         reconnect = getattr(spec, "reconnect", None) or ReconnectSpec()
@@ -233,6 +243,15 @@ class Connector(abc.ABC):
             log.warning("%s: dead letter (%s): %s", self.name, reason, message)
         else:
             self._on_dead_letter(letter)
+
+    def report_quality(
+        self, twin_id: str, signal: str, ts: float, quality: str, detail: str | None = None
+    ) -> None:
+        """Tell the runtime that a signal turned good, uncertain or bad (call on changes only)."""
+        if self.on_quality is None:
+            log.info("%s: %s.%s is %s (%s)", self.name, twin_id, signal, quality, detail)
+        else:
+            self.on_quality(twin_id, signal, ts, quality, detail)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -294,6 +313,9 @@ class Connector(abc.ABC):
         self.status.since = time.time()
         if connected:
             self.status.last_activity = self.status.since
+            # recovered: an error shown next to "connected" would send operators looking
+            # for a problem that is gone (``reconnects`` still counts what happened)
+            self.status.last_error = None
         if error:
             self.status.last_error = error
         if connected:
@@ -309,12 +331,23 @@ class Connector(abc.ABC):
         """Connect, call ``self._set_connected(True, None)``, stream until the link drops."""
 
     @abc.abstractmethod
-    async def write(self, twin_id: str, name: str, value: Any) -> None:
-        """Write a desired value to the source. Raises CommandError when refused."""
+    async def write(self, twin_id: str, name: str, value: Any) -> Any:
+        """Write a desired value to the source. Raises CommandError when refused.
+
+        Returns None, or a note for the acknowledgement (e.g. that the value was rounded).
+        """
 
     @abc.abstractmethod
     async def call(self, twin_id: str, name: str, args: dict[str, Any]) -> Any:
         """Call a command on the source. Raises CommandError when refused."""
+
+    def reachable(self, twin_id: str) -> bool:
+        """Whether the asset of ``twin_id`` can be heard: by default, whether the link is up.
+
+        Protocols whose assets come and go behind a link that stays up (a Sparkplug
+        edge node or device that dies while the broker runs) answer per twin.
+        """
+        return self.status.connected
 
     def binding(self, twin_id: str) -> BindingSpec | None:
         for tid, binding in self.bindings:

@@ -11,6 +11,18 @@ values and back, for the types a binding declares.
 21.5
 >>> decode(encode(-3, "int32", "little"), "int32", "little")
 -3
+
+Text (a serial number, a firmware version) is packed two characters to a register,
+the first in the high byte ("big"); some devices swap the bytes ("little"). A string
+spans a fixed number of registers; the unused tail is padded with NUL bytes (or
+spaces), which are not part of the value:
+
+>>> encode_string("SN-42", 4)
+[21326, 11572, 12800, 0]
+>>> decode_string([21326, 11572, 12800, 0])
+'SN-42'
+>>> decode_string([20051, 13357, 50], byte_order="little")
+'SN-42'
 """
 
 from __future__ import annotations
@@ -18,7 +30,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-__all__ = ["WORDS", "decode", "encode", "from_raw", "to_raw"]
+__all__ = [
+    "WORDS",
+    "decode",
+    "decode_string",
+    "encode",
+    "encode_string",
+    "from_raw",
+    "rounded_to_resolution",
+    "to_raw",
+    "words_of",
+]
 
 WORDS = {
     "int16": 1,
@@ -110,3 +132,64 @@ def to_raw(
         # to the register's resolution: 7.25 bar in a register of 0.01 bar is 725, not 724
         return round(raw)
     return raw
+
+
+def words_of(type_: str, length: int | None = None) -> int:
+    """Registers a value of ``type_`` spans (``length`` for a string)."""
+    if type_ == "string":
+        if length is None:
+            raise ValueError("a string needs its length in registers")
+        return length
+    return WORDS[type_]
+
+
+def _swapped(raw: bytes) -> bytes:
+    return b"".join(raw[i : i + 2][::-1] for i in range(0, len(raw), 2))
+
+
+def decode_string(words: Sequence[int], byte_order: str = "big", encoding: str = "ascii") -> str:
+    """The text in ``words``: two characters a register, without the NUL/space padding.
+
+    Raises ValueError, naming the bytes, when they are not text in ``encoding``.
+    """
+    raw = b"".join(int(w).to_bytes(2, "big") for w in words)
+    if byte_order == "little":
+        raw = _swapped(raw)
+    raw = raw.split(b"\0", 1)[0].rstrip(b" ")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise ValueError(f"bytes {raw!r} are not {encoding} text") from None
+
+
+def encode_string(
+    value: str, length: int, byte_order: str = "big", encoding: str = "ascii"
+) -> list[int]:
+    """``length`` register words holding ``value``, NUL-padded; ValueError if it does not fit."""
+    try:
+        raw = value.encode(encoding)
+    except UnicodeEncodeError:
+        raise ValueError(f"{value!r} is not {encoding} text") from None
+    if len(raw) > 2 * length:
+        raise ValueError(
+            f"{value!r} has {len(raw)} bytes; {length} registers hold at most {2 * length}"
+        )
+    raw = raw.ljust(2 * length, b"\0")
+    if byte_order == "little":
+        raw = _swapped(raw)
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+def rounded_to_resolution(
+    value: float | int | bool, type_: str, scale: float, offset: float
+) -> int | None:
+    """The raw integer :func:`to_raw` writes for ``value`` if it had to round, else None.
+
+    33.37 in a register of 0.1 becomes 334, i.e. 33.4: the caller should say so (or
+    refuse). Float error of the division (7.3 / 0.1 = 72.999…) is not rounding.
+    """
+    if isinstance(value, bool) or not type_.startswith(("int", "uint")):
+        return None
+    exact = (value - offset) / scale
+    raw = round(exact)
+    return raw if abs(exact - raw) > 1e-6 * max(1.0, abs(exact)) else None

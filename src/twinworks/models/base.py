@@ -61,6 +61,7 @@ __all__ = [
     "Model",
     "ModelContractError",
     "Param",
+    "ParamValue",
 ]
 
 Array = npt.NDArray[np.float64]
@@ -70,6 +71,10 @@ class ModelContractError(TwinworksError):
     """A model does not keep the contract; the message names the model and the fix."""
 
 
+ParamValue = float | tuple[float, ...] | tuple[tuple[float, ...], ...]
+"""A parameter's value: a number, a vector or a table (rows of equal length)."""
+
+
 @dataclass(frozen=True)
 class Param:
     """A model parameter: its default (the physics prior), unit, bounds and prior spread.
@@ -77,13 +82,50 @@ class Param:
     ``prior_std`` is how far calibration may trust the default: calibration adds
     ``(value - default) / prior_std`` to its residuals, so a few hours of data move
     a parameter only as far as the data justify. ``None``: no prior (flat within bounds).
+
+    The default may be a vector (per-bearing limits) or a table (a curve, rows of equal
+    length): the parameter then has that shape, ``p.name`` is an array of shape
+    ``(..., *shape)`` for each twin, and ``bounds`` and ``prior_std`` apply to every
+    element. In parameter vectors (:meth:`Model.theta`) it takes one column per element,
+    named ``name[i]`` or ``name[i,j]`` (:attr:`Model.param_names`), so estimators,
+    calibration and versions treat each element as a parameter.
     """
 
-    default: float
+    default: ParamValue
     unit: str = ""
     bounds: tuple[float, float] = (-math.inf, math.inf)
     description: str = ""
     prior_std: float | None = None
+
+    def __post_init__(self) -> None:
+        # lists in declarations become tuples: a Param is frozen and hashable
+        if not isinstance(self.default, int | float):
+            object.__setattr__(self, "default", _as_tuple(self.default))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``()`` for a number, ``(k,)`` for a vector, ``(rows, columns)`` for a table."""
+        return tuple(np.shape(self.default))
+
+    @property
+    def values(self) -> npt.NDArray[np.float64]:
+        """The default as a float array of :attr:`shape`."""
+        return np.asarray(self.default, dtype=np.float64)
+
+
+def _as_tuple(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def _columns(name: str, shape: tuple[int, ...]) -> list[str]:
+    """Column names of a parameter in parameter vectors: ``name``, ``name[i]``, ``name[i,j]``."""
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
 
 
 class Frame:
@@ -92,19 +134,32 @@ class Frame:
     Reading a name the model did not declare raises an error that lists the declared ones.
     """
 
-    __slots__ = ("_array", "_index", "_kind", "_model")
+    __slots__ = ("_array", "_index", "_kind", "_model", "_shapes")
 
-    def __init__(self, array: Array, index: Mapping[str, int], kind: str, model: str) -> None:
+    def __init__(
+        self,
+        array: Array,
+        index: Mapping[str, int],
+        kind: str,
+        model: str,
+        shapes: Mapping[str, tuple[slice, tuple[int, ...]]] | None = None,
+    ) -> None:
         self._array = array
         self._index = index
         self._kind = kind
         self._model = model
+        self._shapes = shapes or {}
 
     @property
     def array(self) -> Array:
         return self._array
 
     def __getattr__(self, name: str) -> Array:
+        shaped = self._shapes.get(name)
+        if shaped is not None:  # a vector or table parameter: its columns, in its shape
+            columns, shape = shaped
+            block = self._array[..., columns]
+            return block.reshape(*block.shape[:-1], *shape)
         try:
             return self._array[..., self._index[name]]
         except KeyError:
@@ -186,7 +241,7 @@ class Model:
             return  # composites and wrappers declare their names per instance
         _check_class(cls)
 
-    def __init__(self, **parameters: float) -> None:
+    def __init__(self, **parameters: Any) -> None:
         name = type(self).__name__
         self.name = name
         self.inputs = _check_names(name, "inputs", self.inputs)
@@ -204,11 +259,25 @@ class Model:
         for pname, value in parameters.items():
             spec = declared[pname]
             declared[pname] = Param(
-                float(value), spec.unit, spec.bounds, spec.description, spec.prior_std
+                _override(name, pname, spec, value),
+                spec.unit,
+                spec.bounds,
+                spec.description,
+                spec.prior_std,
             )
         self.parameters = declared
-        self.param_names: tuple[str, ...] = tuple(declared)
         _check_params(name, declared)
+        columns: list[str] = []
+        self._pshape: dict[str, tuple[slice, tuple[int, ...]]] = {}
+        self._pcolumn: dict[str, str] = {}  # column name → its parameter
+        for pname, spec in declared.items():
+            names = _columns(pname, spec.shape)
+            if spec.shape:
+                self._pshape[pname] = (slice(len(columns), len(columns) + len(names)), spec.shape)
+            columns += names
+            self._pcolumn.update(dict.fromkeys(names, pname))
+        self.param_names: tuple[str, ...] = tuple(columns)
+        """One name per column of parameter vectors (``limit[0]`` for vector elements)."""
         self._sx = {n: i for i, n in enumerate(self.states)}
         self._su = {n: i for i, n in enumerate(self.inputs)}
         self._sz = {n: i for i, n in enumerate(self.outputs)}
@@ -267,11 +336,30 @@ class Model:
 
     # -------------------------------------------------------------- array-level API
 
-    def theta(self, n: int | None = None, /, **overrides: float) -> Array:
-        """Parameter vector (``n`` is None) or matrix ``(n, n_params)`` with overrides."""
-        values = []
-        for name in self.param_names:
-            values.append(float(overrides.pop(name, self.parameters[name].default)))
+    def param(self, column: str) -> Param:
+        """The declared parameter a column of parameter vectors belongs to."""
+        try:
+            return self.parameters[self._pcolumn[column]]
+        except KeyError:
+            raise _fail(
+                self.name,
+                f"no parameter {column!r}; declared: " + (", ".join(self.param_names) or "none"),
+            ) from None
+
+    def theta(self, n: int | None = None, /, **overrides: Any) -> Array:
+        """Parameter vector (``n`` is None) or matrix ``(n, n_params)`` with overrides.
+
+        A vector or table parameter is overridden whole (``limits=[80, 85, 90]``) or by
+        element (``**{"limits[1]": 85}``).
+        """
+        values: list[float] = []
+        for pname, spec in self.parameters.items():
+            if pname in overrides:
+                values += np.ravel(_override(self.name, pname, spec, overrides.pop(pname))).tolist()
+            else:
+                values += np.ravel(spec.values).tolist()
+        for column in [c for c in overrides if c in self._sp]:
+            values[self._sp[column]] = float(overrides.pop(column))
         if overrides:
             raise _fail(
                 self.name,
@@ -282,8 +370,8 @@ class Model:
         return vector if n is None else np.tile(vector, (n, 1))
 
     def bounds(self) -> tuple[Array, Array]:
-        lo = np.array([self.parameters[n].bounds[0] for n in self.param_names], dtype=float)
-        hi = np.array([self.parameters[n].bounds[1] for n in self.param_names], dtype=float)
+        lo = np.array([self.param(n).bounds[0] for n in self.param_names], dtype=float)
+        hi = np.array([self.param(n).bounds[1] for n in self.param_names], dtype=float)
         return lo, hi
 
     def initialize(self, n: int) -> Array:
@@ -308,7 +396,7 @@ class Model:
         return (
             Frame(x, self._sx, "state", self.name),
             Frame(u, self._su, "input", self.name),
-            Frame(theta, self._sp, "parameter", self.name),
+            Frame(theta, self._sp, "parameter", self.name, self._pshape),
         )
 
     def step(self, x: Array, u: Array, dt: Any, theta: Array) -> Array:
@@ -452,16 +540,44 @@ def _check_params(model: str, params: Mapping[str, Param]) -> None:
             raise _fail(
                 model, f"parameter {pname!r} has bounds {spec.bounds}; lower must be ≤ upper"
             )
-        if not (math.isfinite(spec.default) and lo <= spec.default <= hi):
+        try:
+            values = spec.values
+        except (TypeError, ValueError):
             raise _fail(
                 model,
-                f"parameter {pname!r} = {spec.default} is outside its bounds {spec.bounds}; "
+                f"parameter {pname!r} = {spec.default!r} is not a number, a vector or a table "
+                "of numbers (rows of equal length)",
+            ) from None
+        if values.ndim > 2 or 0 in values.shape:
+            raise _fail(
+                model,
+                f"parameter {pname!r} has shape {values.shape}; parameters are numbers, "
+                "non-empty vectors or tables",
+            )
+        outside = ~(np.isfinite(values) & (values >= lo) & (values <= hi))
+        if outside.any():
+            shown = spec.default if not values.ndim else values[outside].tolist()
+            raise _fail(
+                model,
+                f"parameter {pname!r} = {shown} is outside its bounds {spec.bounds}; "
                 "change the default or widen the bounds",
             )
         if spec.prior_std is not None and not spec.prior_std > 0:
             raise _fail(
                 model, f"parameter {pname!r} has prior_std {spec.prior_std}; it must be > 0"
             )
+
+
+def _override(model: str, pname: str, spec: Param, value: Any) -> ParamValue:
+    """An override of a declared parameter, in the declared shape."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(model, f"parameter {pname!r} = {value!r} is not numeric") from None
+    if array.shape != spec.shape:
+        want = "a number" if not spec.shape else f"shape {spec.shape}"
+        raise _fail(model, f"parameter {pname!r} has {want}; got {value!r} of shape {array.shape}")
+    return float(array) if not spec.shape else _as_tuple(array)
 
 
 def _check_class(cls: type) -> None:

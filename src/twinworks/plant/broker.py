@@ -7,7 +7,7 @@ optional username/password. It can be stopped, killed and restarted on the same
 port with the same persistence, which is how the tests restart a broker mid-stream.
 
 :func:`start_broker` is what the demo uses: mosquitto when the binary is installed,
-else an embedded broker written in Python (amqtt, the ``broker`` extra), so the
+else an embedded broker written in Python (amqtt, the ``demo`` extra), so the
 demo needs nothing the user installs by hand.
 """
 

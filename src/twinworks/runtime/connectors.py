@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from twinworks.connect.base import Connector, IngestSink, connector_class
+from twinworks.connect.base import Connector, IngestSink, QualityListener, connector_class
 from twinworks.spec.schema import BindingSpec, TwinDefinition
 from twinworks.store.base import DeadLetter
 
@@ -18,6 +18,7 @@ def build_connectors(
     sink: IngestSink,
     on_event: Callable[[str, str, dict[str, Any]], None],
     dead_letter: Callable[[DeadLetter], None],
+    on_quality: QualityListener | None = None,
 ) -> dict[str, Connector]:
     """One connector per declared connector, carrying the bindings of every twin to it."""
     bindings: dict[str, list[tuple[str, BindingSpec]]] = defaultdict(list)
@@ -29,4 +30,5 @@ def build_connectors(
         cls = connector_class(spec.protocol)
         built[name] = cls(name, spec, bindings.get(name, []), sink, on_event)
         built[name].attach(sink, on_event, dead_letter)
+        built[name].on_quality = on_quality
     return built

@@ -25,6 +25,7 @@ from twinworks.runtime.bus import ChangeBus, Subscription
 from twinworks.runtime.commands import CommandDispatcher
 from twinworks.runtime.connectors import build_connectors
 from twinworks.runtime.ingest import Intake
+from twinworks.runtime.quality import SignalQuality
 from twinworks.runtime.registry import TwinRegistry
 from twinworks.runtime.reports import CommandRecord, IngestReport, Rejection
 from twinworks.runtime.safety import CommandGuard, RateLimit
@@ -97,7 +98,7 @@ class Runtime:
             stop_timeout_s=stop_timeout_s,
         )
         self.event_hooks = self.writer.event_hooks  # see WriteBehind.event_hooks
-        self.intake = Intake(self.registry, self.writer, self.counters)
+        self.intake = Intake(self.registry, self.writer, self.counters, self.connectors)
         self.rejections = self.intake.rejections
         self.statuses = StatusBoard(
             self.registry, self.live, self.connectors, self.bus, stale_after_s
@@ -116,8 +117,13 @@ class Runtime:
         )
         self.commands = self.dispatcher.records
         self.views = TwinViews(self.registry, store, self.live)
+        # what sources say about their values (OPC UA status): a series, events, a condition
+        self.quality = SignalQuality(
+            self.live, self.submit_derived, self.record, self.set_condition
+        )
         for connector in self.connectors.values():
             connector.attach(self.submit, self._on_connector, self.dead_letter)
+            connector.on_quality = self.quality.report
         self.started_at: float | None = None
 
     @property
@@ -136,7 +142,11 @@ class Runtime:
         self.statuses.start()
         if not self._given_connectors:
             built = build_connectors(
-                self.definition, self.submit, self._on_connector, self.dead_letter
+                self.definition,
+                self.submit,
+                self._on_connector,
+                self.dead_letter,
+                self.quality.report,
             )
             self.connectors.update(built)  # in place: the parts hold this very dict
         started = {

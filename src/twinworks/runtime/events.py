@@ -16,12 +16,17 @@ __all__ = [
     "CONNECTOR_DISCONNECTED",
     "DEFINITION_LOADED",
     "DESIRED_PROPERTY_CHANGED",
+    "DEVICE_NOT_RESPONDING",
+    "DEVICE_RESPONDING",
+    "READ_RECOVERED",
+    "READ_REFUSED",
     "RUNTIME_STARTED",
     "RUNTIME_STOPPED",
     "STATE_CHANGED",
     "TELEMETRY_REJECTED",
     "TWIN_REGISTERED",
     "TWIN_UPDATED",
+    "UNKNOWN_CODE_RECEIVED",
 ]
 
 DEFINITION_LOADED = "DefinitionLoaded"
@@ -41,3 +46,12 @@ COMMAND_REJECTED = "CommandRejected"
 
 CONNECTOR_CONNECTED = "ConnectorConnected"
 CONNECTOR_DISCONNECTED = "ConnectorDisconnected"
+
+# raised by connectors through their status hook: one device (a Modbus unit) behind a
+# connection stopped or resumed answering, a block of it was refused or is answered
+# again, a state code outside the declared table arrived (each once, when it starts)
+DEVICE_NOT_RESPONDING = "DeviceNotResponding"
+DEVICE_RESPONDING = "DeviceResponding"
+READ_REFUSED = "ReadRefused"
+READ_RECOVERED = "ReadRecovered"
+UNKNOWN_CODE_RECEIVED = "UnknownCodeReceived"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from twinworks.errors import RejectedValueError, UnknownSignalError, UnknownTwin
 from twinworks.runtime import events as ev
 from twinworks.runtime.deadletters import letters_for_rejections
 from twinworks.runtime.registry import TS_MAX, TS_MIN, TwinRegistry
+from twinworks.runtime.repeats import RepeatedRejections
 from twinworks.runtime.reports import IngestReport, Rejection, shown
 from twinworks.runtime.writer import Chunk, WriteBehind
 from twinworks.store.base import Columns, DeadLetter, Event, Point
@@ -148,12 +149,21 @@ class Validator:
 class Intake:
     """Readings in: validated, queued for the store, and the rejected ones recorded."""
 
-    def __init__(self, registry: TwinRegistry, writer: WriteBehind, counters: Counter[str]) -> None:
+    def __init__(
+        self,
+        registry: TwinRegistry,
+        writer: WriteBehind,
+        counters: Counter[str],
+        connectors: Container[str] = (),
+    ) -> None:
         self.registry = registry
         self.validator = Validator(registry)
         self.writer = writer
         self.counters = counters
         self.rejections: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # the names of the runtime's connectors, whose identical rejections are summarised
+        self.connectors = connectors
+        self.repeats = RepeatedRejections()  # a connector's identical rejections: once a minute
 
     def submit(
         self, readings: Sequence[Reading], source: str, need_unit: bool = False
@@ -198,6 +208,8 @@ class Intake:
         self.counters["rejected"] += len(bad)
         for r in bad:
             self.rejections[r.twin_id][r.reason] += 1
+        # counters stay exact; events and dead letters summarise a connector's repeats
+        bad = self.repeats.admit(bad, self.connectors)
         known = self.registry
         self.writer.queue_events(
             [

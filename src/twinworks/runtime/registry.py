@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from twinworks.errors import RejectedValueError, UnknownSignalError, UnknownTwinError
+from twinworks.spec.codes import is_unknown_code
 from twinworks.spec.schema import (
     ArgumentSpec,
     CommandSpec,
@@ -84,7 +85,8 @@ class SignalRule:
         else:
             if value.__class__ is not str:
                 raise self._reject("wrong_type", f"{_show(value)} is not a string")
-            if self.values is not None and value not in self.values:
+            # an undeclared state code ("unknown(7)", see spec.codes) is shown, not dropped
+            if self.values is not None and value not in self.values and not is_unknown_code(value):
                 raise self._reject(
                     "not_allowed", f"{_show(value)} is not one of {sorted(self.values)}"
                 )

@@ -1,12 +1,15 @@
 """Twin status: offline, stale, disconnected, or what the twin's status policy says.
 
-A bound twin is ``disconnected`` when a connector of it is down, ``offline`` before
+A bound twin is ``disconnected`` when a connector of it cannot reach its asset
+(the link is down, or the connector's ``reachable`` says the asset is gone: a dead
+Sparkplug node), ``offline`` before
 its first reading and ``stale`` when nothing arrived for ``stale_after_s``;
 otherwise its type's status policy (declared in the definition) maps the value of
 its status signal to ``running``, ``idle``, ``setup``, ``maintenance``, ``stopped`` or
 ``fault``. A twin without bindings shows the worst status of its children
-(``virtual`` if it has none). A twin holding a condition (an active alarm) shows
-``alarm`` unless its status says more.
+(``virtual`` if it has none). A twin holding a condition (an active alarm, or
+``quality:<signal>`` while a source says the signal is bad) shows ``alarm`` unless
+its status says more.
 
 Statuses are refreshed for the twins a batch touched and their ancestors (children
 before parents), and for all twins once a second; each refresh costs time in
@@ -128,7 +131,7 @@ class StatusBoard:
             connector = self.connectors.get(binding.connector)
             if connector is None:
                 continue
-            if not connector.status.connected:
+            if not connector.reachable(twin_id):
                 return "disconnected"
             activity = connector.status.last_activity
             if connector.by_exception and activity is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twinworks.runtime.quality import mark_quality
 from twinworks.runtime.registry import TwinRegistry
 from twinworks.runtime.state import TwinLive
 from twinworks.store.base import TwinStore, Value
@@ -26,8 +27,14 @@ class TwinViews:
         self.live = live
 
     def twin_view(self, twin_id: str, as_of: float | None = None) -> dict[str, Any]:
-        """A twin's document, reported and desired state; as it was at ``as_of`` if given."""
+        """A twin's document, reported and desired state; as it was at ``as_of`` if given.
+
+        Signals whose source reported their quality carry it (``reported[s]["quality"]``).
+        """
         self.registry.twin(twin_id)  # raises UnknownTwinError
+        return mark_quality(self._view(twin_id, as_of))
+
+    def _view(self, twin_id: str, as_of: float | None) -> dict[str, Any]:
         if as_of is None:
             live = self.live[twin_id]
             return {

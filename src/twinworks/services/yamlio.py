@@ -39,11 +39,31 @@ def _lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], depth: int = 0
         raise ValueError("nesting deeper than 32 levels")
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
         for key, value in node.value:
-            _lines(value, (*path, getattr(key, "value", str(key))), lines, depth + 1)
+            name = getattr(key, "value", str(key))
+            line = key.start_mark.line + 1
+            # the YAML reader keeps the last of two equal keys and drops the first silently
+            if (key.tag, str(name)) in seen:
+                raise _DuplicateKey(
+                    ProblemIssue(
+                        format_path((*path, name)),
+                        f"key {name!r} appears twice (lines {seen[(key.tag, str(name))]} "
+                        f"and {line})",
+                        "each key once in a mapping",
+                        line,
+                    )
+                )
+            seen[(key.tag, str(name))] = line
+            _lines(value, (*path, name), lines, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _lines(item, (*path, i), lines, depth + 1)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, issue: ProblemIssue) -> None:
+        self.issue = issue
 
 
 def parse_document(
@@ -74,6 +94,8 @@ def parse_document(
     if node is not None:
         try:
             _lines(node, (), lines)
+        except _DuplicateKey as duplicate:
+            raise error(source, [duplicate.issue]) from None
         except ValueError as exc:
             raise error(
                 source, [ProblemIssue("(top level)", str(exc), "a flatter document")]

@@ -70,19 +70,42 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], depth: int) -> Iterator[int]:
-    """Yield one unit per node, aliases expanded, and record the line of every path."""
+def _walk(
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    depth: int,
+    duplicates: list[SpecIssue],
+) -> Iterator[int]:
+    """Yield one unit per node, aliases expanded, record the line of every path and
+    add a :class:`SpecIssue` to ``duplicates`` for every key a mapping holds twice."""
     if depth > LIMITS["max_depth"]:
         raise _Refused(path, f"nesting deeper than {LIMITS['max_depth']} levels", node)
     lines.setdefault(path, node.start_mark.line + 1)
     yield 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            yield from _walk(value_node, (*path, key), lines, depth + 1)
+            line = key_node.start_mark.line + 1
+            # PyYAML keeps the last of two equal keys: the first one's settings would
+            # vanish without a word, so a repeated key is an error naming both places
+            identity = (key_node.tag, str(key))
+            if identity in seen:
+                duplicates.append(
+                    SpecIssue(
+                        _format_path((*path, key)),
+                        f"key {key!r} appears twice (lines {seen[identity]} and {line})",
+                        "each key once in a mapping",
+                        line,
+                    )
+                )
+            else:
+                seen[identity] = line
+            yield from _walk(value_node, (*path, key), lines, depth + 1, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            yield from _walk(item, (*path, index), lines, depth + 1)
+            yield from _walk(item, (*path, index), lines, depth + 1, duplicates)
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
@@ -235,7 +258,7 @@ def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
         expected = f"one of: {ctx.get('expected_tags')}"
     elif kind == "string_pattern_mismatch":
         message = f"{err['input']!r} is not a valid name"
-        expected = "a letter, then letters, digits, '_', '.' or '-' (at most 128)"
+        expected = "an ASCII letter, then ASCII letters, digits, '_', '.' or '-' (at most 128)"
         if loc and loc[-1] == "endpoint":
             expected = "an OPC UA endpoint such as opc.tcp://host:4840/path"
     elif kind == "literal_error":
@@ -248,7 +271,9 @@ def _issue_from_pydantic(err: Any, lines: dict[Path_, int]) -> SpecIssue:
     return SpecIssue(path, message, expected, line)
 
 
-def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinition:
+def parse_definition(
+    text: str | bytes, source: str = "<string>", *, base_dir: str | os.PathLike[str] | None = None
+) -> TwinDefinition:
     """Parse and validate a definition held in memory. Raises :class:`SpecError`."""
     size = len(text.encode() if isinstance(text, str) else text)
     if size > LIMITS["max_bytes"]:
@@ -285,9 +310,10 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
         if node is None:
             raise SpecError(source, [SpecIssue("", "the file is empty", "a twin definition")])
         lines: dict[Path_, int] = {}
+        duplicates: list[SpecIssue] = []
         expanded = _expanded_size(node, {})
         try:
-            for count, _ in enumerate(_walk(node, (), lines, 0), start=1):
+            for count, _ in enumerate(_walk(node, (), lines, 0, duplicates), start=1):
                 if count > LIMITS["max_nodes"] or expanded > LIMITS["max_nodes"]:
                     raise SpecError(
                         source,
@@ -304,6 +330,8 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
             raise SpecError(
                 source, [SpecIssue(_format_path(refused.path), refused.message, None, refused.line)]
             ) from None
+        if duplicates:
+            raise SpecError(source, duplicates)
         try:
             data = loader.construct_document(node)
         except yaml.YAMLError as exc:
@@ -322,7 +350,8 @@ def parse_definition(text: str | bytes, source: str = "<string>") -> TwinDefinit
             [SpecIssue(_format_path(p), m, e, _line_of(lines, p)) for p, m, e in env_issues],
         )
     try:
-        definition = TwinDefinition.model_validate(data)
+        # base_dir: where model files named relative to the definition are found
+        definition = TwinDefinition.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         issues = [_issue_from_pydantic(err, lines) for err in exc.errors()]
         raise SpecError(source, issues) from None
@@ -353,4 +382,4 @@ def load_definition(path: str | os.PathLike[str]) -> TwinDefinition:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(str(file), [SpecIssue("", f"not UTF-8 text: {exc.reason}")]) from None
-    return parse_definition(text, str(file))
+    return parse_definition(text, str(file), base_dir=file.resolve().parent)

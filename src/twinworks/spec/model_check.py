@@ -21,6 +21,12 @@ def _choices(names: Any) -> str:
     return "one of: " + ", ".join(names) if names else "a declared one (none are declared)"
 
 
+def _flatten(value: Any) -> list[float]:
+    if isinstance(value, list):
+        return [v for item in value for v in _flatten(item)]
+    return [float(value)]
+
+
 def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
     # the model library pulls in NumPy models; only definitions that bind models pay for it
     if not any(t.models for t in definition.types.values()) and not any(
@@ -28,20 +34,20 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
     ):
         return []
     from twinworks.errors import TwinworksError
-    from twinworks.models.catalog import LIBRARY, library_model
+    from twinworks.models.loader import ModelLoadError
 
     problems: list[Problem] = []
     built: dict[tuple[str, str], Any] = {}
     for tname, ttype in definition.types.items():
         for bname, binding in ttype.models.items():
             base: tuple[str | int, ...] = ("types", tname, "models", bname)
-            if binding.model not in LIBRARY:
-                problems.append(
-                    ((*base, "model"), f"no library model {binding.model!r}", _choices(LIBRARY))
-                )
-                continue
+            # resolving runs the model's own code (a model file, a plug-in): its faults
+            # are reported here, at validation, with the model file and line
             try:
-                model = library_model(binding.model, **binding.parameters)
+                model = binding.build()
+            except ModelLoadError as exc:
+                problems.append(((*base, "model"), str(exc), exc.expected))
+                continue
             except TwinworksError as exc:
                 problems.append(((*base, "parameters"), str(exc), None))
                 continue
@@ -139,7 +145,16 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                         )
                     )
             for name in binding.calibrate:
-                if name not in model.param_names:
+                if name in model.parameters and name not in model.param_names:
+                    problems.append(
+                        (
+                            (*base, "calibrate"),
+                            f"{name!r} is a vector or table parameter; calibration re-fits "
+                            "numbers only",
+                            _choices(n for n in model.param_names if "[" not in n),
+                        )
+                    )
+                elif name not in model.param_names:
                     problems.append(
                         (
                             (*base, "calibrate"),
@@ -175,12 +190,19 @@ def check_model_bindings(definition: TwinDefinition) -> list[Problem]:
                             _choices(bound.param_names),
                         )
                     )
-                elif not param.bounds[0] <= value <= param.bounds[1]:
-                    problems.append(
-                        (
-                            (*base, "parameters", pname),
-                            f"{value} is outside the bounds {param.bounds}",
-                            None,
+                else:
+                    try:
+                        bound.theta(**{pname: value})  # the declared shape
+                    except TwinworksError as exc:
+                        problems.append(((*base, "parameters", pname), str(exc), None))
+                        continue
+                    lo, hi = param.bounds
+                    if not all(lo <= v <= hi for v in _flatten(value)):
+                        problems.append(
+                            (
+                                (*base, "parameters", pname),
+                                f"{value} is outside the bounds {param.bounds}",
+                                None,
+                            )
                         )
-                    )
     return problems

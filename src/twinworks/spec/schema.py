@@ -12,9 +12,11 @@ not a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -28,6 +30,7 @@ from pydantic import (
 
 from twinworks.spec.alarms import AlarmSpec
 from twinworks.spec.models import ModelBindingSpec, TwinModelSpec
+from twinworks.spec.nodeids import parse_node_id
 from twinworks.spec.production import ProductionSpec
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "ModbusBinding",
     "ModbusConnectorSpec",
     "ModbusRegister",
+    "ModbusUnitSpec",
     "ModbusWrite",
     "MqttBinding",
     "MqttCommand",
@@ -53,11 +57,14 @@ __all__ = [
     "OpcUaBinding",
     "OpcUaConnectorSpec",
     "OpcUaMethod",
+    "OpcUaNode",
     "OpcUaSecuritySpec",
     "PropertySpec",
     "ReconnectSpec",
     "RelationshipSpec",
     "SignalSpec",
+    "SparkplugBinding",
+    "SparkplugConnectorSpec",
     "StatusPolicySpec",
     "TlsSpec",
     "TwinDefinition",
@@ -70,6 +77,30 @@ DType = Literal["float", "int", "bool", "string"]
 # twin ids, type names and signal names appear in URLs, topics and node ids
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
 Name = Annotated[str, Field(pattern=ID_PATTERN)]
+
+# a definition's name becomes the store's file name (<name>.db): no folders, no '..',
+# nothing a file system treats specially, so that it cannot point outside the data folder
+_UNSAFE_IN_FILE_NAMES = set('/\\:*?"<>|')
+
+
+def _check_file_name(value: str) -> str:
+    """``value`` if it is a plain file name, else ValueError saying what is wrong."""
+    bad = sorted({c for c in value if c in _UNSAFE_IN_FILE_NAMES or ord(c) < 32 or c == "\x7f"})
+    problem = None
+    if bad:
+        problem = "it contains " + " ".join(repr(c) for c in bad)
+    elif value.startswith("."):
+        problem = "it starts with '.'"
+    elif value != value.strip():
+        problem = "it starts or ends with a space"
+    elif len(value) > 128:
+        problem = f"it is {len(value)} characters long"
+    if problem:
+        raise ValueError(
+            f"{value!r} is not a plain file name ({problem}); expected at most 128 characters "
+            "without '/', '\\', ':', '*', '?', '\"', '<', '>', '|' and not starting with '.'"
+        )
+    return value
 
 
 class _Spec(BaseModel):
@@ -348,6 +379,21 @@ class MqttConnectorSpec(_Spec):
         return str(value) if isinstance(value, int | float) else value
 
 
+class ModbusUnitSpec(_Spec):
+    """One unit id behind a Modbus TCP server (a device behind a gateway).
+
+    A unit that does not answer in time is retried after its own back-off, while the
+    connection and the other units carry on.
+    """
+
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="answer timeout of one request; default: connector's"
+    )
+    backoff: ReconnectSpec | None = Field(
+        default=None, description="retry delays after a failed request; default: reconnect"
+    )
+
+
 class ModbusConnectorSpec(_Spec):
     """One Modbus TCP server (a PLC, a gateway); its registers are polled at a fixed rate."""
 
@@ -360,56 +406,209 @@ class ModbusConnectorSpec(_Spec):
         default=100, ge=1, le=125, description="registers read in one request at most"
     )
     reconnect: ReconnectSpec = ReconnectSpec()
+    units: dict[int, ModbusUnitSpec] = Field(
+        default_factory=dict, description="settings of single unit ids behind this server"
+    )
+    scaled_writes: Literal["round", "refuse"] = Field(
+        default="round",
+        description="a scaled value that falls between register steps: round it (and say so "
+        "in the acknowledgement) or refuse the write",
+    )
+    description: str = ""
+
+    @field_validator("units")
+    @classmethod
+    def _unit_ids(cls, units: dict[int, ModbusUnitSpec]) -> dict[int, ModbusUnitSpec]:
+        wrong = sorted(u for u in units if not 0 <= u <= 255)
+        if wrong:
+            raise ValueError(f"unit ids are 0 to 255, not {', '.join(map(str, wrong))}")
+        return units
+
+
+# Sparkplug B names: groups, edge nodes and devices are topic levels (no / + # allowed)
+_SPB_ID = r"^[^/+#]{1,128}$"
+
+
+class SparkplugConnectorSpec(_Spec):
+    """A Sparkplug B host application on one broker (see twinworks.connect.sparkplug)."""
+
+    protocol: Literal["sparkplug"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    host_id: str = Field(
+        default="twinworks",
+        pattern=_SPB_ID,
+        description="primary host id: STATE is published on spBv1.0/STATE/<host_id>",
+    )
+    groups: list[Annotated[str, Field(pattern=_SPB_ID)]] = Field(
+        default_factory=list,
+        description="group ids to subscribe to; default: the groups of the bindings",
+    )
+    client_id: str | None = Field(default=None, max_length=128)
+    keepalive_s: int = Field(default=30, ge=5, le=65_535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsSpec | None = None
+    qos: Literal[0, 1] = Field(
+        default=1,
+        description="subscription QoS; 0 spares an acknowledgement per message (edge nodes "
+        "publish data at QoS 0, so the broker delivers it so anyway)",
+    )
+    rebirth_on_connect: bool = Field(
+        default=True,
+        description="ask every bound edge node for a rebirth after connecting, so the "
+        "metric aliases are known at once",
+    )
+    max_payload_bytes: int = Field(default=256 * 1024, gt=0)
+    reconnect: ReconnectSpec = ReconnectSpec()
     description: str = ""
 
 
 ConnectorSpec = Annotated[
-    OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec, Field(discriminator="protocol")
+    OpcUaConnectorSpec | MqttConnectorSpec | ModbusConnectorSpec | SparkplugConnectorSpec,
+    Field(discriminator="protocol"),
 ]
 
 
+def _node_id(value: Any) -> Any:
+    """Refuse a malformed node id when the definition is read, not when ``up`` connects."""
+    if isinstance(value, str):
+        parse_node_id(value)  # raises NodeIdError (a ValueError): reported with its line
+    return value
+
+
+NodeIdText = Annotated[str, AfterValidator(_node_id)]
+
+
 class OpcUaMethod(_Spec):
-    object: str = Field(description="node id of the object that owns the method")
-    method: str = Field(description="node id of the method")
+    object: NodeIdText = Field(description="node id of the object that owns the method")
+    method: NodeIdText = Field(description="node id of the method")
+
+
+class OpcUaNode(_Spec):
+    """A telemetry value read from a node: the whole value, or one element of an array.
+
+    ``enum`` turns an enumeration's code into a name: a table ``{0: stopped, 1:
+    running}``, ``true`` for the node's own EnumStrings/EnumValues (the default when
+    the node has them), or ``false`` to keep the number.
+    """
+
+    node: NodeIdText
+    index: int | None = Field(
+        default=None, ge=0, description="element of an array value (0-based), e.g. Profile[2]"
+    )
+    enum: dict[int, str] | bool | None = Field(
+        default=None,
+        description="code → name table; true: the node's EnumStrings; false: keep the code",
+    )
 
 
 class OpcUaBinding(_Spec):
-    """Maps OPC UA node ids to a twin's telemetry, desired settings and commands."""
+    """Maps OPC UA node ids to a twin's telemetry, desired settings and commands.
+
+    A telemetry entry is a node id (``ns=3;s=Press7.Temperature``) or a mapping
+    with ``node`` plus ``index`` (one element of an array) and/or ``enum``. One node
+    may feed several signals (e.g. the elements of one array); each gets its value.
+    """
 
     protocol: Literal["opcua"] = "opcua"
     connector: Name
-    telemetry: dict[Name, str] = Field(default_factory=dict)
-    desired: dict[Name, str] = Field(default_factory=dict)
+    telemetry: dict[Name, OpcUaNode] = Field(default_factory=dict)
+    desired: dict[Name, NodeIdText] = Field(default_factory=dict)
     commands: dict[Name, OpcUaMethod] = Field(default_factory=dict)
+    uncertain: Literal["keep", "drop"] = Field(
+        default="keep",
+        description="values with an Uncertain status: keep them (marked uncertain) or drop them",
+    )
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _node_shorthand(cls, value: Any) -> Any:
+        # `temperature: ns=3;s=T` is short for `temperature: {node: ns=3;s=T}`
+        if isinstance(value, dict):
+            return {k: {"node": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
 
 # ------------------------------------------------------------------- MQTT bindings
 
 _TOPIC_FIELD = "{twin_id}"
+_SIGNAL_FIELD = "{signal}"
+# a payload path: keys joined by dots, list elements by index (values.0 or values[0])
+_PATH = re.compile(r"^[^.\[\]]+(\[\d+\])*(\.[^.\[\]]+(\[\d+\])*)*$")
 
 
 def _check_topic(topic: str, what: str, wildcards: bool = False) -> str:
+    """A topic template: literal levels, ``{twin_id}``, and for telemetry ``{signal}``,
+    ``+`` (any one level) and a last ``#`` (any levels)."""
     if not topic or len(topic.encode()) > 65_535:
         raise ValueError(f"{what} must be 1 to 65535 bytes")
-    rest = topic.replace(_TOPIC_FIELD, "")
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"{what} {topic!r}: the only placeholder is {_TOPIC_FIELD}")
-    for level in topic.split("/"):
-        if _TOPIC_FIELD in level and level != _TOPIC_FIELD:
-            raise ValueError(f"{what} {topic!r}: {_TOPIC_FIELD} must be a whole topic level")
-        if ("+" in level or "#" in level) and (not wildcards or level not in ("+", "#")):
-            raise ValueError(f"{what} {topic!r}: wildcards + and # are not allowed here")
+    levels = topic.split("/")
+    placeholders = (_TOPIC_FIELD, _SIGNAL_FIELD) if wildcards else (_TOPIC_FIELD,)
+    for i, level in enumerate(levels):
+        if level in placeholders:
+            if levels.count(level) > 1:
+                raise ValueError(f"{what} {topic!r}: {level} may appear once")
+            continue
+        if level.startswith("{") and level.endswith("}") and level.count("{") == 1:
+            known = (
+                "the placeholders are " + " and ".join(placeholders)
+                if len(placeholders) > 1
+                else f"the only placeholder is {_TOPIC_FIELD}"
+            )
+            raise ValueError(f"{what} {topic!r}: unknown placeholder {level}; {known}")
+        if "{" in level or "}" in level:
+            raise ValueError(
+                f"{what} {topic!r}: level {level!r}: a placeholder ("
+                + ", ".join(placeholders)
+                + ") must be a whole topic level"
+            )
+        if "+" in level or "#" in level:
+            if not wildcards:
+                raise ValueError(f"{what} {topic!r}: wildcards + and # are not allowed here")
+            if level not in ("+", "#") or (level == "#" and i != len(levels) - 1):
+                raise ValueError(
+                    f"{what} {topic!r}: a wildcard is a whole level: + anywhere, # last"
+                )
     return topic
 
 
-class MqttField(_Spec):
-    """Where a telemetry value sits in a JSON payload, and how to turn it into the signal."""
+def _check_path(path: str, what: str) -> str:
+    if not _PATH.match(path):
+        raise ValueError(
+            f"{what} {path!r} is not a payload path; expected keys joined by dots, "
+            "list elements by index: data.sensors.2.value or data.sensors[2].value"
+        )
+    return path
 
-    path: str = Field(min_length=1, description="dotted path, e.g. data.pressure or values.0")
+
+class MqttField(_Spec):
+    """Where a telemetry value sits in a payload, and how to turn it into the signal."""
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="dotted path, e.g. data.pressure, values.0 or data.sensors[2].value; "
+        "with the signal named by the topic or a payload field: default the binding's value",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the signal's name in the topic's {signal} level or the binding's "
+        "signal_field; default the signal's own name",
+    )
     scale: float = 1.0
     offset: float = 0.0
     enum: dict[str, str] | None = Field(
         default=None, description="raw value (as text) → state name, e.g. {0: idle, 1: running}"
+    )
+    unit_in_value: bool = Field(
+        default=False,
+        description="the value is text: a number and its unit ('7.2 bar'), converted to the "
+        "signal's declared unit; a number alone is taken in the declared unit",
+    )
+    decimal: Literal[".", ","] = Field(
+        default=".", description="decimal separator of numbers sent as text ('12,5 m3/h': ',')"
     )
 
     @field_validator("enum", mode="before")
@@ -419,12 +618,49 @@ class MqttField(_Spec):
             return {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in value.items()}
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _path_syntax(cls, value: str | None) -> str | None:
+        return _check_path(value, "path") if value is not None else None
+
+    @model_validator(mode="after")
+    def _text_or_codes(self) -> MqttField:
+        if self.enum is not None and self.unit_in_value:
+            raise ValueError("enum maps state codes; unit_in_value reads numbers: choose one")
+        return self
+
 
 class MqttTimestamp(_Spec):
     path: str = Field(default="ts", min_length=1)
     unit: Literal["s", "ms", "us", "ns", "iso"] = Field(
         default="s", description="epoch seconds/milliseconds/... or an ISO 8601 string"
     )
+    timezone: str | None = Field(
+        default=None,
+        description="zone of ISO times written without an offset (e.g. Europe/Berlin, UTC); "
+        "none: the server's local zone, with a warning the first time",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path_syntax(cls, value: str) -> str:
+        return _check_path(value, "timestamp path")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as "
+                "Europe/Berlin, America/Chicago or UTC"
+            ) from None
+        return value
 
 
 class MqttCommand(_Spec):
@@ -432,16 +668,45 @@ class MqttCommand(_Spec):
 
 
 class MqttBinding(_Spec):
-    """Telemetry from JSON messages on a topic; commands out and acknowledgements back.
+    """Telemetry from messages on a topic; commands out and acknowledgements back.
 
     ``topic`` may hold ``{twin_id}`` as a whole level (``plant/{twin_id}/telemetry``):
     twins that share a template share one wildcard subscription, and a message
     for a twin the definition does not know is dead-lettered as ``unknown_twin``.
+    ``{signal}`` names the signal a message carries (one value per topic), ``+`` is
+    any one level and a last ``#`` any levels. In a payload, ``twin_field`` and
+    ``signal_field`` name the twin and the signal of each record (gateways that send
+    many devices in one message).
     """
 
     protocol: Literal["mqtt"] = "mqtt"
     connector: Name
-    topic: str = Field(description="telemetry topic template, e.g. plant/{twin_id}/telemetry")
+    topic: str = Field(
+        description="telemetry topic template, e.g. plant/{twin_id}/telemetry or "
+        "plant/+/{twin_id}/{signal}"
+    )
+    device: str | None = Field(
+        default=None,
+        min_length=1,
+        description="what the source calls this twin (in the {twin_id} level of its topics, "
+        "or in twin_field); "
+        "default the twin id",
+    )
+    twin_field: str | None = Field(
+        default=None, description="payload field naming the twin of each record, e.g. device"
+    )
+    signal_field: str | None = Field(
+        default=None, description="payload field naming the signal of each record, e.g. signal"
+    )
+    value: str = Field(
+        default="value",
+        description="where the value is when the topic or signal_field names the signal",
+    )
+    retained: Literal["skip", "arrival"] = Field(
+        default="skip",
+        description="retained messages without their own timestamp: skip (their age is "
+        "unknown) or store them stamped with their arrival time",
+    )
     timestamp: MqttTimestamp | None = Field(
         default=None, description="where the source time is; none: the time of arrival"
     )
@@ -459,9 +724,15 @@ class MqttBinding(_Spec):
     @field_validator("telemetry", mode="before")
     @classmethod
     def _field_shorthand(cls, value: Any) -> Any:
-        # `pressure: data.p` is short for `pressure: {path: data.p}`
+        # `pressure: data.p` is short for `pressure: {path: data.p}`; a list of names
+        # (signals named by the topic or a payload field) for `{name: {}, ...}`
+        if isinstance(value, list):
+            return {k: {} for k in value}
         if isinstance(value, dict):
-            return {k: {"path": v} if isinstance(v, str) else v for k, v in value.items()}
+            return {
+                k: {"path": v} if isinstance(v, str) else {} if v is None else v
+                for k, v in value.items()
+            }
         return value
 
     @field_validator("desired", "commands", mode="before")
@@ -473,9 +744,19 @@ class MqttBinding(_Spec):
             return {k: {} if v is None else v for k, v in value.items()}
         return value
 
+    @field_validator("twin_field", "signal_field", "value")
+    @classmethod
+    def _path_syntax(cls, value: str | None) -> str | None:
+        return _check_path(value, "path") if value is not None else None
+
+    @property
+    def signal_routed(self) -> bool:
+        """Whether each message or record names its signal (topic level or payload field)."""
+        return self.signal_field is not None or _SIGNAL_FIELD in self.topic.split("/")
+
     @model_validator(mode="after")
     def _check_topics(self) -> MqttBinding:
-        _check_topic(self.topic, "topic")
+        _check_topic(self.topic, "topic", wildcards=True)
         for name in ("command_topic", "reply_topic"):
             value = getattr(self, name)
             if value is not None:
@@ -484,14 +765,50 @@ class MqttBinding(_Spec):
             raise ValueError("desired values and commands need a command_topic to publish to")
         if self.reply_topic is not None and self.command_topic is None:
             raise ValueError("reply_topic is set but command_topic is not")
+        levels = self.topic.split("/")
+        if _TOPIC_FIELD in levels and self.twin_field is not None:
+            raise ValueError(
+                f"the twin is named twice: by {_TOPIC_FIELD} in the topic and by twin_field "
+                f"{self.twin_field!r}; keep one"
+            )
+        if _SIGNAL_FIELD in levels and self.signal_field is not None:
+            raise ValueError(
+                f"the signal is named twice: by {_SIGNAL_FIELD} in the topic and by "
+                f"signal_field {self.signal_field!r}; keep one"
+            )
+        if self.signal_routed:
+            names: dict[str, str] = {}
+            for signal, f in self.telemetry.items():
+                source = f.name or signal
+                if source in names:
+                    raise ValueError(
+                        f"telemetry {names[source]!r} and {signal!r} both take the source "
+                        f"signal {source!r}"
+                    )
+                names[source] = signal
+        else:
+            for signal, f in self.telemetry.items():
+                if f.path is None:
+                    raise ValueError(
+                        f"telemetry {signal!r}: no path; give the payload path of its value "
+                        f"(or name signals by a {_SIGNAL_FIELD} topic level or signal_field)"
+                    )
+                if f.name is not None:
+                    raise ValueError(
+                        f"telemetry {signal!r}: name is the signal's name in a "
+                        f"{_SIGNAL_FIELD} topic level or signal_field, and this binding has "
+                        "neither"
+                    )
         return self
 
 
 # ------------------------------------------------------------------- Modbus bindings
 
 RegisterType = Literal[
-    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool"
+    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
 ]
+# coils and discrete inputs hold single bits; holding and input registers 16-bit words
+BIT_TABLES = ("coil", "discrete_input")
 
 
 class _Register(_Spec):
@@ -505,34 +822,58 @@ class _Register(_Spec):
     )
     scale: float = Field(default=1.0, description="value = raw * scale + offset")
     offset: float = 0.0
+    length: int | None = Field(
+        default=None, ge=1, le=123, description="for type string: registers it spans (2 chars each)"
+    )
+    table: str = "holding"
 
     @model_validator(mode="after")
     def _check_scale(self) -> _Register:
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if (self.type == "string") != (self.length is not None):
+            raise ValueError("type string needs 'length' (registers), and only it takes one")
+        if self.type == "string" and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError("a string cannot be scaled")
+        if self.table in BIT_TABLES and self.type not in ("bool", "uint16"):
+            raise ValueError(f"a {self.table} holds one bit: its type is bool")
+        if self.table in BIT_TABLES and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError(f"a {self.table} holds one bit and cannot be scaled")
         return self
+
+    @property
+    def is_bit(self) -> bool:
+        """Held in a coil or discrete input (one bit), not in 16-bit registers."""
+        return self.table in BIT_TABLES
 
 
 class ModbusRegister(_Register):
-    """A telemetry value (or a writable setting) held in one or more registers."""
+    """A telemetry value (or a writable setting) held in registers, a coil or a discrete input."""
 
-    table: Literal["holding", "input"] = "holding"
+    table: Literal["holding", "input", "coil", "discrete_input"] = "holding"
     bit: int | None = Field(default=None, ge=0, le=15, description="for type bool: one bit")
     enum: dict[int, str] | None = Field(
-        default=None, description="register value → state name, e.g. {0: stopped, 1: running}"
+        default=None,
+        description="register value → state name, e.g. {0: stopped, 1: running}; "
+        "a code not listed arrives as 'unknown(<code>)'",
     )
 
     @model_validator(mode="after")
     def _check_bit(self) -> ModbusRegister:
         if self.bit is not None and self.type != "bool":
             raise ValueError("bit applies to type bool only")
+        if self.bit is not None and self.is_bit:
+            raise ValueError(f"bit applies to registers; a {self.table} is a single bit already")
+        if self.enum is not None and (self.is_bit or self.type in ("string", "bool")):
+            raise ValueError("enum maps integer codes: use an integer register type")
         return self
 
 
 class ModbusWrite(_Register):
-    """A command: write a constant, or one of the command's arguments, to holding registers."""
+    """A command: write a constant, or one of the command's arguments, to a register or coil."""
 
-    value: float | int | bool | None = None
+    table: Literal["holding", "coil"] = "holding"
+    value: float | int | bool | str | None = None
     arg: Name | None = Field(default=None, description="the command argument to write")
 
     @model_validator(mode="after")
@@ -556,9 +897,35 @@ class ModbusBinding(_Spec):
     @model_validator(mode="after")
     def _desired_in_holding(self) -> ModbusBinding:
         for name, reg in self.desired.items():
-            if reg.table != "holding":
-                raise ValueError(f"desired {name!r}: only holding registers can be written")
+            if reg.table not in ("holding", "coil"):
+                raise ValueError(f"desired {name!r}: only holding registers and coils are writable")
         return self
+
+
+class SparkplugBinding(_Spec):
+    """A Sparkplug edge node, or a device under it, mapped to a twin.
+
+    ``telemetry``, ``desired`` and ``commands`` map the twin's names to Sparkplug
+    metric names (``temperature: Inputs/Temperature``); a list means the same name
+    on both sides. Commands and desired values are sent as NCMD (no ``device``) or
+    DCMD with the datatype the metric had in its birth certificate.
+    """
+
+    protocol: Literal["sparkplug"] = "sparkplug"
+    connector: Name
+    group: str = Field(pattern=_SPB_ID)
+    edge_node: str = Field(pattern=_SPB_ID)
+    device: str | None = Field(default=None, pattern=_SPB_ID, description="none: the node itself")
+    telemetry: dict[Name, str] = Field(default_factory=dict)
+    desired: dict[Name, str] = Field(default_factory=dict)
+    commands: dict[Name, str] = Field(default_factory=dict)
+
+    @field_validator("telemetry", "desired", "commands", mode="before")
+    @classmethod
+    def _same_name(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: name for name in value}
+        return value
 
 
 def _binding_protocol(data: Any) -> str:
@@ -570,7 +937,8 @@ def _binding_protocol(data: Any) -> str:
 BindingSpec = Annotated[
     Annotated[OpcUaBinding, Tag("opcua")]
     | Annotated[MqttBinding, Tag("mqtt")]
-    | Annotated[ModbusBinding, Tag("modbus")],
+    | Annotated[ModbusBinding, Tag("modbus")]
+    | Annotated[SparkplugBinding, Tag("sparkplug")],
     Discriminator(_binding_protocol),
 ]
 
@@ -596,6 +964,11 @@ class TwinDefinition(_Spec):
     twins: list[TwinSpec] = Field(default_factory=list)
     # what the line makes and how: routings, stations, shifts (see twinworks.spec.production)
     production: ProductionSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_file_name(cls, value: str) -> str:
+        return _check_file_name(value) if value else value
 
     @model_validator(mode="before")
     @classmethod

@@ -4,14 +4,40 @@ Declared units are checked when a definition loads; values that arrive in anothe
 unit of the same dimension are converted. Conversions between two units are affine
 (``y = a*x + b``, e.g. degF to degC), so each pair is resolved once with pint and
 then applied as two floating-point operations on the ingestion path.
+
+Definitions spell units the way pint reads them (``m**3/h``, ``degC``, ``percent``);
+people read ``m³/h``, ``°C``, ``%``. :func:`unit_label` makes the second from the
+first for display, keeping the order and the names the definition chose.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
-__all__ = ["UnitError", "check_unit", "conversion", "registry", "same_unit"]
+__all__ = ["UnitError", "check_unit", "conversion", "registry", "same_unit", "unit_label"]
+
+# names pint reads that people write with a symbol
+_SYMBOLS = {
+    "degC": "°C",
+    "degree_Celsius": "°C",
+    "celsius": "°C",
+    "degF": "°F",
+    "degree_Fahrenheit": "°F",
+    "fahrenheit": "°F",
+    "delta_degC": "Δ°C",
+    "delta_degF": "Δ°F",
+    "kelvin": "K",
+    "percent": "%",
+    "ohm": "Ω",
+    "micrometer": "µm",
+    "um": "µm",
+    "degree": "°",
+}
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+_EXPONENT = re.compile(r"\s*(?:\*\*|\^)\s*(-?\d+(?:\.\d+)?)")
+_NAME = re.compile(r"[A-Za-z_]+")
 
 
 class UnitError(ValueError):
@@ -61,3 +87,17 @@ def conversion(from_unit: str | None, to_unit: str | None) -> tuple[float, float
 
 def same_unit(a: str | None, b: str | None) -> bool:
     return conversion(a, b) == (1.0, 0.0)
+
+
+@cache
+def unit_label(text: str | None) -> str:
+    """A declared unit as people write it: ``m**3/h`` → ``m³/h``, ``degC`` → ``°C``.
+
+    Display only: values, the API's ``unit`` fields and conversions keep the
+    declared text. ``None``, empty and dimensionless units give ``""``.
+    """
+    if text is None or text.strip() in ("", "1", "dimensionless"):
+        return ""
+    label = _EXPONENT.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text.strip())
+    label = _NAME.sub(lambda m: _SYMBOLS.get(m.group(0), m.group(0)), label)
+    return re.sub(r"\s*\*\s*", "·", label)

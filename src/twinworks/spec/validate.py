@@ -12,6 +12,8 @@ from typing import Any
 
 from twinworks.spec.alarms import check_alarms
 from twinworks.spec.model_check import check_model_bindings
+from twinworks.spec.mqtt_check import check_mqtt_bindings
+from twinworks.spec.opcua_check import check_opcua_bindings
 from twinworks.spec.production import check_production
 from twinworks.spec.schema import (
     ModbusBinding,
@@ -20,6 +22,8 @@ from twinworks.spec.schema import (
     MqttConnectorSpec,
     OpcUaBinding,
     OpcUaConnectorSpec,
+    SparkplugBinding,
+    SparkplugConnectorSpec,
     TwinDefinition,
     TwinTypeSpec,
     _Ranged,
@@ -36,12 +40,42 @@ _BINDING_FOR: dict[type, type] = {
     OpcUaConnectorSpec: OpcUaBinding,
     MqttConnectorSpec: MqttBinding,
     ModbusConnectorSpec: ModbusBinding,
+    SparkplugConnectorSpec: SparkplugBinding,
 }
 
 
 def _choices(names: Any) -> str:
     names = sorted(names)
     return "one of: " + ", ".join(names) if names else "a declared one (none are declared)"
+
+
+def _modbus_kinds(binding: ModbusBinding, ttype: Any, base: tuple[str | int, ...]) -> list[Problem]:
+    """Registers whose kind cannot carry the signal's dtype (text into a number, ...)."""
+    found: list[Problem] = []
+    for group, declared in (("telemetry", ttype.telemetry), ("desired", ttype.desired)):
+        for name, reg in getattr(binding, group).items():
+            spec = declared.get(name)
+            if spec is None:
+                continue
+            wanted: tuple[str, ...]
+            if reg.enum is not None or reg.type == "string":
+                gives, wanted = "string", ("string",)
+            elif reg.is_bit or reg.type == "bool":
+                gives, wanted = "bool", ("bool",)
+            else:
+                gives, wanted = "number", ("float", "int")
+            if spec.dtype not in wanted:
+                what = "a state table (enum)" if reg.enum is not None else f"a {reg.table}"
+                if not reg.is_bit and reg.enum is None:
+                    what = f"a {reg.type} register"
+                found.append(
+                    (
+                        (*base, group, name),
+                        f"{what} gives a {gives}, but {name!r} is declared dtype {spec.dtype}",
+                        " or ".join(f"dtype: {w}" for w in wanted) + f" for {name!r}",
+                    )
+                )
+    return found
 
 
 def check_value(spec: _Ranged, value: Any) -> str | None:
@@ -260,6 +294,8 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
                                 _choices(names),
                             )
                         )
+            if isinstance(binding, ModbusBinding):
+                problems += _modbus_kinds(binding, ttype, bbase)
 
     # partOf must form a tree: a twin cannot be (indirectly) part of itself
     parents = {}
@@ -282,4 +318,6 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
             )
     problems += check_production(definition)
     problems += check_model_bindings(definition)
+    problems += check_mqtt_bindings(definition)
+    problems += check_opcua_bindings(definition)
     return problems

@@ -155,7 +155,7 @@ def calibrate(
     idx = np.array([model.param_names.index(n) for n in fit])
     base = np.asarray(theta0, dtype=float).copy()
     prior_theta = model.theta() if prior is None else np.asarray(prior, dtype=float)
-    prior_std = np.array([model.parameters[n].prior_std or np.nan for n in fit])
+    prior_std = np.array([model.param(n).prior_std or np.nan for n in fit])
     has_prior = ~np.isnan(prior_std)
     lo_all, hi_all = model.bounds()
     lo, hi = lo_all[idx], hi_all[idx]

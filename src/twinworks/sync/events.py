@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "MODEL_DRIFT_DETECTED",
+    "MODEL_FAILED",
     "MODEL_ROLLED_BACK",
     "MODEL_VERSION_ACTIVATED",
     "MODEL_VERSION_CREATED",
@@ -11,6 +12,7 @@ __all__ = [
 ]
 
 MODEL_DRIFT_DETECTED = "ModelDriftDetected"
+MODEL_FAILED = "ModelFailed"
 MODEL_VERSION_CREATED = "ModelVersionCreated"
 MODEL_VERSION_ACTIVATED = "ModelVersionActivated"
 MODEL_VERSION_REJECTED = "ModelVersionRejected"

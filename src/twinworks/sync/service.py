@@ -27,11 +27,11 @@ import numpy as np
 
 from twinworks.errors import UnknownTwinError
 from twinworks.models.base import Array, Model
-from twinworks.models.catalog import library_model
 from twinworks.runtime.service import TwinService
 from twinworks.spec.models import ModelBindingSpec
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.base import Event, ModelVersion
+from twinworks.sync import events as ev
 from twinworks.sync.tracker import FleetTracker, StepResult, UpdateJob, UpdateOutcome
 from twinworks.sync.versions import UnknownModelVersionError, VersionKeeper, theta_of
 
@@ -94,7 +94,7 @@ class SyncService(TwinService):
                 twins = [t for t in definition.twins if t.type == tname]
                 if not twins:
                     continue
-                model = library_model(spec.model, **spec.parameters)
+                model = spec.build()
                 priors = np.stack(
                     [
                         model.theta(**(t.models[key].parameters if key in t.models else {}))
@@ -169,12 +169,43 @@ class SyncService(TwinService):
             for key, twin_ids in due.items():
                 binding = self.bindings[key]
                 readings = {t: (binding.newest[t], dict(binding.latest[t])) for t in twin_ids}
+                # a model that raises stops only the twins it raised for (step_isolated)
                 try:
-                    result = binding.tracker.step(readings)
+                    result = binding.tracker.step_isolated(readings)
                 except ValueError as exc:  # e.g. a source clock that went backwards
                     log.warning("sync %s/%s: %s", binding.type_name, binding.key, exc)
                     continue
+                if result.failed:
+                    await self._isolate(binding, result.failed, readings)
                 await self._publish(binding, result)
+
+    async def _isolate(
+        self,
+        binding: Binding,
+        failed: dict[str, str],
+        readings: dict[str, tuple[float, dict[str, Any]]],
+    ) -> None:
+        """Mark twins whose model raised: a held condition (status ``alarm``) and an event."""
+        runtime = self._runtime
+        assert runtime is not None
+        events = []
+        for twin_id, error in failed.items():
+            log.error("model %s of %s raised, no longer stepped: %s", binding.key, twin_id, error)
+            runtime.set_condition(twin_id, f"model_failed.{binding.key}", True)
+            events.append(
+                Event(
+                    ev.MODEL_FAILED,
+                    twin_id,
+                    {
+                        "model": binding.key,
+                        "reference": binding.spec.model,
+                        "error": error,
+                        "action": "estimation of this twin stopped; the other twins go on",
+                    },
+                    ts=readings[twin_id][0],
+                )
+            )
+        await runtime.record(events)
 
     async def _publish(self, binding: Binding, result: StepResult) -> None:
         runtime = self._runtime

@@ -49,6 +49,8 @@ class StepResult:
     jobs: list[UpdateJob] = field(default_factory=list)
     report: ConsistencyReport | None = None
     innovation: Innovation | None = None
+    failed: dict[str, str] = field(default_factory=dict)
+    """Twins whose model raised in this step (twin → the error); they are not stepped again."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ class FleetTracker:
             if not signal:
                 self.last_u[:, k] = scale
         self.pending: dict[int, float] = {}  # twin index → time its update window started
+        self.failed: dict[str, str] = {}  # twin → why its model raised; no longer stepped
+        self._good_u = self.last_u.copy()  # inputs the model last stepped without raising
         self.steps = 0
         keep = max(10, int(2 * binding.update_window_s / binding.sample_s) + 10)
         self._buffer: list[deque[tuple[float, float, Array, Array, Array, Array]]] = [
@@ -299,12 +303,92 @@ class FleetTracker:
                     z[i, k] = _as_float(values[measured])
         return t, u, z, active
 
+    def step_isolated(self, readings: Mapping[str, tuple[float, Mapping[str, Any]]]) -> StepResult:
+        """:meth:`step`, but a model that raises for some twins stops only those twins.
+
+        When the fleet step raises, nothing of it is kept; the model is then run on
+        each twin alone (its estimate, its held and its new inputs) to find the twins
+        it raises for. Those are listed in ``StepResult.failed`` and left out from
+        then on: their inputs go back to the last ones the model took, so the fleet
+        steps of the others never see the values that broke it.
+        """
+        readings = {t: r for t, r in readings.items() if t not in self.failed}
+        try:
+            return self.step(readings)
+        except ValueError as exc:
+            if "back in time" in str(exc):
+                raise  # a clock fault of the source, not of the model
+            error: Exception = exc
+        except Exception as exc:  # the model's own code may raise anything
+            error = exc
+        culprits = self._probe(readings)
+        if not culprits:
+            # the fault shows only in the fleet step (e.g. at sigma points): stop the
+            # twins that were stepping rather than the whole fleet
+            culprits = {t: f"{type(error).__name__}: {error}" for t in readings}
+        for twin_id in culprits:
+            i = self.index[twin_id]
+            self.last_u[i] = self._good_u[i]
+        self.failed.update(culprits)
+        result = self.step({t: r for t, r in readings.items() if t not in culprits})
+        result.failed = culprits
+        return result
+
+    def _probe(self, readings: Mapping[str, tuple[float, Mapping[str, Any]]]) -> dict[str, str]:
+        """Twins for which the model alone raises on their estimate and inputs."""
+        saved = self._save()
+        try:
+            _, u_new, _, _ = self.readings_to_arrays(readings)
+        finally:
+            self._restore(saved)
+        x, _ = self._state()
+        found: dict[str, str] = {}
+        for i, twin_id in enumerate(self.twin_ids):
+            if twin_id in self.failed:
+                continue
+            xi, theta = x[i : i + 1], self.thetas[i : i + 1]
+            try:
+                with np.errstate(all="ignore"):
+                    for u in (self.last_u[i : i + 1], u_new[i : i + 1]):
+                        x1 = self.model.step(xi, u, 1.0, theta)
+                        self.model.observe(x1, u, theta)
+            except Exception as exc:  # the model's own code may raise anything
+                found[twin_id] = f"{type(exc).__name__}: {exc}"
+        return found
+
     def step(self, readings: Mapping[str, tuple[float, Mapping[str, Any]]]) -> StepResult:
         """One estimation step for the twins in ``readings``: ``{twin: (time_s, {signal: value})}``.
 
         A twin's first reading only sets its clock; later ones step it by the time
-        since its previous step.
+        since its previous step. If it raises (the model's code, a clock that went
+        back), the tracker is left as it was before the call.
         """
+        saved = self._save()
+        try:
+            return self._step(readings)
+        except BaseException:
+            self._restore(saved)
+            raise
+
+    def _save(self) -> tuple[Any, ...]:
+        # references, not copies: the filters assign new arrays for what they compute
+        # and write in place only into those, after the model calls that may raise, so
+        # the arrays held here are never changed (no copy of every particle per step)
+        arrays = dict(vars(self.filter))
+        return (
+            arrays,
+            self.last_t.copy(),
+            self.last_u.copy(),
+            self._good_u.copy(),
+            dict(self._last_raw),
+            self.steps,
+        )
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        arrays, self.last_t, self.last_u, self._good_u, self._last_raw, self.steps = saved
+        vars(self.filter).update(arrays)
+
+    def _step(self, readings: Mapping[str, tuple[float, Mapping[str, Any]]]) -> StepResult:
         t, u, z, active = self.readings_to_arrays(readings)
         first = active & np.isnan(self.last_t)
         stepping = active & ~first
@@ -325,6 +409,7 @@ class FleetTracker:
             return result
         z_used = np.where(stepping[:, None], z, np.nan)
         inn = self.filter.step(u_hold, z_used, dt, u_now=self.last_u)
+        self._good_u = u_hold
         report = self.monitor.update(inn, stepping)
         result.innovation, result.report = inn, report
         self.steps += 1

@@ -1,10 +1,10 @@
 """Serve the dashboard: ``/`` is the page, ``/static/`` its ES modules, ``/vendor/`` libraries.
 
-The front end is plain ES modules with no build step. Its one third-party library,
-uPlot (charts), comes from npm at install time (``package.json`` at the repository
-root; ``bootstrap.py`` runs ``npm ci``) and is served from ``node_modules``; it is
-never committed. Without it the dashboard still works and says that its charts are
-missing.
+The front end is plain ES modules with no build step. Its third-party libraries --
+uPlot (charts), and Swagger UI and ReDoc for the API docs pages -- come from npm at
+install time (``package.json`` at the repository root; ``bootstrap.py`` runs
+``npm ci``) and are served from ``node_modules``; they are never committed. Without
+them the dashboard still works and says that its charts are missing.
 """
 
 from __future__ import annotations
@@ -20,15 +20,29 @@ from starlette.types import Scope
 
 from twinworks import __version__
 
-__all__ = ["STATIC_DIR", "VENDOR_ENV", "find_node_modules", "mount_dashboard"]
+__all__ = [
+    "PACKAGED_VENDOR_DIR",
+    "STATIC_DIR",
+    "VENDOR_ENV",
+    "find_node_modules",
+    "mount_dashboard",
+]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VENDOR_ENV = "TWINWORKS_NODE_MODULES"
+# an installed wheel carries the libraries' files here, laid out as in node_modules
+# (hatch_build.py puts them there at build time; a checkout has no such folder)
+PACKAGED_VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
 
 # the files of each library the page may load: {url name: path inside node_modules}
 _VENDOR_FILES = {
     "uplot/uPlot.esm.js": "uplot/dist/uPlot.esm.js",
     "uplot/uPlot.min.css": "uplot/dist/uPlot.min.css",
+    # the interactive API docs (/docs, /redoc; see twinworks.api.docs_pages)
+    "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-ui/favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
+    "redoc/redoc.standalone.js": "redoc/bundles/redoc.standalone.js",
 }
 _PROBE = "uplot/dist/uPlot.esm.js"
 
@@ -42,12 +56,14 @@ _CSP = (
 def find_node_modules() -> Path | None:
     """The ``node_modules`` folder that holds the dashboard's libraries, if installed.
 
-    ``$TWINWORKS_NODE_MODULES`` first, then the checkout this package runs from
+    ``$TWINWORKS_NODE_MODULES`` first (the operator's explicit choice), then the copy
+    packaged with an installed wheel, then the checkout this package runs from
     (editable installs), then the working directory.
     """
     candidates: list[Path] = []
     if os.environ.get(VENDOR_ENV):
         candidates.append(Path(os.environ[VENDOR_ENV]))
+    candidates.append(PACKAGED_VENDOR_DIR)
     candidates += [p / "node_modules" for p in Path(__file__).resolve().parents]
     candidates.append(Path.cwd() / "node_modules")
     for folder in candidates:
@@ -87,7 +103,8 @@ def mount_dashboard(app: FastAPI, node_modules: Path | None = None, *, find: boo
     @app.get("/vendor/{library}/{name}", include_in_schema=False)
     async def vendor(library: str, name: str) -> Any:
         inside = _VENDOR_FILES.get(f"{library}/{name}")
-        if inside is None or node_modules is None:
+        # an install from before a library was added has the folder but not the file
+        if inside is None or node_modules is None or not (node_modules / inside).is_file():
             # imported here: twinworks.api imports this module to mount the dashboard
             from twinworks.api.errors import error_response
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from twinworks.models import library_model
 from twinworks.plant import MachiningCell
+from twinworks.plant.demo_services import tool_life_model
 from twinworks.services.prognostics.service import _Machine
 from twinworks.services.rul.propagate import constant_load, monte_carlo
-from twinworks.services.rul.toolwear import particles_from_wear, tool_wear_model_for
+from twinworks.services.rul.toolwear import particles_from_wear
 from twinworks.spec.loader import load_definition
 from twinworks.sync.tracker import FleetTracker
 
@@ -27,13 +27,13 @@ def judge(seed: int, definition_path: object) -> list[tuple[float, float, float,
     """(truth, median, lower, upper, fitting seen) per machine, cutting seconds at its feed."""
     definition = load_definition(definition_path)  # type: ignore[arg-type]
     spec = definition.types["cnc_machine"].models["machine"]
-    model = library_model(spec.model, **spec.parameters)
+    model = spec.build()
     priors = np.stack(
         [model.theta(**definition.twin(m).models["machine"].parameters) for m in MACHINES]
     )
     tracker = FleetTracker(model, MACHINES, spec, model_key="machine", thetas=priors)
     cell = MachiningCell(seed=seed)
-    sheets = {m: tool_wear_model_for(cell.parameters(m)) for m in MACHINES}
+    sheets = {m: tool_life_model(cell.parameters(m)) for m in MACHINES}
     machines = {m: _Machine(m, sheets[m], seed) for m in MACHINES}
     for m in machines.values():
         m.source_checked = True  # as the service does once it found the binding …
@@ -59,7 +59,7 @@ def judge(seed: int, definition_path: object) -> list[tuple[float, float, float,
                 sheet, float(mean[k]), float(np.sqrt(cov[k, k])), nominal, 300, rng
             )
             profile = constant_load(
-                np.array([[sheet.reference_spindle_speed_rpm, seen[m]["feed_override"], 1.0]])
+                np.array([[sheet.value("reference_speed_rpm"), seen[m]["feed_override"], 1.0]])
             )
             ft = monte_carlo(sheet, profile, particles=particles[None], dt=10.0, horizon=4 * 3600)
             truth = cell.truth()[m]["tool_rul"]  # cutting seconds at this feed, nominal speed

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from twinworks.plant import MachiningCell
+from twinworks.plant.demo_services import tool_life_model
 from twinworks.services.rul.propagate import constant_load, monte_carlo, unscented
-from twinworks.services.rul.toolwear import ToolWearTracker, tool_wear_model_for
+from twinworks.services.rul.toolwear import ToolWearTracker
 
 
 def run(seed: int, machine: str) -> tuple[float, tuple[float, float, float], tuple[float, float]]:
     cell = MachiningCell(seed=seed)
-    model = tool_wear_model_for(cell.parameters(machine))
+    model = tool_life_model(cell.parameters(machine))
     tracker = ToolWearTracker(model, n_particles=400, seed=seed)
     until = np.random.default_rng(seed).uniform(300, 1100)
     while True:
@@ -37,7 +38,7 @@ def run(seed: int, machine: str) -> tuple[float, tuple[float, float, float], tup
             break
     truth = cell.truth()[machine]["tool_rul"]  # cutting seconds at this feed and nominal speed
     profile = constant_load(
-        np.array([[model.reference_spindle_speed_rpm, m["feed_override"], 1.0]])
+        np.array([[model.value("reference_speed_rpm"), m["feed_override"], 1.0]])
     )
     mc = monte_carlo(model, profile, particles=tracker.sample(300)[None], dt=10.0, horizon=4 * 3600)
     mean, cov = tracker.mean_cov()

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import DeadLetterCount, DeadLetterOut
 from twinworks.errors import InvalidRequestError
 from twinworks.security.roles import Role
@@ -30,8 +31,8 @@ async def list_dead_letters(
     twin_id: Annotated[str | None, Query(max_length=128)] = None,
     source: Annotated[str | None, Query(max_length=128, description="connector, or http")] = None,
     reason: Annotated[str | None, Query(max_length=64, description="e.g. not_json")] = None,
-    since: str | None = None,
-    until: str | None = None,
+    since: Annotated[TimeQuery, Query(description="letters kept at or after this time")] = None,
+    until: Annotated[TimeQuery, Query(description="letters kept before this time")] = None,
     after_id: Annotated[int | None, Query(ge=0, description="page forward after this id")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
@@ -41,8 +42,8 @@ async def list_dead_letters(
         twin_id,
         source,
         reason,
-        optional_time(since, "since"),
-        optional_time(until, "until"),
+        since,
+        until,
         after_id,
         limit,
         order == "desc",
@@ -68,14 +69,12 @@ async def dead_letter_counts(runtime: RuntimeDep, principal: PrincipalDep) -> li
 @router.delete("")
 async def delete_dead_letters(
     runtime: RuntimeDep,
-    before: Annotated[str | None, Query(description="drop letters older than this")] = None,
+    before: Annotated[TimeQuery, Query(description="drop letters older than this")] = None,
     keep_newest: Annotated[int | None, Query(ge=0, description="keep this many")] = None,
 ) -> dict[str, int]:
     """Drop kept letters (after they were looked into); the counts stay."""
     if before is None and keep_newest is None:
         raise InvalidRequestError("say what to drop: before=<time> and/or keep_newest=<n>", "query")
     # stores serialise their writes themselves, so this may run beside the writer task
-    dropped = await asyncio.to_thread(
-        runtime.store.delete_dead_letters, optional_time(before, "before"), keep_newest
-    )
+    dropped = await asyncio.to_thread(runtime.store.delete_dead_letters, before, keep_newest)
     return {"dropped": int(dropped)}

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import EventOut
 
 __all__ = ["router"]
@@ -21,13 +22,13 @@ async def list_events(
     principal: PrincipalDep,
     twin_id: Annotated[str | None, Query(max_length=128)] = None,
     kind: Annotated[list[str] | None, Query(description="event kinds, e.g. CommandFailed")] = None,
-    since: str | None = None,
-    until: str | None = None,
+    since: Annotated[TimeQuery, Query(description="events at or after this time")] = None,
+    until: Annotated[TimeQuery, Query(description="events before this time")] = None,
     after_id: Annotated[int | None, Query(ge=0, description="page forward after this id")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> list[dict[str, Any]]:
-    t0, t1 = optional_time(since, "since"), optional_time(until, "until")
+    t0, t1 = since, until
     newest_first = order == "desc"
     visible = visible_twins(runtime, principal) if twin_id is None else None
     if visible is None:

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, SyncDep, optional_time
+from twinworks.api.deps import PrincipalDep, RuntimeDep, SyncDep
 from twinworks.api.errors import error_response
+from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody
 from twinworks.runtime.engine import Runtime
+from twinworks.spec.models import ModelBindingSpec
 from twinworks.sync.service import SyncService
 from twinworks.sync.versions import UnknownModelVersionError, VersionKeeper
 
@@ -52,6 +54,9 @@ class ModelOut(BaseModel):
     outputs: dict[str, str] = Field(description="model output → measured signal")
     estimates: dict[str, float | None] = Field(description="current estimates of hidden states")
     consistency: float | None = Field(description="share of recent updates within chi² bounds")
+    failed: str | None = Field(
+        default=None, description="the error the model raised for this twin; it is not stepped"
+    )
     versions: list[ModelVersionOut]
 
 
@@ -114,6 +119,7 @@ async def list_models(runtime: RuntimeDep, service: SyncDep, twin_id: str) -> li
         active = next((v["version"] for v in own if v["active"]), None)
         estimates: dict[str, float | None] = {}
         consistency = None
+        failed = None
         binding = bindings.get(key)
         if binding is not None:
             tracker = binding.tracker
@@ -121,6 +127,7 @@ async def list_models(runtime: RuntimeDep, service: SyncDep, twin_id: str) -> li
                 estimates = {n: e for n, (e, _) in tracker.estimate(twin_id).items()}
             score = tracker.monitor.report().score[tracker.index[twin_id]]
             consistency = None if math.isnan(score) else float(score)
+            failed = tracker.failed.get(twin_id)
         out.append(
             {
                 "model": key,
@@ -130,6 +137,7 @@ async def list_models(runtime: RuntimeDep, service: SyncDep, twin_id: str) -> li
                 "outputs": dict(spec.outputs) if spec else {},
                 "estimates": estimates,
                 "consistency": consistency,
+                "failed": failed,
                 "versions": own,
             }
         )
@@ -262,8 +270,8 @@ async def compare(
     twin_id: str,
     model: str,
     signal: str,
-    start: Annotated[str | None, Query(description="from this time (inclusive)")] = None,
-    end: Annotated[str | None, Query(description="until this time (exclusive)")] = None,
+    start: Annotated[TimeQuery, Query(description="from this time (inclusive)")] = None,
+    end: Annotated[TimeQuery, Query(description="until this time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000, description="points per series")] = 5000,
 ) -> Any:
     """A measured signal next to the model's prediction of it, or a hidden state's estimate.
@@ -282,7 +290,7 @@ async def compare(
             )
         )
     predicted = set(spec.outputs.values())
-    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec.model)}
+    estimates = set(spec.estimates) or {s.replace(".", "_") for s in _states(spec)}
     if signal not in predicted and signal not in estimates:
         return error_response(
             404,
@@ -292,7 +300,7 @@ async def compare(
             f"{', '.join(sorted(estimates))}",
             "path signal",
         )
-    t0, t1 = optional_time(start, "start"), optional_time(end, "end")
+    t0, t1 = start, end
     name = f"{spec.estimator}.{signal}"
     store = runtime.store
 
@@ -327,7 +335,6 @@ async def compare(
     }
 
 
-def _states(library_name: str) -> tuple[str, ...]:
-    from twinworks.models.catalog import library_model
-
-    return library_model(library_name).states
+def _states(spec: ModelBindingSpec) -> tuple[str, ...]:
+    # only a model the definition binds is ever built: no request names code to load
+    return spec.build().states

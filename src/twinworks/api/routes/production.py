@@ -13,13 +13,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twinworks.api.deps import PrincipalDep, ProductionDep
+from twinworks.api.deps import PrincipalDep, ProductionDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
+from twinworks.api.scoped import scoped_plan, scoped_whatif
 from twinworks.services.errors import ServiceInputError
+from twinworks.services.operations.service import ProductionService
 from twinworks.services.production.report import render_html, render_png
 from twinworks.services.production.scenario import scenario_from_data
-from twinworks.services.production.service import ProductionService
 from twinworks.services.scheduling.gantt import render_gantt_html, render_gantt_png
 from twinworks.services.scheduling.request import RescheduleRequest, ScheduleRequest
 
@@ -67,19 +68,21 @@ async def line(service: ProductionDep) -> Any:
 
 
 @router.post("/whatif", responses=_ERRORS)
-async def whatif(request: Request, service: ProductionDep) -> Any:
+async def whatif(
+    request: Request, service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep
+) -> Any:
     """Run a scenario (the YAML file's content as JSON) against a fork of the live state."""
     try:
         body = await request.json()
     except ValueError:
-        return error_response(422, "invalid_request", "the body is not valid JSON", "body")
+        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
     try:
         model = service.require_line()
         scenario = scenario_from_data(body, model)
         rid, result = await service.whatif(scenario)
     except ServiceInputError as exc:
         return _bad(exc)
-    return {"id": rid, **result.as_dict()}
+    return {"id": rid, **scoped_whatif(result.as_dict(), visible_twins(runtime, principal))}
 
 
 def _result(service: ProductionService, rid: str) -> Any:
@@ -90,13 +93,15 @@ def _result(service: ProductionService, rid: str) -> Any:
 
 
 @router.get("/whatif/{rid}", responses=_ERRORS)
-async def whatif_result(service: ProductionDep, rid: str) -> Any:
+async def whatif_result(
+    service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep, rid: str
+) -> Any:
     result = _result(service, rid)
     if result is None:
         return error_response(
             404, "unknown_result", f"no what-if result {rid!r} (the last 20 are kept)"
         )
-    return {"id": rid, **result.as_dict()}
+    return {"id": rid, **scoped_whatif(result.as_dict(), visible_twins(runtime, principal))}
 
 
 @router.get("/whatif/{rid}/report.png", responses=_ERRORS, response_class=Response)
@@ -127,7 +132,7 @@ async def schedule(service: ProductionDep, principal: PrincipalDep, body: Schedu
 
 
 @router.get("/schedule", responses=_ERRORS)
-async def current_plan(service: ProductionDep) -> Any:
+async def current_plan(service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep) -> Any:
     if service.plan is None:
         return error_response(
             404, "no_plan", "there is no plan yet; POST /production/schedule makes one"
@@ -136,7 +141,7 @@ async def current_plan(service: ProductionDep) -> Any:
     if service.last_revision is not None:
         r = service.last_revision.as_dict()
         out["last_revision"] = {k: v for k, v in r.items() if k != "schedule"}
-    return out
+    return scoped_plan(out, visible_twins(runtime, principal))
 
 
 def _gantt_args(service: ProductionService) -> dict[str, Any]:

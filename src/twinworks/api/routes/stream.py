@@ -3,12 +3,21 @@
 Messages are JSON objects with a ``type``: ``telemetry`` (new reported values of a
 twin), ``status`` (a twin's status changed), ``event`` (an event was recorded),
 ``lagged`` (this client fell behind and lost messages), and ``hello`` first.
+
+A stream outlives the request that opened it, so its credential is checked again
+every few seconds and at the moment it expires (:class:`~twinworks.api.guard.
+CredentialCheck`). When it is no longer good -- expired, revoked, the user
+disabled or removed, the role on the streamed twins lost, the roles changed -- the
+stream ends with a last ``close`` message saying why (``code``, ``reason``); a
+WebSocket is then closed with code 4401 (unauthorised), 4403 (forbidden) or 4409
+(roles changed: reconnect) and the code in its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -16,6 +25,7 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from twinworks.api.deps import PrincipalDep, RuntimeDep, get_principal, visible_twins
+from twinworks.api.guard import CredentialCheck, StreamEnd
 from twinworks.runtime.bus import Subscription
 from twinworks.runtime.engine import Runtime
 from twinworks.security.roles import Principal
@@ -25,6 +35,43 @@ __all__ = ["router"]
 router = APIRouter(tags=["stream"])
 
 HEARTBEAT_S = 15.0
+# how often an open stream checks its credential again (``app.state.stream_recheck_s``
+# overrides it); expiry is also checked at the moment it falls due
+RECHECK_S = 5.0
+
+
+class _Watch:
+    """When the credential of an open stream is due to be checked, and the check itself."""
+
+    def __init__(self, check: CredentialCheck | None, every_s: float) -> None:
+        self._check = check
+        self._every = every_s
+        self._next = time.monotonic() + every_s
+
+    def wait_s(self) -> float:
+        """Seconds until the next check is due (expiry included)."""
+        due = self._next - time.monotonic()
+        if self._check is not None and self._check.expires is not None:
+            due = min(due, self._check.expires - time.time())
+        return max(0.0, due)
+
+    def ended(self) -> StreamEnd | None:
+        """Why the stream must end, when a check is due and fails; else None."""
+        if self.wait_s() > 0:
+            return None
+        self._next = time.monotonic() + self._every
+        # without a check (an app served without the guard) there is nothing to re-check
+        return self._check.check() if self._check is not None else None
+
+
+def _watch(conn: Request | WebSocket) -> _Watch:
+    check = getattr(conn.state, "credential_check", None)
+    every = float(getattr(conn.app.state, "stream_recheck_s", RECHECK_S))
+    return _Watch(check if isinstance(check, CredentialCheck) else None, every)
+
+
+def _close_message(end: StreamEnd) -> dict[str, Any]:
+    return {"type": "close", "code": end.code, "reason": end.reason}
 
 
 def _hello(runtime: Runtime, twins: list[str] | None) -> dict[str, Any]:
@@ -71,17 +118,26 @@ async def sse(
     """Server-Sent Events: one ``event:`` per message type, ``data:`` the JSON message."""
     _check_twins(runtime, twin)
     twin, sub = _scope(runtime, principal, twin)
+    watch = _watch(request)
 
     async def events() -> AsyncIterator[str]:
         try:
             yield f"event: hello\ndata: {json.dumps(_hello(runtime, twin))}\n\n"
+            heartbeat_at = time.monotonic() + HEARTBEAT_S
             while True:
+                end = watch.ended()
+                if end is not None:
+                    yield f"event: close\ndata: {json.dumps(_close_message(end))}\n\n"
+                    return
+                wait = min(heartbeat_at - time.monotonic(), watch.wait_s())
                 try:
-                    message = await asyncio.wait_for(sub.get(), HEARTBEAT_S)
+                    message = await asyncio.wait_for(sub.get(), max(0.0, wait))
                 except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield ": heartbeat\n\n"
+                    if time.monotonic() >= heartbeat_at:
+                        if await request.is_disconnected():
+                            return
+                        yield ": heartbeat\n\n"
+                        heartbeat_at = time.monotonic() + HEARTBEAT_S
                     continue
                 yield f"event: {message['type']}\ndata: {json.dumps(message, default=str)}\n\n"
         finally:
@@ -112,11 +168,26 @@ async def websocket(
         await websocket.close(code=1008)
         return
     twin, scoped = _scope(runtime, principal, twin)
+    watch = _watch(websocket)
     with scoped as sub:
         await websocket.send_json(_hello(runtime, twin))
         try:
             while True:
-                message = await sub.get()
+                end = watch.ended()
+                if end is not None:
+                    await websocket.send_json(_close_message(end))
+                    await websocket.close(end.websocket_code, _close_reason(end))
+                    return
+                try:
+                    message = await asyncio.wait_for(sub.get(), watch.wait_s())
+                except TimeoutError:
+                    continue
                 await websocket.send_text(json.dumps(message, default=str))
         except (WebSocketDisconnect, RuntimeError):
             return
+
+
+def _close_reason(end: StreamEnd) -> str:
+    """``code: reason`` within the 123 bytes a WebSocket close frame can carry."""
+    text = f"{end.code}: {end.reason}".encode()
+    return text[:123].decode("utf-8", "ignore")

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, optional_time, visible_twins
+from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody, HistoryOut, RevisionOut, TwinOut, TwinSummary
 from twinworks.errors import InvalidRequestError
+from twinworks.spec.units import unit_label
 from twinworks.timeutil import parse_duration
 
 __all__ = ["router"]
@@ -48,7 +50,7 @@ async def list_twins(
                 "status": view["status"],
                 "parent": runtime.registry.parent(twin_id),
                 "last_received": view["last_received"],
-                "reported": view["reported"],
+                "reported": _labelled(view["reported"]),
             }
         )
     return out
@@ -59,17 +61,29 @@ async def get_twin(
     runtime: RuntimeDep,
     twin_id: str,
     as_of: Annotated[
-        str | None,
+        TimeQuery,
         Query(description="read the twin as it was at this time (ISO 8601, epoch s, or '10m')"),
     ] = None,
 ) -> dict[str, Any]:
-    when = optional_time(as_of, "as_of")
+    when = as_of
     if when is None:
         view = runtime.twin_view(twin_id)
     else:
         runtime.registry.twin(twin_id)
         view = await asyncio.to_thread(runtime.twin_view, twin_id, when)
-    return {**view, "children": runtime.registry.children(twin_id)}
+    return {
+        **view,
+        "reported": _labelled(view["reported"]),
+        "children": runtime.registry.children(twin_id),
+    }
+
+
+def _labelled(values: dict[str, Any]) -> dict[str, Any]:
+    """Reported values with ``unit_label`` (for people) next to the declared ``unit``."""
+    return {
+        name: {**v, "unit_label": unit_label(v.get("unit"))} if isinstance(v, dict) else v
+        for name, v in values.items()
+    }
 
 
 @router.get("/{twin_id}/revisions", response_model=list[RevisionOut], responses=_ERRORS)
@@ -84,8 +98,8 @@ async def history(
     runtime: RuntimeDep,
     twin_id: str,
     signal: str,
-    start: Annotated[str | None, Query(description="from this time (inclusive)")] = None,
-    end: Annotated[str | None, Query(description="until this time (exclusive)")] = None,
+    start: Annotated[TimeQuery, Query(description="from this time (inclusive)")] = None,
+    end: Annotated[TimeQuery, Query(description="until this time (exclusive)")] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_RAW_POINTS, description="raw points at most")
     ] = 10_000,
@@ -105,11 +119,16 @@ async def history(
     rule = runtime.registry.rules.get((twin_id, signal))
     if rule is None and not await asyncio.to_thread(runtime.is_virtual, twin_id, signal):
         runtime.registry.rule(twin_id, signal)  # raises: unknown signal, naming the declared ones
-    t0, t1 = optional_time(start, "start"), optional_time(end, "end")
+    t0, t1 = start, end
     if t0 is not None and t1 is not None and t1 <= t0:
         raise InvalidRequestError("query end: must be after start", "query end")
     unit = rule.unit if rule is not None else None
-    base: dict[str, Any] = {"twin_id": twin_id, "signal": signal, "unit": unit}
+    base: dict[str, Any] = {
+        "twin_id": twin_id,
+        "signal": signal,
+        "unit": unit,
+        "unit_label": unit_label(unit),
+    }
     if bucket is None and buckets is None:
         rows = await asyncio.to_thread(runtime.history, twin_id, signal, t0, t1, limit + 1, True)
         truncated = len(rows) > limit

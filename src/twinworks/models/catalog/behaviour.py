@@ -115,6 +115,8 @@ class MachineStateMachine(Model):
                 counts[(src, dst)] += 1
         defaults = cls.parameters
         return {
-            rate: (counts[key] / dwell[key[0]]) if dwell[key[0]] > 0 else defaults[rate].default
+            rate: (counts[key] / dwell[key[0]])
+            if dwell[key[0]] > 0
+            else float(defaults[rate].values)
             for key, rate in TRANSITIONS.items()
         }

@@ -20,7 +20,7 @@ import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class FmuModel(Model):
 
     _dynamic = True
     cost = "moderate"
+    file_options: ClassVar[tuple[str, ...]] = ("path",)
+    """Constructor arguments that are file paths (relative to a definition file)."""
 
     def __init__(
         self,

@@ -15,14 +15,66 @@ whole fleet (and every sigma point).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from twinworks.models.base import Array, Frame, Model, ModelContractError
 
-__all__ = ["SklearnModel"]
+__all__ = ["SklearnModel", "load_sklearn_model"]
+
+
+def load_sklearn_model(
+    path: str | Path,
+    *,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    name: str | None = None,
+) -> SklearnModel:
+    """A :class:`SklearnModel` around a fitted estimator saved with ``joblib.dump``.
+
+    The scikit-learn version the estimator was saved with must be the one installed:
+    scikit-learn does not promise that a model pickled by another version predicts
+    the same, so a mismatch is an error naming both versions (re-save the estimator
+    with this version, or install the one it was saved with).
+    Loading runs the file's pickled code: load only files you trust.
+    """
+    import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    file = Path(path)
+    label = name or file.stem
+    if not file.is_file():
+        raise ModelContractError(f"{label}: no saved estimator at {file}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        try:
+            estimator = joblib.load(file)
+        except Exception as exc:  # joblib/pickle raise many kinds for a broken file
+            raise ModelContractError(
+                f"{label}: {file} is not a saved estimator ({type(exc).__name__}: {exc}); "
+                "save one with joblib.dump(estimator, path)"
+            ) from None
+    for warning in caught:
+        message = warning.message
+        if isinstance(message, InconsistentVersionWarning):
+            raise ModelContractError(
+                f"{label}: {file} was saved with scikit-learn "
+                f"{message.original_sklearn_version}, but scikit-learn "
+                f"{message.current_sklearn_version} is installed; re-save it with "
+                f"{sklearn.__version__} or install {message.original_sklearn_version}"
+            )
+    model = SklearnModel(estimator, inputs=inputs, outputs=outputs, name=name or "SklearnModel")
+    if not model.fitted:
+        raise ModelContractError(f"{label}: the estimator in {file} is not fitted")
+    return model
+
+
+load_sklearn_model.file_options = ("path",)  # type: ignore[attr-defined]
 
 
 class SklearnModel(Model):

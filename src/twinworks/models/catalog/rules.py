@@ -167,5 +167,13 @@ class RuleModel(Model):
     def output(self, x: Frame, u: Frame, p: Frame) -> Any:
         return tuple(f.astype(np.float64) for f in self.fired(u))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # compiled rules are closures, which do not pickle: rebuild them from the text
+        return (_rebuild, (self.rules, self.name))
+
     def __repr__(self) -> str:
         return f"RuleModel({self.rules!r})"
+
+
+def _rebuild(rules: Mapping[str, str], name: str) -> RuleModel:
+    return RuleModel(rules, name=name)

@@ -1,6 +1,6 @@
 """Production services: the line as a discrete-event model, and what-if forked from now.
 
-The runtime service is :class:`twinworks.services.production.service.ProductionService`.
+The runtime service is :class:`twinworks.services.operations.service.ProductionService`.
 
 >>> from twinworks.spec import load_definition
 >>> from twinworks.services.production import Scenario, line_from_definition, run_whatif
@@ -10,6 +10,7 @@ The runtime service is :class:`twinworks.services.production.service.ProductionS
 ['throughput_per_h', 'lead_time_min', 'wip']
 """
 
+from twinworks.services.line.model import LineModel, line_from_definition
 from twinworks.services.production.des import (
     Effects,
     LineState,
@@ -19,7 +20,6 @@ from twinworks.services.production.des import (
     StationState,
     simulate,
 )
-from twinworks.services.production.line import LineModel, line_from_definition
 from twinworks.services.production.report import write_report
 from twinworks.services.production.scenario import (
     Scenario,

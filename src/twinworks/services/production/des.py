@@ -32,7 +32,8 @@ from typing import Any
 import simpy
 from simpy.resources.store import PriorityItem
 
-from twinworks.services.production.line import LineModel, Product, Station, merge_windows
+from twinworks.services.line.model import LineModel, Product, Station, merge_windows
+from twinworks.services.line.state import LineState, StationState
 
 __all__ = [
     "Effects",
@@ -45,28 +46,6 @@ __all__ = [
 ]
 
 _INF = float("inf")
-
-
-@dataclass
-class StationState:
-    """A station as the twins report it at the fork."""
-
-    queue: list[str | None] = field(default_factory=list)  # products; None: drawn from the mix
-    state: str = "idle"  # idle | busy | setup | down | stopped
-    tool_wear: float | None = None  # 0 new .. 1 worn out
-    failure_time: tuple[float, float] | None = None  # predicted (mean, std) s from now (RUL)
-    feed: float | None = None  # percent
-    family: str | None = None  # the family the machine is set up for
-
-
-@dataclass
-class LineState:
-    """The whole line at the fork: where the parts are and what each machine does."""
-
-    origin: float = 0.0  # wall-clock time of the fork, s since the epoch
-    stations: dict[str, StationState] = field(default_factory=dict)
-    on_transport: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinworks.services.errors import ProblemIssue, ScenarioError
+from twinworks.services.line.model import LineModel, open_windows
 from twinworks.services.production.des import Effects, Order
-from twinworks.services.production.line import LineModel, open_windows
 from twinworks.services.yamlio import load_document, parse_document, validate_model
 from twinworks.spec.production import PositiveSeconds, Seconds, ShiftSpec
 

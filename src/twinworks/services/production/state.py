@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from twinworks.services.production.des import LineState, StationState
-from twinworks.services.production.line import LineModel
+from twinworks.services.line.model import LineModel
+from twinworks.services.line.state import LineState, StationState
 
 __all__ = ["STATE_OF", "state_from_runtime", "state_from_views"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from scipy import stats
 
+from twinworks.services.line.model import LineModel
 from twinworks.services.production.des import LineState, RunResult, simulate
-from twinworks.services.production.line import LineModel
 from twinworks.services.production.scenario import Scenario, compile_effects
 
 __all__ = ["KPIS", "Interval", "KpiComparison", "WhatIfResult", "confidence_interval", "run_whatif"]

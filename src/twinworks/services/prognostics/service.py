@@ -7,9 +7,11 @@ estimator's wear and its variance (``ukf.tool_wear`` ± ``.std``), placed on the
 machine's wear curve and propagated with the tool type's scatter of wear rate.
 Without such a binding it tracks the tool itself
 (:class:`~twinworks.services.rul.toolwear.ToolWearTracker`). Every
-``every_s`` seconds of source time propagates the estimate through the tool
-wear model to the wear limit under the future load (the machine's feed override
-and nominal speed, at the share of time it has recently spent cutting), by
+``every_s`` seconds of source time propagates the estimate through the machine's
+:class:`~twinworks.models.ToolLife` model (the model catalog's tool-life physics,
+with the machine's data sheet as its parameters) to the wear limit under the
+future load (the machine's feed override and nominal speed, at the share of time
+it has recently spent cutting), by
 Monte Carlo (``method="monte_carlo"``) or the unscented transform. It writes
 
 - ``rul.tool_life_s`` (median, seconds of calendar time), ``rul.tool_life_s.lower``
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from twinworks.models.catalog.machining import ToolLife
 from twinworks.runtime.service import TwinService
 from twinworks.services import events as hev
 from twinworks.services.maintenance.planning import (
@@ -46,8 +49,8 @@ from twinworks.services.rul.propagate import constant_load, monte_carlo, unscent
 from twinworks.services.rul.result import RulEstimate
 from twinworks.services.rul.sensitivity import sensitivity
 from twinworks.services.rul.toolwear import (
-    ToolWearModel,
     ToolWearTracker,
+    nominal_life_rate,
     particles_from_wear,
 )
 from twinworks.store.base import Event, Point
@@ -97,7 +100,7 @@ class SyncSource:
 
 
 class _Machine:
-    def __init__(self, twin_id: str, model: ToolWearModel, seed: int) -> None:
+    def __init__(self, twin_id: str, model: ToolLife, seed: int) -> None:
         self.twin_id = twin_id
         self.model = model
         self.tracker = ToolWearTracker(model, n_particles=600, seed=seed)
@@ -155,8 +158,7 @@ class _Machine:
         if self.nominal_life is None or self._held is None or not self._held[2]:
             return
         speed, feed, _ = self._held
-        u = np.array([speed, feed, 1.0])
-        self.nominal_life += float(self.model.rate(np.zeros(2), u)) * dt
+        self.nominal_life += nominal_life_rate(self.model, np.array([speed, feed, 1.0])) * dt
 
 
 class PrognosticsService(TwinService):
@@ -166,7 +168,7 @@ class PrognosticsService(TwinService):
 
     def __init__(
         self,
-        machines: Mapping[str, ToolWearModel],
+        machines: Mapping[str, ToolLife],
         *,
         costs: MaintenanceCosts | Mapping[str, MaintenanceCosts] | None = None,
         calendar: MaintenanceCalendar | None = None,
@@ -304,7 +306,7 @@ class PrognosticsService(TwinService):
         model = machine.model
         feed = float(machine.latest.get("feed_override", 100.0))
         share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
-        profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
+        profile = constant_load(np.array([[model.value("reference_speed_rpm"), feed, share]]))
         mean, cov = machine.tracker.mean_cov()
         if self.method == "unscented":
             ft = unscented(
@@ -342,7 +344,7 @@ class PrognosticsService(TwinService):
             dt=self.dt_s,
             horizon=self.horizon_s,
         )
-        wear = model.wear_mm(machine.tracker.particles)
+        wear = model.wear_mm(machine.tracker.particles[:, 0])
         w = machine.tracker.weights
         wear_mean = float(w @ wear)
         wear_std = float(math.sqrt(max(float(w @ (wear - wear_mean) ** 2), 0.0)))
@@ -391,7 +393,7 @@ class PrognosticsService(TwinService):
         wear_std = float(math.sqrt(max(float(cov_x[k, k]), 0.0)))
         feed = float(machine.latest.get("feed_override", 100.0))
         share = max(machine.cutting_share, 0.05)  # a machine that stands still would never fail
-        profile = constant_load(np.array([[model.reference_spindle_speed_rpm, feed, share]]))
+        profile = constant_load(np.array([[model.value("reference_speed_rpm"), feed, share]]))
         rng = np.random.default_rng(self.seed)
         nominal = machine.nominal_life
         particles = particles_from_wear(model, wear, wear_std, nominal, self.n_samples, rng)[None]

@@ -4,8 +4,10 @@
   (gradient-boosted trees, split-conformal intervals, TreeSHAP explanations,
   a ``.twrul`` saved-model format);
 - :mod:`~twinworks.services.rul.propagate`: Monte Carlo and unscented
-  propagation of a state distribution to a failure threshold;
-- :mod:`~twinworks.services.rul.toolwear`: the CNC tool-wear model and tracker;
+  propagation of a state distribution through a :class:`twinworks.models.Model`
+  to its failure event;
+- :mod:`~twinworks.services.rul.toolwear`: a particle filter tracking a CNC tool on
+  the catalog's :class:`~twinworks.models.ToolLife`;
 - :mod:`~twinworks.services.rul.cmapss`: the C-MAPSS benchmark data and metrics.
 """
 
@@ -13,20 +15,18 @@ from twinworks.services.rul.conformal import conformal_quantile, cqr_scores
 from twinworks.services.rul.data import RulModel, RulTrainer, TrainingHistory
 from twinworks.services.rul.features import FeatureConfig, Featurizer
 from twinworks.services.rul.propagate import (
-    ContractModel,
     FailureTimes,
-    TransitionModel,
     constant_load,
     monte_carlo,
+    sqrt_covariance,
     time_to_threshold,
     unscented,
 )
 from twinworks.services.rul.result import Contribution, RulEstimate
 from twinworks.services.rul.sensitivity import sensitivity
-from twinworks.services.rul.toolwear import ToolWearModel, ToolWearTracker, tool_wear_model_for
+from twinworks.services.rul.toolwear import ToolWearTracker, particles_from_wear
 
 __all__ = [
-    "ContractModel",
     "Contribution",
     "FailureTimes",
     "FeatureConfig",
@@ -34,16 +34,15 @@ __all__ = [
     "RulEstimate",
     "RulModel",
     "RulTrainer",
-    "ToolWearModel",
     "ToolWearTracker",
     "TrainingHistory",
-    "TransitionModel",
     "conformal_quantile",
     "constant_load",
     "cqr_scores",
     "monte_carlo",
+    "particles_from_wear",
     "sensitivity",
+    "sqrt_covariance",
     "time_to_threshold",
-    "tool_wear_model_for",
     "unscented",
 ]

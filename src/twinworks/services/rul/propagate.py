@@ -1,12 +1,14 @@
 """Model-based RUL: propagate a state distribution through a model to its failure threshold.
 
-The model is anything with this small, vectorised interface (the shape of
-progpy's prognostics models, and of ``twinworks.models``):
-
-- ``next_state(x, u, dt) -> x``: one step of the transition; ``x`` is an array
-  ``(..., n_states)`` (any leading axes: twins, samples), ``u`` an array
-  ``(..., n_inputs)`` that broadcasts against it, ``dt`` in seconds;
-- ``threshold_met(x) -> bool array (...)``: whether each state has failed.
+The model is a :class:`twinworks.models.Model` (the one model contract; the shape of
+progpy's prognostics models): its ``step(x, u, dt, theta)`` advances states
+``(..., n_states)`` (any leading axes: twins, samples) under inputs ``u`` that
+broadcast against them, and its ``health(x, theta)`` gives each event's state, 1
+healthy … 0 when the event is reached. ``theta`` are the model's parameters
+(:meth:`~twinworks.models.Model.theta`): a vector for all twins, or shaped to
+broadcast against the states, e.g. ``(twins, 1, n_params)`` for states
+``(twins, samples, n_states)``. ``event`` picks which event is the failure (default:
+the model's first).
 
 A *load profile* gives the future inputs: ``profile(t) -> u`` with ``t`` the
 time ahead (s) and ``u`` an array ``(n_twins, n_inputs)`` (or broadcastable).
@@ -23,20 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import norm
 
+from twinworks.models.base import Model
+
 __all__ = [
-    "ContractModel",
-    "EventStateModel",
     "FailureTimes",
     "LoadProfile",
-    "TransitionModel",
     "constant_load",
+    "event_index",
+    "gaussian_samples",
     "monte_carlo",
+    "parameters_of",
+    "sqrt_covariance",
     "time_to_threshold",
     "unscented",
 ]
@@ -45,52 +50,29 @@ Array = NDArray[np.float64]
 LoadProfile = Callable[[float], Array]
 
 
-class TransitionModel(Protocol):
-    def next_state(self, x: Array, u: Array, dt: float) -> Array: ...
+def event_index(model: Model, event: str | None) -> int:
+    """Index of the failure ``event`` among the model's events (its first when None)."""
+    events = tuple(model.events)
+    if not events:
+        raise ValueError(f"model {model.name} declares no events to predict")
+    if event is None:
+        return 0
+    if event not in events:
+        raise ValueError(f"model {model.name} has no event {event!r}; it has: " + ", ".join(events))
+    return events.index(event)
 
-    def threshold_met(self, x: Array) -> NDArray[np.bool_]: ...
 
-
-class EventStateModel(TransitionModel, Protocol):
-    """Optionally, ``event_state(x)``: 1 healthy … 0 at the threshold (for interpolation)."""
-
-    def event_state(self, x: Array) -> Array: ...
-
-
-class ContractModel:
-    """A :class:`twinworks.models.Model` (the model contract) seen through this interface.
-
-    ``theta`` are the model's parameters as :meth:`~twinworks.models.Model.theta`
-    gives them, shaped to broadcast against the states: ``(twins, 1, n_params)`` for
-    states ``(twins, samples, n_states)``. ``event`` picks which of the model's
-    events is the failure (default: its first).
-
-    >>> # from twinworks.models import ToolWear
-    >>> # tool = ToolWear(); m = ContractModel(tool, tool.theta(1)[:, None, :])
-    >>> # monte_carlo(m, profile, mean=ukf_mean, cov=ukf_cov)
-    """
-
-    def __init__(self, model: Any, theta: Array, event: str | None = None) -> None:
-        events = tuple(getattr(model, "events", ()))
-        if not events:
-            raise ValueError(f"model {type(model).__name__} declares no events to predict")
-        if event is not None and event not in events:
-            raise ValueError(
-                f"model {type(model).__name__} has no event {event!r}; it has: " + ", ".join(events)
-            )
-        self.model = model
-        self.theta = np.asarray(theta, dtype=float)
-        self.event = event or events[0]
-        self._k = events.index(self.event)
-
-    def next_state(self, x: Array, u: Array, dt: float) -> Array:
-        return np.asarray(self.model.step(x, u, dt, self.theta))
-
-    def event_state(self, x: Array) -> Array:
-        return np.asarray(self.model.health(x, self.theta)[..., self._k])
-
-    def threshold_met(self, x: Array) -> NDArray[np.bool_]:
-        return np.asarray(self.event_state(x) <= 0.0)
+def parameters_of(model: Model, theta: Array | None) -> Array:
+    """``theta`` checked against the model (its own parameters when None)."""
+    if theta is None:
+        return model.theta()
+    theta = np.asarray(theta, dtype=float)
+    if theta.ndim == 0 or theta.shape[-1] != len(model.param_names):
+        raise ValueError(
+            f"theta for {model.name} must end in its {len(model.param_names)} parameters "
+            f"({', '.join(model.param_names)}); got shape {theta.shape}"
+        )
+    return theta
 
 
 def constant_load(u: Array) -> LoadProfile:
@@ -114,46 +96,82 @@ class FailureTimes:
 
 
 def time_to_threshold(
-    model: TransitionModel,
+    model: Model,
     x0: Array,
     profile: LoadProfile,
     dt: float,
     horizon: float,
+    *,
+    theta: Array | None = None,
+    event: str | None = None,
 ) -> Array:
-    """Time at which each state in ``x0 (..., n_states)`` first meets the threshold.
+    """Time at which each state in ``x0 (..., n_states)`` first reaches the failure event.
 
-    When the model has ``event_state(x)`` (1 healthy … 0 at the threshold, below 0
-    beyond it) the crossing inside a step is interpolated linearly; otherwise it is
-    placed at the step's end. States that never fail within ``horizon`` get ``inf``.
+    The crossing inside a step is interpolated linearly in the event state (1 healthy
+    … 0 at the threshold, below 0 beyond it). States that never fail within
+    ``horizon`` get ``inf``; states already failed get 0.
     """
     if dt <= 0 or horizon <= 0:
         raise ValueError(f"dt and horizon must be positive (s), got dt={dt}, horizon={horizon}")
+    k = event_index(model, event)
+    theta = parameters_of(model, theta)
     x = np.array(x0, dtype=float)
     lead = x.shape[:-1]
     when = np.full(lead, np.inf)
-    alive = ~np.asarray(model.threshold_met(x), dtype=bool)
+    before = model.health(x, theta)[..., k]
+    alive = ~(before <= 0.0)
     when[~alive] = 0.0
-    event_state = getattr(model, "event_state", None)
     t = 0.0
     while t < horizon and alive.any():
         u = np.asarray(profile(t), dtype=float)
         # inputs per twin broadcast over the sample axes that follow the twin axis
         while u.ndim < x.ndim:
             u = u[:, None, ...] if u.ndim >= 2 else u[None, ...]
-        before = event_state(x) if event_state is not None else None
-        x = model.next_state(x, u, dt)
+        x = model.step(x, np.broadcast_to(u, (*lead, u.shape[-1])), dt, theta)
         t += dt
-        failed = alive & np.asarray(model.threshold_met(x), dtype=bool)
-        if event_state is not None and before is not None and failed.any():
-            after = event_state(x)
+        after = model.health(x, theta)[..., k]
+        failed = alive & (after <= 0.0)
+        if failed.any():
             with np.errstate(invalid="ignore", divide="ignore"):
                 frac = np.clip(before / (before - after), 0.0, 1.0)
             frac = np.where(np.isfinite(frac), frac, 1.0)
             when[failed] = (t - dt + frac * dt)[failed]
-        else:
-            when[failed] = t
         alive &= ~failed
+        before = after
     return when
+
+
+def sqrt_covariance(cov: Array) -> Array:
+    """A square root ``L`` (``L @ L.T == cov``) of covariances ``(..., n, n)``, scale-aware.
+
+    States of very different scales (a wear of 1e-12 next to a count of 1e3) are
+    factorised through their correlation matrix, so no state's spread is swamped by
+    a fixed jitter: the Cholesky factor of the correlation (jitter 1e-12 relative to
+    each state's variance) scaled back by the standard deviations; when the
+    correlation is not positive definite (round-off), its eigen-factorisation with
+    negative eigenvalues clipped to zero. A state with zero variance stays exact.
+    """
+    cov = np.asarray(cov, dtype=float)
+    cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    std = np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 0.0, None))
+    scale = np.where(std > 0.0, std, 1.0)
+    corr = cov / (scale[..., :, None] * scale[..., None, :])
+    n = cov.shape[-1]
+    try:
+        root = np.linalg.cholesky(corr + np.eye(n) * 1e-12)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(corr)
+        root = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
+    return np.asarray(std[..., :, None] * root)
+
+
+def gaussian_samples(mean: Array, cov: Array, n_samples: int, seed: int = 0) -> Array:
+    """``n_samples`` states per twin, ``(twins, samples, n)``, from ``mean (twins, n)``, ``cov``."""
+    mean = np.atleast_2d(np.asarray(mean, dtype=float))
+    cov = np.asarray(cov, dtype=float).reshape(mean.shape[0], mean.shape[1], mean.shape[1])
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
+    return np.asarray(mean[:, None, :] + np.einsum("tij,tsj->tsi", sqrt_covariance(cov), z))
 
 
 def _summary(samples: Array, level: float) -> tuple[Array, Array, Array]:
@@ -167,9 +185,11 @@ def _summary(samples: Array, level: float) -> tuple[Array, Array, Array]:
 
 
 def monte_carlo(
-    model: TransitionModel,
+    model: Model,
     profile: LoadProfile,
     *,
+    theta: Array | None = None,
+    event: str | None = None,
     mean: Array | None = None,
     cov: Array | None = None,
     particles: Array | None = None,
@@ -182,21 +202,17 @@ def monte_carlo(
     """Monte Carlo failure times of ``n_twins`` twins.
 
     Give either ``mean (twins, n)`` and ``cov (twins, n, n)`` (Gaussian states,
-    sampled here), or ``particles (twins, samples, n)`` from a particle filter.
+    sampled here), or ``particles (twins, samples, n)`` from a particle filter; and
+    the model's parameters ``theta`` (see the module docstring).
     """
     if particles is None:
         if mean is None or cov is None:
             raise ValueError("give the state distribution: mean and cov, or particles")
-        mean = np.atleast_2d(np.asarray(mean, dtype=float))
-        cov = np.asarray(cov, dtype=float).reshape(mean.shape[0], mean.shape[1], mean.shape[1])
-        rng = np.random.default_rng(seed)
-        z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
-        chol = np.linalg.cholesky(cov + np.eye(mean.shape[1]) * 1e-15)
-        particles = mean[:, None, :] + np.einsum("tij,tsj->tsi", chol, z)
+        particles = gaussian_samples(mean, cov, n_samples, seed)
     particles = np.asarray(particles, dtype=float)
     if particles.ndim != 3:
         raise ValueError(f"particles must be (twins, samples, states); got {particles.shape}")
-    times = time_to_threshold(model, particles, profile, dt, horizon)
+    times = time_to_threshold(model, particles, profile, dt, horizon, theta=theta, event=event)
     median, lower, upper = _summary(times, level)
     finite = np.where(np.isfinite(times), times, np.nan)
     with np.errstate(invalid="ignore"), _quiet():
@@ -215,9 +231,11 @@ def monte_carlo(
 
 
 def unscented(
-    model: TransitionModel,
+    model: Model,
     profile: LoadProfile,
     *,
+    theta: Array | None = None,
+    event: str | None = None,
     mean: Array,
     cov: Array,
     dt: float = 1.0,
@@ -239,7 +257,7 @@ def unscented(
     cov = np.asarray(cov, dtype=float).reshape(twins, n, n)
     k = (3.0 - n) if kappa is None else kappa
     lam = alpha * alpha * (n + k) - n
-    root = np.linalg.cholesky((n + lam) * cov + np.eye(n) * 1e-15)  # (twins, n, n)
+    root = sqrt_covariance((n + lam) * cov)  # (twins, n, n)
     offsets = np.concatenate(
         [np.zeros((twins, 1, n)), root.transpose(0, 2, 1), -root.transpose(0, 2, 1)], axis=1
     )
@@ -248,7 +266,7 @@ def unscented(
     wc = wm.copy()
     wm[0] = lam / (n + lam)
     wc[0] = wm[0] + (1 - alpha * alpha + beta)
-    times = time_to_threshold(model, sigma, profile, dt, horizon)
+    times = time_to_threshold(model, sigma, profile, dt, horizon, theta=theta, event=event)
     censored = np.mean(~np.isfinite(times), axis=-1)
     capped = np.minimum(times, horizon)
     mu = capped @ wm

@@ -1,132 +1,46 @@
-"""Tool wear of a CNC machine: the virtual model and a particle filter that tracks it.
+"""Tracking a CNC machine's tool for prognostics: a particle filter over the catalog's model.
 
-:class:`ToolWearModel` implements the propagation interface of
-:mod:`twinworks.services.rul.propagate` (``next_state``, ``threshold_met``) for
-the extended Taylor law: the fraction of tool life used, θ, grows while cutting
-at ``M · (V/V_ref)^(1/n) · (f/100)^m / T_ref`` per second, with ``M`` the tool's
-unknown wear-rate multiplier (lognormal); flank wear VB is a fixed increasing
-curve of θ and the tool is worn out at VB = 0.3 mm (ISO 3685). States are
-``[life_used, log_multiplier]``; inputs ``[spindle_speed_rpm, feed_override_pct,
-cutting]`` (``cutting`` is the fraction of time spent cutting).
+The tool's model is :class:`twinworks.models.ToolLife` from the model catalog (the
+extended Taylor law and the wear curve, written once there): states ``[life_used,
+log_wear_multiplier]``, inputs ``[spindle_speed_rpm, feed_override_pct, cutting]``,
+the event ``tool_worn`` at the wear limit. Its parameters are the machine's data
+sheet, given to the model when it is built.
 
 :class:`ToolWearTracker` estimates those states from the machine's vibration
-while cutting (v = v0 + v_cut · f/100 + k · VB^1.5) with a particle filter, and
+while cutting (the model's ``vibration_mm_s`` output) with a particle filter, and
 restarts at every tool change.
 
 Where the synchronisation layer (``twinworks.sync``) estimates a machine's wear,
 :func:`particles_from_wear` turns that estimate into samples of the same states
 (the wear placed on the curve, the tool's multiplier learned from it by
 :func:`multiplier_posterior`), and the tracker is not needed; anything that yields
-particles or a mean and covariance of ``[life_used, log_multiplier]`` can feed the
-same propagation.
+particles or a mean and covariance of the states can feed the same propagation
+(:mod:`twinworks.services.rul.propagate`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from twinworks.plant.wear import flank_wear_mm, life_used_at_wear
+from twinworks.models.catalog.machining import ToolLife
 
 __all__ = [
-    "ToolWearModel",
     "ToolWearTracker",
     "multiplier_posterior",
+    "nominal_life_rate",
     "particles_from_wear",
-    "tool_wear_model_for",
 ]
 
 Array = NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class ToolWearModel:
-    """Parameters are those of the machine's tool and sensors (its data sheet); units in names."""
-
-    tool_life_s: float = 25 * 60.0
-    reference_spindle_speed_rpm: float = 8000.0
-    taylor_n: float = 0.25
-    feed_exponent: float = 1.5
-    multiplier_sigma: float = 0.15
-    wear_reference_mm: float = 0.3
-    wear_limit_mm: float = 0.3
-    idle_vibration_mm_s: float = 0.3
-    cutting_vibration_mm_s: float = 2.0
-    vibration_wear_gain_mm_s: float = 35.0
-    vibration_noise_mm_s: float = 0.08
-
-    states: tuple[str, ...] = ("life_used", "log_multiplier")
-    inputs: tuple[str, ...] = ("spindle_speed_rpm", "feed_override_pct", "cutting")
-
-    @cached_property
-    def life_at_limit(self) -> float:
-        # found by bisection, so worth keeping: propagation asks for it at every step
-        return float(life_used_at_wear(self.wear_limit_mm, self.wear_reference_mm))
-
-    def rate(self, x: Array, u: Array) -> Array:
-        """Life fraction used per second under inputs ``u``."""
-        speed = np.maximum(u[..., 0], 0.0) / self.reference_spindle_speed_rpm
-        feed = np.maximum(u[..., 1], 0.0) / 100.0
-        taylor = speed ** (1.0 / self.taylor_n) * feed**self.feed_exponent
-        return np.asarray(np.exp(x[..., 1]) * taylor * u[..., 2] / self.tool_life_s)
-
-    def next_state(self, x: Array, u: Array, dt: float) -> Array:
-        out = np.array(x, dtype=float, copy=True)
-        out[..., 0] = x[..., 0] + self.rate(x, u) * dt
-        return out
-
-    def threshold_met(self, x: Array) -> NDArray[np.bool_]:
-        return np.asarray(x[..., 0] >= self.life_at_limit)
-
-    def event_state(self, x: Array) -> Array:
-        """1 for a new tool, 0 at the wear limit, negative beyond it (so crossings interpolate)."""
-        return np.asarray(1.0 - x[..., 0] / self.life_at_limit)
-
-    def wear_mm(self, x: Array) -> Array:
-        return flank_wear_mm(x[..., 0], self.wear_reference_mm)
-
-    def life_used(self, wear_mm: Any) -> Array:
-        """The life fraction at which the flank wear is ``wear_mm`` (inverse of the curve)."""
-        return life_used_at_wear(
-            np.maximum(np.asarray(wear_mm, dtype=float), 0.0), self.wear_reference_mm
-        )
-
-    def vibration(self, x: Array, feed_override_pct: float) -> Array:
-        """Expected RMS vibration (mm/s) while cutting at full spindle speed."""
-        vb = self.wear_mm(x)
-        return np.asarray(
-            self.idle_vibration_mm_s
-            + self.cutting_vibration_mm_s * feed_override_pct / 100.0
-            + self.vibration_wear_gain_mm_s * vb**1.5
-        )
-
-    def parameters(self) -> dict[str, float]:
-        return {
-            k: v
-            for k, v in self.__dict__.items()
-            if isinstance(v, float) and k not in ("states", "inputs")
-        }
-
-
-def tool_wear_model_for(machine: Any) -> ToolWearModel:
-    """The model of a machine described by a :class:`twinworks.plant.CncParams` (its data sheet)."""
-    return ToolWearModel(
-        tool_life_s=float(machine.tool_life_s),
-        reference_spindle_speed_rpm=float(machine.reference_spindle_speed_rpm),
-        taylor_n=float(machine.taylor_n),
-        feed_exponent=float(machine.taylor_feed_exponent),
-        multiplier_sigma=float(machine.wear_multiplier_sigma),
-        wear_reference_mm=float(machine.wear_reference_mm),
-        wear_limit_mm=float(machine.tool_change_wear_mm),
-        idle_vibration_mm_s=float(machine.idle_vibration_mm_s),
-        cutting_vibration_mm_s=float(machine.cutting_vibration_mm_s),
-        vibration_wear_gain_mm_s=float(machine.vibration_wear_gain_mm_s),
-        vibration_noise_mm_s=float(machine.vibration_noise_mm_s),
-    )
+def nominal_life_rate(model: ToolLife, u: Array) -> float:
+    """Life fraction a tool of nominal wear rate (``M = 1``) uses per second under ``u``."""
+    x = np.zeros((1, len(model.states)))
+    return float(model.step(x, np.atleast_2d(u), 1.0, model.theta())[0, 0])
 
 
 def multiplier_posterior(
@@ -154,14 +68,14 @@ def multiplier_posterior(
 
 
 def particles_from_wear(
-    model: ToolWearModel,
+    model: ToolLife,
     wear_mm: float,
     wear_std_mm: float,
     nominal_life: float | None,
     n_samples: int,
     rng: np.random.Generator,
 ) -> Array:
-    """Samples ``(n_samples, 2)`` of ``[life_used, log_multiplier]`` from an estimated wear.
+    """Samples ``(n_samples, 2)`` of ``[life_used, log_wear_multiplier]`` from an estimated wear.
 
     For a wear estimate that comes from elsewhere (the synchronisation layer's
     ``ukf.tool_wear`` ± ``.std``): each wear sample is placed on the wear curve, and the
@@ -170,13 +84,13 @@ def particles_from_wear(
     """
     worn = wear_mm + wear_std_mm * rng.standard_normal(n_samples)
     life = model.life_used(worn)
-    mu, sd = multiplier_posterior(life, nominal_life, model.multiplier_sigma)
+    mu, sd = multiplier_posterior(life, nominal_life, model.value("wear_multiplier_sigma"))
     return np.stack([life, mu + sd * rng.standard_normal(n_samples)], axis=-1)
 
 
 @dataclass
 class ToolWearTracker:
-    """Particle filter over ``[life_used, log_multiplier]`` of one machine's current tool.
+    """Particle filter over ``[life_used, log_wear_multiplier]`` of one machine's current tool.
 
     Feed it every sample with :meth:`observe`; it advances the particles by the
     cutting time since the previous sample, weighs them by the vibration when
@@ -185,7 +99,7 @@ class ToolWearTracker:
     falls below half.
     """
 
-    model: ToolWearModel
+    model: ToolLife
     n_particles: int = 1000
     seed: int = 0
     # relative spread of each predicted wear increment: sampling between readings
@@ -206,16 +120,19 @@ class ToolWearTracker:
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
+        self._theta = self.model.theta()
+        self._life_at_limit = float(self.model.life_at_limit())
+        self._sigma = self.model.value("wear_multiplier_sigma")
+        k = self.model.outputs.index("vibration_mm_s")
+        self._noise = float(np.sqrt(self.model.measurement_covariance()[k, k]))
         self._last_u = np.zeros(3)
         self.reset(new_tool=self.new_tool_at_start)
 
     def reset(self, new_tool: bool = True) -> None:
         """A new tool (no life used), or one of unknown age; wear-rate multiplier from the prior."""
         n = self.n_particles
-        used = np.zeros(n) if new_tool else self._rng.uniform(0.0, self.model.life_at_limit, n)
-        self.particles = np.column_stack(
-            [used, self._rng.normal(0.0, self.model.multiplier_sigma, n)]
-        )
+        used = np.zeros(n) if new_tool else self._rng.uniform(0.0, self._life_at_limit, n)
+        self.particles = np.column_stack([used, self._rng.normal(0.0, self._sigma, n)])
         self.weights = np.full(n, 1.0 / n)
         self.updates = 0
         # a tool of unknown age is placed by its first usable reading (see _place)
@@ -243,24 +160,29 @@ class ToolWearTracker:
             # trapezoid between readings: a spindle ramp between them counts half-way,
             # not as if the whole interval ran at the newest reading's speed
             before = self.particles[:, 0].copy()
-            rate = 0.5 * (
-                self.model.rate(self.particles, self._last_u) + self.model.rate(self.particles, u)
+            dt = ts - self.last_ts
+            step = (
+                0.5
+                * (
+                    self.model.step(self.particles, self._last_u[None], dt, self._theta)[:, 0]
+                    + self.model.step(self.particles, u[None], dt, self._theta)[:, 0]
+                )
+                - before
             )
-            step = rate * (ts - self.last_ts)
             noise = self._rng.normal(0.0, self.process_noise, self.n_particles)
             self.particles[:, 0] = before + step * np.maximum(1.0 + noise, 0.0)
             walk = self.multiplier_walk * np.sqrt(ts - self.last_ts)
             self.particles[:, 1] += self._rng.normal(0.0, walk, self.n_particles)
         self._last_u = u
         self.last_ts = ts
-        nominal = self.nominal_speed_rpm or self.model.reference_spindle_speed_rpm
+        nominal = self.nominal_speed_rpm or self.model.value("reference_speed_rpm")
         if not cutting or vibration_mm_s is None or spindle_speed_rpm < 0.98 * nominal:
             return
         if not self.placed:
             self._place(vibration_mm_s, feed_override_pct)
             return
-        expected = self.model.vibration(self.particles, feed_override_pct)
-        loglik = -0.5 * ((vibration_mm_s - expected) / self.model.vibration_noise_mm_s) ** 2
+        expected = self._vibration(self.particles, feed_override_pct)
+        loglik = -0.5 * ((vibration_mm_s - expected) / self._noise) ** 2
         w = self.weights * np.exp(loglik - loglik.max())
         total = w.sum()
         if not np.isfinite(total) or total <= 0:
@@ -269,6 +191,11 @@ class ToolWearTracker:
         self.updates += 1
         if 1.0 / np.sum(self.weights**2) < self.n_particles / 2:
             self._resample()
+
+    def _vibration(self, x: Array, feed_override_pct: float) -> Array:
+        """The model's vibration (mm/s) of states ``x`` while cutting, spindle at speed."""
+        u = np.array([[self.model.value("reference_speed_rpm"), feed_override_pct, 1.0]])
+        return self.model.observe(x, u, self._theta)[..., 1]
 
     def _place(self, vibration_mm_s: float, feed_override_pct: float) -> None:
         """Start the cloud where one reading puts the tool: invert v = v0 + v_cut f + k VB^1.5.
@@ -279,18 +206,18 @@ class ToolWearTracker:
         m = self.model
         excess = (
             vibration_mm_s
-            - m.idle_vibration_mm_s
-            - m.cutting_vibration_mm_s * (feed_override_pct / 100.0)
+            - m.value("idle_vibration_mm_s")
+            - m.value("cutting_vibration_mm_s") * (feed_override_pct / 100.0)
         )
-        wear = (max(excess, 0.0) / m.vibration_wear_gain_mm_s) ** (2.0 / 3.0)
-        centre = float(life_used_at_wear(min(wear, m.wear_limit_mm), m.wear_reference_mm))
+        wear = (max(excess, 0.0) / m.value("vibration_wear_gain")) ** (2.0 / 3.0)
+        centre = float(m.life_used(min(wear, m.value("wear_limit_mm"))))
         # how far one reading's noise moves the life estimate, from the local slope
         step = 0.01
         dv = float(
-            m.vibration(np.array([[centre + step, 0.0]]), feed_override_pct)[0]
-            - m.vibration(np.array([[centre, 0.0]]), feed_override_pct)[0]
+            self._vibration(np.array([[centre + step, 0.0]]), feed_override_pct)[0]
+            - self._vibration(np.array([[centre, 0.0]]), feed_override_pct)[0]
         )
-        spread = max(3.0 * m.vibration_noise_mm_s * step / max(abs(dv), 1e-9), 0.005)
+        spread = max(3.0 * self._noise * step / max(abs(dv), 1e-9), 0.005)
         n = self.n_particles
         self.particles[:, 0] = np.maximum(centre + self._rng.normal(0.0, spread, n), 0.0)
         self.weights = np.full(n, 1.0 / n)

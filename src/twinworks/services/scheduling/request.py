@@ -32,8 +32,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinworks.services.errors import ProblemIssue, ScheduleInputError
-from twinworks.services.production.des import LineState
-from twinworks.services.production.line import LineModel, open_windows
+from twinworks.services.line.model import LineModel, open_windows
+from twinworks.services.line.state import LineState
 from twinworks.services.scheduling.problem import (
     Alternative,
     Job,

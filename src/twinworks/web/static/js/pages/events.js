@@ -32,6 +32,7 @@ export const KNOWN_KINDS = [
   "MaintenanceRecommended",
   // models
   "ModelDriftDetected",
+  "ModelFailed",
   "ModelVersionCreated",
   "ModelVersionActivated",
   "ModelVersionRejected",
@@ -42,7 +43,7 @@ export const KNOWN_KINDS = [
   "ScheduleRevised",
 ];
 
-const SEVERE = new Set(["CommandFailed", "CommandRejected", "TelemetryRejected", "ConnectorDisconnected", "AlarmRaised", "ModelDriftDetected"]);
+const SEVERE = new Set(["CommandFailed", "CommandRejected", "TelemetryRejected", "ConnectorDisconnected", "AlarmRaised", "ModelDriftDetected", "ModelFailed"]);
 const PAGE = 200;
 
 /** A short, readable summary of an event's data. */

@@ -11,6 +11,8 @@ import { errorBox } from "../notices.js";
 import { PANELS } from "../panels/index.js";
 import { STATUS_TEXT, statusBadge } from "../status.js";
 
+const QUALITY = ".quality";
+
 export async function mount(main, { params, query, ctx }) {
   const twinId = params[0];
   const twin = await api.get(`/twins/${encodeURIComponent(twinId)}`);
@@ -27,10 +29,25 @@ export async function mount(main, { params, query, ctx }) {
     for (const [name, [ts, value]] of Object.entries(m.values)) {
       clock.see(ts);
       const unit = type.telemetry?.[name]?.unit ?? null;
-      twin.reported[name] = { ts, value, unit };
+      // the quality comes in its own message (virtual "<signal>.quality"); keep it
+      twin.reported[name] = { ts, value, unit, quality: twin.reported[name]?.quality };
     }
     twin.last_received = Date.now() / 1000;
     showHeader();
+  });
+  // what the source says of its values (OPC UA status): a failed sensor is named here,
+  // so that its last good value is not taken for a healthy one that stopped changing
+  const quality = h("span", { class: "signal-quality", role: "status" });
+  scope.on("virtual", (m) => {
+    let changed = false;
+    for (const [name, [, value]] of Object.entries(m.values)) {
+      const signal = name.endsWith(QUALITY) ? twin.reported[name.slice(0, -QUALITY.length)] : null;
+      if (signal) {
+        signal.quality = value;
+        changed = true;
+      }
+    }
+    if (changed) showHeader();
   });
   scope.on("status", (m) => {
     twin.status = m.status;
@@ -44,6 +61,11 @@ export async function mount(main, { params, query, ctx }) {
     const state = twin.reported.state;
     stateText.textContent = state ? `state: ${state.value}` : "";
     age.textContent = "last data " + formatAge(twin.last_received);
+    const flagged = Object.entries(twin.reported).filter(([, v]) => v.quality === "bad" || v.quality === "uncertain");
+    fill(
+      quality,
+      flagged.map(([name, v]) => h("span", { "data-quality": name, "data-level": v.quality }, `${humanize(name)}: ${v.quality}`)),
+    );
   }
   const ages = setInterval(() => {
     age.textContent = "last data " + formatAge(twin.last_received);
@@ -83,6 +105,7 @@ export async function mount(main, { params, query, ctx }) {
       h("h1", {}, twin.name),
       badge,
       stateText,
+      quality,
       h("span", { class: "muted" }, `${twin.id} · ${humanize(twin.type)}`),
       age,
     ),

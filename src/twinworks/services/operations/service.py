@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from twinworks.runtime.service import TwinService
 from twinworks.services.errors import ProblemIssue, ScheduleInputError
+from twinworks.services.line.model import LineModel, line_from_definition
 from twinworks.services.production import events as pev
-from twinworks.services.production.line import LineModel, line_from_definition
 from twinworks.services.production.scenario import Scenario
 from twinworks.services.production.state import state_from_runtime
 from twinworks.services.production.whatif import WhatIfResult, run_whatif

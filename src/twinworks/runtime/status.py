@@ -6,7 +6,7 @@ Sparkplug node), ``offline`` before
 its first reading and ``stale`` when nothing arrived for ``stale_after_s``;
 otherwise its type's status policy (declared in the definition) maps the value of
 its status signal to ``running``, ``idle``, ``setup``, ``maintenance``, ``stopped`` or
-``fault``. A twin without bindings shows the worst status of its children
+``fault`` (an undeclared code such as ``unknown(7)`` shows as itself). A twin without bindings shows the worst status of its children
 (``virtual`` if it has none). A twin holding a condition (an active alarm, or
 ``quality:<signal>`` while a source says the signal is bad) shows ``alarm`` unless
 its status says more.
@@ -28,6 +28,7 @@ from twinworks.connect.base import Connector
 from twinworks.runtime.bus import ChangeBus
 from twinworks.runtime.registry import TwinRegistry
 from twinworks.runtime.state import TwinLive
+from twinworks.spec.codes import is_unknown_code
 
 __all__ = ["StatusBoard"]
 
@@ -144,5 +145,9 @@ class StatusBoard:
         if policy is not None:
             reported = live.reported.get(policy[0])
             if reported is not None:
+                if is_unknown_code(reported[1]):
+                    # a code the definition does not declare (Modbus "unknown(7)"): say so
+                    # rather than guess that the asset is running
+                    return str(reported[1])
                 return policy[1].get(reported[1], "running")
         return "running"

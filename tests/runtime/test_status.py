@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,46 @@ async def test_a_value_the_policy_does_not_list_counts_as_running() -> None:
         assert await plc.wait_connected(2)
         await plc.push([Reading("p1", "mode", time.time(), "pressing")])
         assert rt.live["p1"].status == "running"
+
+
+async def test_an_undeclared_code_is_the_status_itself() -> None:
+    definition = parse_definition(PRESS)
+    plc = FakeConnector("plc", [(t.id, b) for t in definition.twins for b in t.bindings])
+    async with Runtime(definition, MemoryStore(), connectors={"plc": plc}) as rt:
+        assert await plc.wait_connected(2)
+        await plc.push([Reading("p1", "mode", time.time(), "unknown(7)")])
+        assert rt.live["p1"].status == "unknown(7)"
+
+
+class _Unreachable(FakeConnector):
+    """A link that stays up while the asset behind it is gone (a dead Sparkplug node)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gone: set[str] = set()
+
+    def reachable(self, twin_id: str) -> bool:
+        return twin_id not in self.gone
+
+
+async def test_an_unreachable_asset_is_disconnected_and_a_bad_signal_is_alarm() -> None:
+    definition = parse_definition(PRESS)
+    plc = _Unreachable("plc", [(t.id, b) for t in definition.twins for b in t.bindings])
+    async with Runtime(definition, MemoryStore(), connectors={"plc": plc}) as rt:
+        assert await plc.wait_connected(2)
+        now = time.time()
+        await plc.push([Reading("p1", "mode", now, "pressing")])
+        assert rt.live["p1"].status == "running"
+        # the source says the force sensor is bad: the policy's status gives way to alarm
+        plc.report_quality("p1", "force", now, "bad", "BadSensorFailure")
+        assert rt.live["p1"].status == "alarm"
+        plc.report_quality("p1", "force", now + 1, "good", None)
+        assert rt.live["p1"].status == "running"
+        plc.gone = {"p1"}
+        rt.refresh_statuses()
+        assert rt.live["p1"].status == "disconnected"
+        assert rt.live["line1"].status == "disconnected"
+        await rt.flush()
 
 
 def fleet(cells: int, machines: int) -> str:

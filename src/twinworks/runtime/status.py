@@ -1,12 +1,12 @@
 """Twin status: offline, stale, disconnected, or what the twin's status policy says.
 
-A bound twin is ``disconnected`` when a connector of it cannot reach its asset
-(the link is down, or the connector's ``reachable`` says the asset is gone: a dead
-Sparkplug node), ``offline`` before
-its first reading and ``stale`` when nothing arrived for ``stale_after_s``;
-otherwise its type's status policy (declared in the definition) maps the value of
-its status signal to ``running``, ``idle``, ``setup``, ``maintenance``, ``stopped`` or
-``fault`` (an undeclared code such as ``unknown(7)`` shows as itself). A twin without bindings shows the worst status of its children
+A bound twin is ``disconnected`` when a connector of it cannot reach its asset (the
+link is down, or the connector's ``reachable`` says the asset is gone: a dead
+Sparkplug node), ``offline`` before its first reading and ``stale`` when nothing
+arrived for ``stale_after_s``; otherwise its type's status policy (declared in the
+definition) maps the value of its status signal to ``running``, ``idle``, ``setup``,
+``maintenance``, ``stopped`` or ``fault`` (an undeclared code such as ``unknown(7)``
+shows as itself). A twin without bindings shows the worst status of its children
 (``virtual`` if it has none). A twin holding a condition (an active alarm, or
 ``quality:<signal>`` while a source says the signal is bad) shows ``alarm`` unless
 its status says more.

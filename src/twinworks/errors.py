@@ -24,6 +24,8 @@ __all__ = [
     "CommandError",
     "ConnectorError",
     "InsecureFileError",
+    "InvalidRequestError",
+    "NotConfiguredError",
     "PermissionDeniedError",
     "RateLimitedError",
     "RejectedValueError",
@@ -146,3 +148,23 @@ class PermissionDeniedError(TwinworksError):
 
 class InsecureFileError(TwinworksError):
     pass
+
+
+class InvalidRequestError(TwinworksError, ValueError):
+    """A request's input cannot be used as given (a time, a bucket width, a password).
+
+    ``where`` names the parameter (``query start``), so the message can point at it.
+    It is a ``ValueError`` too, so that callers that catch those keep working.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(message)
+
+
+class NotConfiguredError(TwinworksError):
+    """A feature asked for is not set up on this server (no production data, no alarms)."""
+
+    def __init__(self, feature: str, message: str) -> None:
+        self.feature = feature
+        super().__init__(message)

@@ -10,21 +10,25 @@ async def api(line_definition: TwinDefinition):  # type: ignore[no-untyped-def]
     """A started runtime with a fake PLC, and an HTTP client on its API (in process)."""
     import httpx
 
-    from twinworks.api import create_app
+    from twinworks.compose import Settings, build
     from twinworks.connect import FakeConnector
-    from twinworks.runtime import Runtime
     from twinworks.security import Grant, Role, Security
     from twinworks.store import MemoryStore
 
     bindings = [(t.id, b) for t in line_definition.twins for b in t.bindings]
     plc = FakeConnector("plc", bindings)
-    runtime = Runtime(
-        line_definition, MemoryStore(), connectors={"plc": plc}, command_timeout_s=1.0
-    )
     security = Security.ephemeral()
     security.users.add("admin", [Grant(Role.ADMIN)])
     token = security.users.create_token("admin", "tests").secret
-    app = create_app(runtime, security=security, max_body_bytes=256 * 1024, command_wait_s=0.3)
+    settings = Settings(
+        runtime={"command_timeout_s": 1.0},
+        connectors={"plc": plc},
+        security=security,
+        max_body_bytes=256 * 1024,
+        command_wait_s=0.3,
+    )
+    assembly = build(line_definition, MemoryStore(), settings)
+    runtime, app = assembly.runtime, assembly.app
     await runtime.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(

@@ -20,7 +20,7 @@ from aas_test_engines import config as conformance_config
 from aas_test_engines import http as conformance_http
 from tests.conftest import EXAMPLES, free_port
 
-from twinworks.runtime.server import TwinServer
+from twinworks.compose import TwinServer
 from twinworks.security import Grant, Role, Security
 from twinworks.spec import load_definition
 from twinworks.store import MemoryStore

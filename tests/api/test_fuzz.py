@@ -27,9 +27,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import free_port
 
 from twinworks.api import create_app
+from twinworks.compose import TwinServer
 from twinworks.connect import FakeConnector
 from twinworks.runtime import Runtime
-from twinworks.runtime.server import TwinServer
 from twinworks.security import Grant, Role, Security
 from twinworks.spec import parse_definition
 from twinworks.store import MemoryStore

@@ -9,9 +9,8 @@ import httpx
 import pytest
 from tests.conftest import secured, user_token
 
-from twinworks.api import create_app
+from twinworks.compose import Settings, build
 from twinworks.connect import Reading
-from twinworks.runtime import Runtime
 from twinworks.spec import parse_definition
 from twinworks.store import MemoryStore
 
@@ -49,9 +48,10 @@ production:
 @pytest.fixture
 async def client():  # type: ignore[no-untyped-def]
     """An engineer on every twin (who may plan the line) on the API of a live runtime."""
-    runtime = Runtime(parse_definition(CELL), MemoryStore(), connectors={})
     security, auth = secured("engineer@*", user="planner")
-    app = create_app(runtime, security=security)
+    settings = Settings(connectors={}, security=security)
+    assembly = build(parse_definition(CELL), MemoryStore(), settings)
+    runtime, app = assembly.runtime, assembly.app
     await runtime.start()
     now = time.time()
     await runtime.ingest(
@@ -91,6 +91,14 @@ async def test_whatif_forks_from_the_live_twins(client) -> None:  # type: ignore
     assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
     events = (await client.get("/events", params={"kind": "WhatIfCompleted"})).json()
     assert events and events[0]["data"]["id"] == body["id"]
+
+
+async def test_whatif_body_that_is_not_json_is_400(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/production/whatif", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
 
 
 async def test_bad_scenarios_are_422_with_where(client) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from tests.conftest import free_port, secured, user_token
 from typer.testing import CliRunner
 
 from twinworks.cli import app
-from twinworks.runtime.server import TwinServer
+from twinworks.compose import TwinServer
 from twinworks.spec import parse_definition
 from twinworks.store import MemoryStore
 

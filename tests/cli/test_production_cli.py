@@ -13,7 +13,7 @@ from tests.conftest import free_port, secured
 from typer.testing import CliRunner
 
 from twinworks.cli.main import app
-from twinworks.runtime.server import TwinServer
+from twinworks.compose import TwinServer
 from twinworks.spec.loader import load_definition
 from twinworks.store import MemoryStore
 

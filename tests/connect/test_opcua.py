@@ -63,7 +63,7 @@ async def test_subscribes_commands_and_reconnects_after_the_server_goes_away(
         # the server goes away: the twins say so, commands fail with a clear reason
         await plant.stop()
         await wait_for(lambda: not connector.status.connected, 15, "the disconnect")
-        runtime._refresh_statuses()
+        runtime.refresh_statuses()
         assert runtime.live["cnc1"].status == "disconnected"
         with pytest.raises(CommandError, match="not connected"):
             await connector.write("cnc1", "feed_override", 80.0)

@@ -344,7 +344,7 @@ async def test_repeated_rejections_of_a_misbound_node_are_summarised(press: Vend
         assert "press7.recipe_number: 'bracket-A' is not a number" in letters[0].message
 
         # after the window, one record says how many were left out
-        runtime.repeats.window_s = 0.0
+        runtime.intake.repeats.window_s = 0.0
         await press.write("recipe", "last", ua.VariantType.String)
         await wait_for(lambda: runtime.counters["rejected"] >= 7, 10, "the seventh rejection")
         await runtime.flush()

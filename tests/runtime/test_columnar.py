@@ -1,7 +1,7 @@
 """The columnar ingest path gives the verdicts of the per-reading path, message for message.
 
 Plain MQTT bindings (one key per field, numeric timestamps) are read into arrays and
-checked with NumPy (``ReadingColumns``, ``Runtime._validate_columns``); every message
+checked with NumPy (``ReadingColumns``, ``Validator.validate_columns``); every message
 with a sample that is not a plain, valid float goes through the per-reading checks.
 Here the same messages -- good ones mixed with every kind of bad value, bad time,
 repeat and broken payload -- go through a runtime as it is and through one whose

@@ -216,7 +216,7 @@ async def test_status_reflects_connection_freshness_and_state(
         line_definition, MemoryStore(), connectors={"plc": plc}, stale_after_s=0.3
     ) as rt:
         assert await plc.wait_connected(2)
-        rt._refresh_statuses()
+        rt.refresh_statuses()
         assert rt.live["m1"].status == "offline"
         await plc.push([Reading("m1", "state", time.time(), "fault")])
         assert rt.live["m1"].status == "fault"
@@ -224,7 +224,7 @@ async def test_status_reflects_connection_freshness_and_state(
         await plc.push([Reading("m1", "state", time.time(), "running")])
         assert rt.live["m1"].status == "running"
         await asyncio.sleep(0.4)
-        rt._refresh_statuses()
+        rt.refresh_statuses()
         assert rt.live["m1"].status == "stale"
         plc.drop_link()
         for _ in range(600):  # the connector task notices when the loop lets it run

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from twinworks.api import create_app
 from twinworks.cli.main import app as cli
+from twinworks.compose import TwinServer
 from twinworks.connect import Reading
 from twinworks.plant.cell import MachiningCell
 from twinworks.runtime import Runtime
-from twinworks.runtime.server import TwinServer
 from twinworks.store import MemoryStore
 from twinworks.sync import SyncService
 

@@ -22,8 +22,8 @@ import pytest
 
 from tests.conftest import free_port, secured, user_token
 from tests.web.conftest import screenshot, sign_in
+from twinworks.compose import TwinServer
 from twinworks.runtime.engine import Runtime
-from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
 from twinworks.spec import parse_definition
 from twinworks.store import MemoryStore

@@ -8,8 +8,9 @@ from fastapi import APIRouter, FastAPI
 
 from twinworks import __version__
 from twinworks.api.bodies import JsonBodiesOnly
+from twinworks.api.deps import AppServices
 from twinworks.api.docs_pages import mount_api_docs
-from twinworks.api.errors import install_error_handlers
+from twinworks.api.errors import UnexpectedErrors, install_error_handlers
 from twinworks.api.guard import SecurityGuard
 from twinworks.api.limits import BodySizeLimit
 from twinworks.api.openapi import secured_openapi
@@ -60,13 +61,15 @@ def create_app(
     runtime: Runtime,
     *,
     security: Security | None = None,
+    services: AppServices | None = None,
     max_body_bytes: int = 16 * 1024 * 1024,
     command_wait_s: float = 2.0,
 ) -> FastAPI:
-    """The API of one runtime.
+    """The API of one runtime (:func:`twinworks.compose.build` makes both together).
 
     ``security``: users, sessions and the audit trail; without one, an empty
     in-memory one is made, so that nothing but ``/health`` answers (deny by default).
+    ``services``: the services the routes use; by default the runtime's own.
     ``command_wait_s``: how long a command request waits for the asset's answer
     before it is answered 202 (pending).
     """
@@ -81,6 +84,7 @@ def create_app(
     )
     security = security or Security.ephemeral()
     app.state.runtime = runtime
+    app.state.services = services or AppServices.of(runtime.services.values())
     app.state.security = security
     app.state.policy = dict(POLICY)  # per app, so that tests and plug-ins can add to it
     app.state.command_wait_s = command_wait_s
@@ -106,7 +110,6 @@ def create_app(
         audit,
     ):
         api.include_router(module.router)
-    production.install(app, runtime)
     aas.install(app)  # the read-only AAS API under /api/aas/v3 (with the 'aas' extra)
     app.include_router(api)
     app.include_router(auth.page_router)
@@ -124,4 +127,5 @@ def create_app(
     # the guard sits inside the body limit, so the bodies it reads are bounded
     app.add_middleware(SecurityGuard)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(UnexpectedErrors)  # outermost: a bug anywhere is answered alike
     return app

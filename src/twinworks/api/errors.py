@@ -1,33 +1,44 @@
 """Every error the API returns is JSON: ``{"error": {"code", "message", "where", ...}}``.
 
-Known failures map to 4xx codes that say what was wrong (404 unknown twin, 422 bad
-value, 409 command refused by the asset, 413 body too large, 503 store unavailable);
-anything unexpected is logged and answered as a JSON 500 without internals.
+Known failures -- the :mod:`twinworks.errors` hierarchy -- map to codes that say what
+was wrong (404 unknown twin or a feature this server does not run, 422 bad value,
+409 command refused by the asset, 413 body too large, 503 store unavailable).
+Anything else is a bug: it is answered as a JSON 500 that carries an error id and
+no internals, and logged once, with its traceback and the same id, so that a user's
+report leads to the log line. A plain ``ValueError`` is such a bug too: bad client
+input is raised as a domain error (``InvalidRequestError``, ``RejectedValueError``).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinworks.errors import (
     AuthenticationError,
     CommandError,
+    ConnectorError,
+    InvalidRequestError,
+    NotConfiguredError,
     PermissionDeniedError,
     RateLimitedError,
     RejectedValueError,
     SpecError,
     StoreError,
+    TwinworksError,
     UnknownSignalError,
     UnknownTwinError,
 )
+from twinworks.services.errors import ServiceInputError
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["UnexpectedErrors", "error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +161,66 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [issue.as_dict() for issue in exc.issues]
         return error_response(422, "invalid_definition", str(exc), exc.source, details)
 
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        # our own parsers (times, durations) raise ValueError with a message meant for users
-        return error_response(422, "invalid_value", str(exc))
+    @app.exception_handler(InvalidRequestError)
+    async def invalid(request: Request, exc: InvalidRequestError) -> JSONResponse:
+        return error_response(422, "invalid_value", str(exc), exc.where)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(
-            500, "internal_error", "an unexpected error occurred; it has been logged"
-        )
+    @app.exception_handler(ServiceInputError)
+    async def service_input(request: Request, exc: ServiceInputError) -> JSONResponse:
+        details = [i.as_dict() for i in exc.issues]
+        return error_response(422, "invalid_request", str(exc), exc.where, details)
+
+    @app.exception_handler(NotConfiguredError)
+    async def not_configured(request: Request, exc: NotConfiguredError) -> JSONResponse:
+        return error_response(404, f"{exc.feature}_not_configured", str(exc))
+
+    @app.exception_handler(ConnectorError)
+    async def connector_error(request: Request, exc: ConnectorError) -> JSONResponse:
+        return error_response(503, "connector_unavailable", str(exc))
+
+    @app.exception_handler(TwinworksError)
+    async def domain_error(request: Request, exc: TwinworksError) -> JSONResponse:
+        # raised on purpose with a message for the caller; a more precise handler above
+        # says more, this one keeps a new kind of error from becoming a 500
+        return error_response(400, "bad_request", str(exc))
+
+
+class UnexpectedErrors:
+    """Answer an exception no handler knows as a JSON 500 with an error id; log it once.
+
+    It sits outside the other middleware, so a bug anywhere (routes, guard, body limit)
+    gets the same answer; an error after the response has started cannot be answered
+    and is logged the same way.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception(
+                "unexpected error %s on %s %s", error_id, scope.get("method"), scope.get("path")
+            )
+            if started:
+                return
+            body: dict[str, Any] = {
+                "code": "internal_error",
+                "message": f"an unexpected error occurred; it has been logged as {error_id}",
+                "where": None,
+                "id": error_id,
+            }
+            await JSONResponse({"error": body}, status_code=500)(scope, receive, send)

@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.live import Live
 
 from twinworks.cli.display import status_line, status_table
+from twinworks.compose import TwinServer, standard_services
 from twinworks.paths import file_in
 from twinworks.plant.broker import free_port, start_broker
 from twinworks.plant.demo_services import demo_services
-from twinworks.runtime.server import TwinServer
 from twinworks.runtime.service import TwinService
 from twinworks.runtime.spool import DiskSpool
 from twinworks.security.context import FirstRun, Security
@@ -33,7 +33,6 @@ from twinworks.services.setup import default_services
 from twinworks.spec.loader import load_definition
 from twinworks.spec.schema import TwinDefinition
 from twinworks.store.sqlite import SqliteStore
-from twinworks.sync.service import services_for
 
 __all__ = [
     "PlantProcess",
@@ -237,7 +236,7 @@ async def run_up(
     tls_key: Path | None = None,
 ) -> None:
     definition = load_definition(definition_path)
-    running = (services or default_services)(definition)
+    health = services or default_services
     data_dir.mkdir(parents=True, exist_ok=True)
     # the name was checked as a file name when loaded; resolving keeps even a planted
     # symbolic link from sending the store outside the data folder
@@ -248,17 +247,18 @@ async def run_up(
         # store-and-forward: points wait here, durable, while the store is unavailable
         spool_path = store_path.with_suffix(".buffer.db")
         with SqliteStore(store_path) as store, DiskSpool(spool_path) as spool:
-            # model estimation when the definition binds models, then the health services
-            services_list = [*services_for(definition), *running]
+            # the composition root picks the services: model estimation when the definition
+            # binds models, the health services, production when it has a production section
             server = TwinServer(
                 definition,
                 store,
                 host=host,
                 port=port,
-                runtime_options={"services": services_list, "spool": spool},
+                runtime_options={"spool": spool},
                 security=security,
                 tls_cert=tls_cert,
                 tls_key=tls_key,
+                services=lambda d: standard_services(d, health),
             )
             await server.start()
             # what is built by now (definition, twins, API) lives as long as the process:

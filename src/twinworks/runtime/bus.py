@@ -8,8 +8,10 @@ lost, rather than slowing ingestion down for everyone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
+
+from twinworks.store.base import StoredEvent
 
 __all__ = ["ChangeBus", "Subscription"]
 
@@ -64,9 +66,25 @@ class ChangeBus:
         self._subscribers.add(sub)
         return sub
 
+    def subscribe_twins(self, twin_ids: Iterable[str] | None = None) -> Subscription:
+        """Messages about ``twin_ids`` (all twins if None) and about no twin in particular."""
+        if twin_ids is None:
+            return self.subscribe()
+        wanted = set(twin_ids)
+        return self.subscribe(lambda m: m.get("twin_id") in wanted or m.get("twin_id") is None)
+
     def publish(self, message: Message) -> None:
         for sub in tuple(self._subscribers):
             sub._offer(message)
+
+    def publish_values(self, kind: str, by_twin: Mapping[str, dict[str, Any]]) -> None:
+        """One ``kind`` message (telemetry, virtual) per twin with its new values."""
+        for twin_id, values in by_twin.items():
+            self.publish({"type": kind, "twin_id": twin_id, "values": values})
+
+    def publish_events(self, events: Iterable[StoredEvent]) -> None:
+        for event in events:
+            self.publish({"type": "event", **event.as_dict()})
 
     @property
     def subscriber_count(self) -> int:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from twinworks.runtime.reports import Rejection
 from twinworks.store.base import DeadLetter
-
-if TYPE_CHECKING:
-    from twinworks.runtime.engine import Rejection
 
 __all__ = ["letters_for_rejections"]
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Container, Sequence
+from typing import Any
 
-from twinworks.store.base import Event, Point
-
-if TYPE_CHECKING:
-    from twinworks.runtime.engine import Runtime
+from twinworks.runtime.reports import IngestReport
+from twinworks.store.base import Event, Point, StoredEvent
 
 __all__ = ["QUALITY_SUFFIX", "SIGNAL_QUALITY_CHANGED", "SignalQuality", "mark_quality"]
 
@@ -32,24 +31,36 @@ QUALITY_SUFFIX = ".quality"
 
 
 class SignalQuality:
-    """The runtime's side of :meth:`Connector.report_quality`."""
+    """The runtime's side of :meth:`Connector.report_quality`.
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    It is given the runtime's ways in (not the runtime itself, which imports it):
+    the known twins, ``submit_derived``, ``record`` and ``set_condition``.
+    """
+
+    def __init__(
+        self,
+        twins: Container[str],
+        submit_derived: Callable[[Sequence[Point]], asyncio.Future[IngestReport]],
+        record: Callable[[Sequence[Event]], Awaitable[list[StoredEvent]]],
+        set_condition: Callable[[str, str, bool], None],
+    ) -> None:
+        self.twins = twins
+        self.submit_derived = submit_derived
+        self.record = record
+        self.set_condition = set_condition
         self.current: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def report(
         self, twin_id: str, signal: str, ts: float, quality: str, detail: str | None
     ) -> None:
-        runtime = self.runtime
-        if twin_id not in runtime.live:
+        if twin_id not in self.twins:
             return
         previous = self.current.get((twin_id, signal), "good")
         if previous == quality:
             return
         self.current[(twin_id, signal)] = quality
-        stored = runtime.submit_derived([Point(twin_id, signal + QUALITY_SUFFIX, ts, quality)])
+        stored = self.submit_derived([Point(twin_id, signal + QUALITY_SUFFIX, ts, quality)])
         # nobody awaits it; a refusal (runtime stopping) must not warn as "never retrieved"
         stored.add_done_callback(lambda f: f.cancelled() or f.exception())
         event = Event(
@@ -58,10 +69,10 @@ class SignalQuality:
             {"signal": signal, "quality": quality, "previous": previous, "status": detail},
             ts=ts,
         )
-        task = asyncio.ensure_future(runtime.record([event]))
+        task = asyncio.ensure_future(self.record([event]))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        runtime.set_condition(twin_id, "quality:" + signal, quality == "bad")
+        self.set_condition(twin_id, "quality:" + signal, quality == "bad")
         log.info("%s.%s is %s (%s)", twin_id, signal, quality, detail)
 
 

@@ -184,6 +184,18 @@ class TwinRegistry:
         self.lo = np.array([r.lo for r in rules], dtype=np.float64)
         self.hi = np.array([r.hi for r in rules], dtype=np.float64)
         self.dims = np.array([r.dims for r in rules], dtype=bool)
+        # the plant hierarchy both ways, so that walking it never scans the whole fleet
+        self._children: dict[str, list[str]] = {t: [] for t in self._twins}
+        for t in definition.twins:
+            parent = t.relationships.get("partOf")
+            if isinstance(parent, str) and parent in self._children:
+                self._children[parent].append(t.id)
+        # per twin: its status signal and what the signal's values mean (the type's policy)
+        self.status_policies: dict[str, tuple[str, dict[Any, str]]] = {}
+        for t in definition.twins:
+            policy = definition.types[t.type].status_policy()
+            if policy is not None:
+                self.status_policies[t.id] = (policy.signal, policy.statuses())
 
     def __contains__(self, twin_id: object) -> bool:
         return twin_id in self._twins
@@ -231,7 +243,8 @@ class TwinRegistry:
         return parent if isinstance(parent, str) else None
 
     def children(self, twin_id: str) -> list[str]:
-        return [t for t in self._twins if self.parent(t) == twin_id]
+        """The twins that are ``partOf`` this one, in definition order."""
+        return self._children.get(twin_id, [])
 
     def ancestors(self, twin_id: str) -> list[str]:
         """Parents up to the root, nearest first."""

@@ -19,7 +19,7 @@ from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from twinworks.runtime.engine import Rejection
+    from twinworks.runtime.reports import Rejection
 
 __all__ = ["REPEAT_WINDOW_S", "RepeatedRejections"]
 

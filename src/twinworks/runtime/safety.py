@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twinworks.errors import RateLimitedError
-from twinworks.spec.schema import DesiredSpec
+from twinworks.spec.schema import DesiredSpec, TwinDefinition
 
 __all__ = ["CommandGuard", "RateLimit", "rate_of_change_problem"]
 
@@ -49,6 +49,18 @@ class CommandGuard:
         self.limits: dict[str, RateLimit] = {}  # per twin, from its type
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # twin -> (tokens, at)
+
+    @classmethod
+    def for_definition(
+        cls, definition: TwinDefinition, default: RateLimit | None = None
+    ) -> CommandGuard:
+        """A guard with each twin's limit from its type's ``rate_limit`` (else ``default``)."""
+        guard = cls(default)
+        for twin in definition.twins:
+            limit = definition.types[twin.type].rate_limit
+            if limit is not None:
+                guard.limits[twin.id] = RateLimit(limit.commands, limit.per_s)
+        return guard
 
     def take(self, twin_id: str) -> None:
         """Count one command for ``twin_id``; raise RateLimitedError when it has too many."""

@@ -17,10 +17,7 @@ results are stored, versioned in time, and streamed like everything else.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, ClassVar
-
-if TYPE_CHECKING:
-    from twinworks.runtime.engine import Runtime
+from typing import Any, ClassVar
 
 __all__ = ["TwinService"]
 
@@ -29,8 +26,13 @@ class TwinService(abc.ABC):
     name: ClassVar[str]
 
     @abc.abstractmethod
-    async def start(self, runtime: Runtime) -> None:
-        """Begin work; return promptly (run long loops as tasks)."""
+    async def start(self, runtime: Any) -> None:
+        """Begin work with ``runtime`` (a :class:`twinworks.runtime.Runtime`); return promptly.
+
+        Run long loops as tasks. The parameter is typed loosely so that this contract
+        does not import the runtime that imports it (no cycle); services annotate it
+        as ``Runtime``.
+        """
 
     @abc.abstractmethod
     async def stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from twinworks.errors import InvalidRequestError
 from twinworks.security.audit import AuditLog
 from twinworks.security.roles import ALL, Grant, Role, parse_grants
 from twinworks.security.users import ApiToken, NewToken, User, UserStore
@@ -16,7 +17,7 @@ from twinworks.security.users import ApiToken, NewToken, User, UserStore
 __all__ = ["LastAdminError", "UserAdmin"]
 
 
-class LastAdminError(ValueError):
+class LastAdminError(InvalidRequestError):
     pass
 
 

@@ -12,6 +12,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from twinworks.errors import InvalidRequestError
+
 __all__ = ["MIN_PASSWORD_LENGTH", "Passwords", "check_password_policy", "generate_password"]
 
 MIN_PASSWORD_LENGTH = 12
@@ -25,13 +27,13 @@ def generate_password() -> str:
 def check_password_policy(password: str) -> None:
     """Raise ValueError saying what a new password lacks (length is what matters most)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(
+        raise InvalidRequestError(
             f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters"
         )
     if len(password) > 1024:
-        raise ValueError("the password is too long: at most 1024 characters")
+        raise InvalidRequestError("the password is too long: at most 1024 characters")
     if password.strip() != password:
-        raise ValueError("the password must not start or end with white space")
+        raise InvalidRequestError("the password must not start or end with white space")
 
 
 class Passwords:

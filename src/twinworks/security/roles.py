@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from twinworks.errors import InvalidRequestError
+
 __all__ = [
     "ALL",
     "Ancestors",
@@ -59,7 +61,7 @@ class Role(enum.IntEnum):
             return cls[text.strip().upper()]
         except KeyError:
             choices = ", ".join(r.label for r in cls)
-            raise ValueError(f"unknown role {text!r}; roles are: {choices}") from None
+            raise InvalidRequestError(f"unknown role {text!r}; roles are: {choices}") from None
 
     @property
     def label(self) -> str:
@@ -73,7 +75,7 @@ class Grant:
 
     def __post_init__(self) -> None:
         if not _SCOPE.match(self.scope):
-            raise ValueError(
+            raise InvalidRequestError(
                 f"invalid scope {self.scope!r}: use '*', a twin id, or a pattern like 'line2.*'"
             )
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twinworks.errors import InvalidRequestError
 from twinworks.security.files import check_private_file, touch_private
 from twinworks.security.passwords import Passwords, check_password_policy
 from twinworks.security.roles import Grant, Role, parse_grant
@@ -79,7 +80,7 @@ _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.
 
 def check_user_name(name: str) -> str:
     if not (1 <= len(name) <= 64) or not set(name) <= _NAME_OK or name[0] in ".-":
-        raise ValueError(
+        raise InvalidRequestError(
             f"invalid user name {name[:70]!r}: 1-64 letters, digits, '_', '.', '-' or '@'"
         )
     return name
@@ -252,7 +253,7 @@ class UserStore:
                     (name, hashed, json.dumps([str(g) for g in grants]), time.time()),
                 )
         except sqlite3.IntegrityError:
-            raise ValueError(f"a user named {name!r} already exists") from None
+            raise InvalidRequestError(f"a user named {name!r} already exists") from None
         user = self.get(name)
         assert user is not None
         return user
@@ -377,7 +378,7 @@ class UserStore:
     ) -> NewToken:
         self._require(user)
         if not (1 <= len(name) <= 64):
-            raise ValueError("a token name is 1 to 64 characters")
+            raise InvalidRequestError("a token name is 1 to 64 characters")
         token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         now = time.time()

@@ -35,6 +35,7 @@ from twinworks.spec.production import ProductionSpec
 
 __all__ = [
     "ID_PATTERN",
+    "STATUSES",
     "ArgumentSpec",
     "BindingSpec",
     "CommandRateSpec",
@@ -64,6 +65,7 @@ __all__ = [
     "SignalSpec",
     "SparkplugBinding",
     "SparkplugConnectorSpec",
+    "StatusPolicySpec",
     "TlsSpec",
     "TwinDefinition",
     "TwinSpec",
@@ -194,8 +196,37 @@ class CommandRateSpec(_Spec):
     per_s: float = Field(gt=0, le=86_400)
 
 
+# the statuses a twin's own status signal can give (see StatusPolicySpec)
+STATUSES = ("running", "idle", "setup", "maintenance", "stopped", "fault")
+StatusValue = Annotated[str | bool | int, Field(union_mode="left_to_right")]
+
+
+class StatusPolicySpec(_Spec):
+    """Which telemetry signal tells a twin's status, and which of its values mean what.
+
+    A value the policy does not list counts as ``running``: the asset reports, so it is
+    up. Without a policy a type whose ``state`` signal is a string shows the values of
+    that signal that are status names themselves (``running``, ``idle``, ...).
+    """
+
+    signal: Name = Field(description="the telemetry signal that reports the asset's state")
+    running: list[StatusValue] = Field(default_factory=list)
+    idle: list[StatusValue] = Field(default_factory=list)
+    setup: list[StatusValue] = Field(default_factory=list)
+    maintenance: list[StatusValue] = Field(default_factory=list)
+    stopped: list[StatusValue] = Field(default_factory=list)
+    fault: list[StatusValue] = Field(default_factory=list)
+
+    def statuses(self) -> dict[Any, str]:
+        """Each listed value of the signal → the status it means."""
+        return {value: status for status in STATUSES for value in getattr(self, status)}
+
+
 class TwinTypeSpec(_Spec):
     description: str = ""
+    status: StatusPolicySpec | None = Field(
+        default=None, description="which signal and values mean running, idle, fault, ..."
+    )
     rate_limit: CommandRateSpec | None = Field(
         default=None, description="commands per twin of this type (default: 10 per 10 s)"
     )
@@ -207,6 +238,19 @@ class TwinTypeSpec(_Spec):
     # limit, rate-of-change and anomaly alarms (see twinworks.spec.alarms)
     alarms: dict[Name, AlarmSpec] = Field(default_factory=dict)
     models: dict[Name, ModelBindingSpec] = Field(default_factory=dict)
+
+    def status_policy(self) -> StatusPolicySpec | None:
+        """The declared status policy, else the default one (see StatusPolicySpec), if any."""
+        if self.status is not None:
+            return self.status
+        state = self.telemetry.get("state")
+        if state is None or state.dtype != "string":
+            return None
+        known = state.values if state.values is not None else list(STATUSES)
+        return StatusPolicySpec(
+            signal="state",
+            **{s: [s] for s in STATUSES if s in known},  # type: ignore[arg-type]
+        )
 
 
 # ---------------------------------------------------------------- connectors

@@ -28,6 +28,7 @@ from twinworks.spec.schema import (
     TwinTypeSpec,
     _Ranged,
 )
+from twinworks.spec.status_policy import check_status_policy
 from twinworks.spec.units import UnitError, check_unit
 
 __all__ = ["Problem", "check_definition", "check_value"]
@@ -135,7 +136,10 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
                     _choices(ttype.telemetry),
                 )
             )
-    state = ttype.telemetry.get("state")
+    # allowed_states name values of the status signal: the policy's, else 'state'
+    policy = ttype.status_policy()
+    state_name = policy.signal if policy is not None else "state"
+    state = ttype.telemetry.get(state_name)
     for cname, command in ttype.commands.items():
         if command.allowed_states is None:
             continue
@@ -143,8 +147,8 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
             problems.append(
                 (
                     (*base, "commands", cname, "allowed_states"),
-                    "allowed_states needs a 'state' telemetry signal with declared values",
-                    "telemetry: {state: {dtype: string, values: [...]}}",
+                    f"allowed_states needs a {state_name!r} telemetry signal with declared values",
+                    f"telemetry: {{{state_name}: {{dtype: string, values: [...]}}}}",
                 )
             )
             continue
@@ -153,7 +157,7 @@ def _check_units(ttype: TwinTypeSpec, base: tuple[str | int, ...]) -> list[Probl
                 problems.append(
                     (
                         (*base, "commands", cname, "allowed_states"),
-                        f"{s!r} is not a value of the 'state' signal",
+                        f"{s!r} is not a value of the {state_name!r} signal",
                         _choices(state.values),
                     )
                 )
@@ -166,6 +170,7 @@ def check_definition(definition: TwinDefinition) -> list[Problem]:
     for tname, declared in types.items():
         problems += _check_units(declared, ("types", tname))
         problems += check_alarms(declared, ("types", tname))
+        problems += check_status_policy(declared, ("types", tname))
         for rname, relspec in declared.relationships.items():
             for target in relspec.target:
                 if target not in types:

@@ -28,11 +28,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from twinworks.api.deps import get_principal, get_runtime, visible_twins
+from twinworks.api.deps import get_principal, get_prognostics, get_runtime, visible_twins
 from twinworks.api.policy import listing
-from twinworks.api.routes.rul import prognostics_service
 from twinworks.runtime.engine import Runtime
 from twinworks.security.roles import Principal, Role
+from twinworks.services.prognostics.service import PrognosticsService
 from twinworks.spec.interop.aas_export import (
     SUBMODELS,
     OperationalData,
@@ -132,9 +132,12 @@ def _decode(encoded: str, what: str) -> str:
 class _Shells:
     """The shells of a runtime's twins, built once; live values filled in per request."""
 
-    def __init__(self, runtime: Runtime, api_url: str) -> None:
+    def __init__(
+        self, runtime: Runtime, prognostics: PrognosticsService | None, api_url: str
+    ) -> None:
         definition = runtime.definition
         self.runtime = runtime
+        self.prognostics = prognostics  # RUL estimates, if this server runs prognostics
         self.prefix = default_prefix(definition.name or "plant")
         self.writer = ShellWriter(definition, self.prefix, api_url)
         self.twin_of: dict[str, str] = {}
@@ -145,7 +148,7 @@ class _Shells:
 
     def live(self, twin_id: str) -> OperationalData:
         view = self.runtime.twin_view(twin_id)
-        service = prognostics_service(self.runtime)
+        service = self.prognostics
         estimate = service.estimates.get(twin_id) if service is not None else None
         return OperationalData(
             reported={s: (v["ts"], v["value"]) for s, v in view["reported"].items()},
@@ -191,7 +194,8 @@ class _Shells:
 def _shells(request: Request, runtime: Runtime) -> _Shells:
     shells = getattr(request.app.state, "aas_shells", None)
     if not isinstance(shells, _Shells) or shells.runtime is not runtime:
-        shells = _Shells(runtime, str(request.base_url).rstrip("/"))
+        base = str(request.base_url).rstrip("/")
+        shells = _Shells(runtime, get_prognostics(request), base)
         request.app.state.aas_shells = shells
     return shells
 

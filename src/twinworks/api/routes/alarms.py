@@ -8,13 +8,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.deps import AlarmsDep, PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
-from twinworks.runtime.engine import Runtime
-from twinworks.services.alarms.service import AlarmService, UnknownAlarmError
+from twinworks.services.alarms.service import UnknownAlarmError
 
-__all__ = ["AcknowledgeIn", "alarm_service", "router"]
+__all__ = ["AcknowledgeIn", "router"]
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
@@ -30,11 +29,6 @@ class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def alarm_service(runtime: Runtime) -> AlarmService | None:
-    service = runtime.services.get(AlarmService.name)
-    return service if isinstance(service, AlarmService) else None
-
-
 def _no_service() -> JSONResponse:
     return error_response(
         404, "no_alarm_service", "this server runs no alarm service (declare alarms in the types)"
@@ -44,12 +38,12 @@ def _no_service() -> JSONResponse:
 @router.get("", responses=_ERRORS)
 async def list_alarms(
     runtime: RuntimeDep,
+    service: AlarmsDep,
     principal: PrincipalDep,
     twin_id: Annotated[str | None, Query(max_length=128, description="only this twin")] = None,
     all: Annotated[bool, Query(description="also alarms in their normal state")] = False,
 ) -> Any:
     """Active and unacknowledged alarms (with ``all``: every declared alarm), worst first."""
-    service = alarm_service(runtime)
     if service is None:
         return _no_service()
     if twin_id is not None:
@@ -65,13 +59,13 @@ async def list_alarms(
 @router.post("/{twin_id}/{name}/acknowledge", responses=_ERRORS)
 async def acknowledge(
     runtime: RuntimeDep,
+    service: AlarmsDep,
     principal: PrincipalDep,
     twin_id: str,
     name: str,
     body: AcknowledgeIn | None = None,
 ) -> Any:
     """Acknowledge an alarm (an operator has seen it); recorded as ``AlarmAcknowledged``."""
-    service = alarm_service(runtime)
     if service is None:
         return _no_service()
     try:

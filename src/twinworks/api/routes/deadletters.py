@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import DeadLetterCount, DeadLetterOut
+from twinworks.errors import InvalidRequestError
 from twinworks.security.roles import Role
 
 __all__ = ["router"]
@@ -73,7 +74,7 @@ async def delete_dead_letters(
 ) -> dict[str, int]:
     """Drop kept letters (after they were looked into); the counts stay."""
     if before is None and keep_newest is None:
-        raise ValueError("say what to drop: before=<time> and/or keep_newest=<n>")
+        raise InvalidRequestError("say what to drop: before=<time> and/or keep_newest=<n>", "query")
     # stores serialise their writes themselves, so this may run beside the writer task
     dropped = await asyncio.to_thread(runtime.store.delete_dead_letters, before, keep_newest)
     return {"dropped": int(dropped)}

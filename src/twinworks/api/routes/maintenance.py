@@ -6,9 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.deps import PrincipalDep, PrognosticsDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
-from twinworks.api.routes.rul import prognostics_service
 from twinworks.api.schemas import ErrorBody
 
 __all__ = ["router"]
@@ -20,9 +19,8 @@ router = APIRouter(prefix="/maintenance", tags=["maintenance"])
     "/plan",
     responses={404: {"model": ErrorBody, "description": "no maintenance planning on this server"}},
 )
-async def get_plan(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
+async def get_plan(runtime: RuntimeDep, service: PrognosticsDep, principal: PrincipalDep) -> Any:
     """The current fleet plan: interventions with their times, windows, costs and reasoning."""
-    service = prognostics_service(runtime)
     if service is None:
         return error_response(
             404, "no_maintenance_planning", "this server runs no prognostics/maintenance service"

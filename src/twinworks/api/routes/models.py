@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep
+from twinworks.api.deps import PrincipalDep, RuntimeDep, SyncDep
 from twinworks.api.errors import error_response
 from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody
@@ -85,11 +85,6 @@ class CompareOut(BaseModel):
     truncated: bool
 
 
-def _service(runtime: Runtime) -> SyncService | None:
-    service = runtime.services.get("sync")
-    return service if isinstance(service, SyncService) else None
-
-
 def _not_found(exc: UnknownModelVersionError) -> JSONResponse:
     return error_response(404, "unknown_model", str(exc), "path")
 
@@ -110,10 +105,9 @@ def _versions(runtime: Runtime, twin_id: str, model: str | None) -> list[dict[st
 
 
 @router.get("", response_model=list[ModelOut], responses=_ERRORS)
-async def list_models(runtime: RuntimeDep, twin_id: str) -> list[dict[str, Any]]:
+async def list_models(runtime: RuntimeDep, service: SyncDep, twin_id: str) -> list[dict[str, Any]]:
     """The twin's bound models, their current estimates and consistency, and all versions."""
     runtime.registry.twin(twin_id)
-    service = _service(runtime)
     versions = await asyncio.to_thread(_versions, runtime, twin_id, None)
     keys = sorted({v["model"] for v in versions})
     bindings = {b.key: b for b in service.models_of(twin_id)} if service else {}
@@ -166,10 +160,15 @@ async def list_versions(runtime: RuntimeDep, twin_id: str, model: str) -> Any:
 
 
 async def _activate(
-    runtime: Runtime, twin_id: str, model: str, version: int | None, rollback: bool, by: str
+    runtime: Runtime,
+    service: SyncService | None,
+    twin_id: str,
+    model: str,
+    version: int | None,
+    rollback: bool,
+    by: str,
 ) -> Any:
     runtime.registry.twin(twin_id)
-    service = _service(runtime)
     try:
         if service is not None and any(b.key == model for b in service.models_of(twin_id)):
             await service.activate(twin_id, model, version, rollback=rollback, by=by)
@@ -187,15 +186,21 @@ async def _activate(
 
 @router.post("/{model}/activate", response_model=list[ModelVersionOut], responses=_ERRORS)
 async def activate(
-    runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str, body: ActivateIn
+    runtime: RuntimeDep,
+    service: SyncDep,
+    principal: PrincipalDep,
+    twin_id: str,
+    model: str,
+    body: ActivateIn,
 ) -> Any:
     """Make a version active; estimation uses it from the next step on."""
-    return await _activate(runtime, twin_id, model, body.version, False, principal.name)
+    return await _activate(runtime, service, twin_id, model, body.version, False, principal.name)
 
 
 @router.post("/{model}/rollback", response_model=list[ModelVersionOut], responses=_ERRORS)
 async def rollback(
     runtime: RuntimeDep,
+    service: SyncDep,
     principal: PrincipalDep,
     twin_id: str,
     model: str,
@@ -203,7 +208,7 @@ async def rollback(
 ) -> Any:
     """Return to an earlier version (default: the one active before the current one)."""
     version = body.version if body is not None else None
-    return await _activate(runtime, twin_id, model, version, True, principal.name)
+    return await _activate(runtime, service, twin_id, model, version, True, principal.name)
 
 
 class CalibrateOut(BaseModel):
@@ -221,14 +226,15 @@ class CalibrateOut(BaseModel):
         409: {"model": ErrorBody, "description": "no live estimation, or too little data yet"},
     },
 )
-async def calibrate(runtime: RuntimeDep, principal: PrincipalDep, twin_id: str, model: str) -> Any:
+async def calibrate(
+    runtime: RuntimeDep, service: SyncDep, principal: PrincipalDep, twin_id: str, model: str
+) -> Any:
     """Re-fit the model on the data buffered so far, now, and judge it on held-out data.
 
     What the drift detector does by itself: the candidate becomes a new version, and
     is activated only if it explains the held-out data better than the active one.
     """
     runtime.registry.twin(twin_id)
-    service = _service(runtime)
     if service is None or not any(b.key == model for b in service.models_of(twin_id)):
         if model not in runtime.registry.type_of(twin_id).models:
             return _not_found(

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.deps import PrincipalDep, ProductionDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
 from twinworks.api.scoped import scoped_plan, scoped_whatif
-from twinworks.runtime.engine import Runtime
 from twinworks.services.errors import ServiceInputError
 from twinworks.services.operations.service import ProductionService
 from twinworks.services.production.report import render_html, render_png
@@ -25,30 +24,17 @@ from twinworks.services.production.scenario import scenario_from_data
 from twinworks.services.scheduling.gantt import render_gantt_html, render_gantt_png
 from twinworks.services.scheduling.request import RescheduleRequest, ScheduleRequest
 
-__all__ = ["install", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/production", tags=["production"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "no such result or no plan yet"},
+    404: {
+        "model": ErrorBody,
+        "description": "no such result, no plan yet, or no production section in the definition",
+    },
     422: {"model": ErrorBody, "description": "the request names what does not exist"},
 }
-
-
-def install(app: FastAPI, runtime: Runtime) -> None:
-    """Register the production service with the runtime (started with it)."""
-    if "production" not in runtime.services:
-        runtime.services["production"] = ProductionService()
-
-
-async def _service(runtime: Runtime) -> ProductionService:
-    service = runtime.services.get("production")
-    if not isinstance(service, ProductionService):
-        service = ProductionService(auto_reschedule=False)
-        runtime.services["production"] = service
-    if not service.started:  # registered after the runtime started
-        await service.start(runtime)
-    return service
 
 
 def _bad(exc: ServiceInputError) -> JSONResponse:
@@ -58,9 +44,8 @@ def _bad(exc: ServiceInputError) -> JSONResponse:
 
 
 @router.get("/line", responses=_ERRORS)
-async def line(runtime: RuntimeDep) -> Any:
+async def line(service: ProductionDep) -> Any:
     """The line the services model: stations, conveyors, products and their routings."""
-    service = await _service(runtime)
     try:
         model = service.require_line()
     except ServiceInputError as exc:
@@ -83,9 +68,10 @@ async def line(runtime: RuntimeDep) -> Any:
 
 
 @router.post("/whatif", responses=_ERRORS)
-async def whatif(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Any:
+async def whatif(
+    request: Request, service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep
+) -> Any:
     """Run a scenario (the YAML file's content as JSON) against a fork of the live state."""
-    service = await _service(runtime)
     try:
         body = await request.json()
     except ValueError:
@@ -107,8 +93,10 @@ def _result(service: ProductionService, rid: str) -> Any:
 
 
 @router.get("/whatif/{rid}", responses=_ERRORS)
-async def whatif_result(runtime: RuntimeDep, principal: PrincipalDep, rid: str) -> Any:
-    result = _result(await _service(runtime), rid)
+async def whatif_result(
+    service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep, rid: str
+) -> Any:
+    result = _result(service, rid)
     if result is None:
         return error_response(
             404, "unknown_result", f"no what-if result {rid!r} (the last 20 are kept)"
@@ -117,16 +105,16 @@ async def whatif_result(runtime: RuntimeDep, principal: PrincipalDep, rid: str) 
 
 
 @router.get("/whatif/{rid}/report.png", responses=_ERRORS, response_class=Response)
-async def whatif_png(runtime: RuntimeDep, rid: str) -> Any:
-    result = _result(await _service(runtime), rid)
+async def whatif_png(service: ProductionDep, rid: str) -> Any:
+    result = _result(service, rid)
     if result is None:
         return error_response(404, "unknown_result", f"no what-if result {rid!r}")
     return Response(await asyncio.to_thread(render_png, result), media_type="image/png")
 
 
 @router.get("/whatif/{rid}/report.html", responses=_ERRORS, response_class=HTMLResponse)
-async def whatif_html(runtime: RuntimeDep, rid: str) -> Any:
-    result = _result(await _service(runtime), rid)
+async def whatif_html(service: ProductionDep, rid: str) -> Any:
+    result = _result(service, rid)
     if result is None:
         return error_response(404, "unknown_result", f"no what-if result {rid!r}")
     png = await asyncio.to_thread(render_png, result)
@@ -134,9 +122,8 @@ async def whatif_html(runtime: RuntimeDep, rid: str) -> Any:
 
 
 @router.post("/schedule", responses=_ERRORS)
-async def schedule(runtime: RuntimeDep, principal: PrincipalDep, body: ScheduleRequest) -> Any:
+async def schedule(service: ProductionDep, principal: PrincipalDep, body: ScheduleRequest) -> Any:
     """Make a plan (job shop / flexible job shop, CP-SAT) and make it the current one."""
-    service = await _service(runtime)
     try:
         plan = await service.schedule(body, by=principal.name)
     except ServiceInputError as exc:
@@ -145,8 +132,7 @@ async def schedule(runtime: RuntimeDep, principal: PrincipalDep, body: ScheduleR
 
 
 @router.get("/schedule", responses=_ERRORS)
-async def current_plan(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
-    service = await _service(runtime)
+async def current_plan(service: ProductionDep, runtime: RuntimeDep, principal: PrincipalDep) -> Any:
     if service.plan is None:
         return error_response(
             404, "no_plan", "there is no plan yet; POST /production/schedule makes one"
@@ -166,8 +152,7 @@ def _gantt_args(service: ProductionService) -> dict[str, Any]:
 
 
 @router.get("/schedule/gantt.png", responses=_ERRORS, response_class=Response)
-async def gantt_png(runtime: RuntimeDep) -> Any:
-    service = await _service(runtime)
+async def gantt_png(service: ProductionDep) -> Any:
     if service.plan is None:
         return error_response(404, "no_plan", "there is no plan yet")
     png = await asyncio.to_thread(
@@ -177,8 +162,7 @@ async def gantt_png(runtime: RuntimeDep) -> Any:
 
 
 @router.get("/schedule/gantt.html", responses=_ERRORS, response_class=HTMLResponse)
-async def gantt_html(runtime: RuntimeDep) -> Any:
-    service = await _service(runtime)
+async def gantt_html(service: ProductionDep) -> Any:
     plan = service.plan
     if plan is None:
         return error_response(404, "no_plan", "there is no plan yet")
@@ -200,9 +184,10 @@ async def gantt_html(runtime: RuntimeDep) -> Any:
 
 
 @router.post("/reschedule", responses=_ERRORS)
-async def reschedule(runtime: RuntimeDep, principal: PrincipalDep, body: RescheduleRequest) -> Any:
+async def reschedule(
+    service: ProductionDep, principal: PrincipalDep, body: RescheduleRequest
+) -> Any:
     """Revise the current plan after disruptions; keeps started operations, moves few."""
-    service = await _service(runtime)
     try:
         result = await service.reschedule(body, by=principal.name)
     except ServiceInputError as exc:

@@ -6,13 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
+from twinworks.api.deps import PrincipalDep, PrognosticsDep, RuntimeDep, visible_twins
 from twinworks.api.errors import error_response
 from twinworks.api.schemas import ErrorBody
-from twinworks.runtime.engine import Runtime
-from twinworks.services.prognostics.service import PrognosticsService
 
-__all__ = ["prognostics_service", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["prognostics"])
 
@@ -21,15 +19,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def prognostics_service(runtime: Runtime) -> PrognosticsService | None:
-    service = runtime.services.get(PrognosticsService.name)
-    return service if isinstance(service, PrognosticsService) else None
-
-
 @router.get("/rul", responses=_ERRORS)
-async def list_rul(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
+async def list_rul(runtime: RuntimeDep, service: PrognosticsDep, principal: PrincipalDep) -> Any:
     """The latest RUL estimate of every twin (the caller may see) that has one."""
-    service = prognostics_service(runtime)
     if service is None:
         return {}
     visible = visible_twins(runtime, principal)
@@ -41,10 +33,9 @@ async def list_rul(runtime: RuntimeDep, principal: PrincipalDep) -> Any:
 
 
 @router.get("/twins/{twin_id}/rul", responses=_ERRORS)
-async def get_rul(runtime: RuntimeDep, twin_id: str) -> Any:
+async def get_rul(runtime: RuntimeDep, service: PrognosticsDep, twin_id: str) -> Any:
     """A twin's remaining useful life: median, interval, method, and why (the explanation)."""
     runtime.registry.twin(twin_id)  # unknown twin: 404
-    service = prognostics_service(runtime)
     if service is None or twin_id not in service.machines:
         covered = ", ".join(sorted(service.machines)) if service else "none"
         return error_response(

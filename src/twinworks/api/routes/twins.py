@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from twinworks.api.deps import PrincipalDep, RuntimeDep, visible_twins
 from twinworks.api.params import TimeQuery
 from twinworks.api.schemas import ErrorBody, HistoryOut, RevisionOut, TwinOut, TwinSummary
+from twinworks.errors import InvalidRequestError
 from twinworks.spec.units import unit_label
 from twinworks.timeutil import parse_duration
 
@@ -120,7 +121,7 @@ async def history(
         runtime.registry.rule(twin_id, signal)  # raises: unknown signal, naming the declared ones
     t0, t1 = start, end
     if t0 is not None and t1 is not None and t1 <= t0:
-        raise ValueError("query end: must be after start")
+        raise InvalidRequestError("query end: must be after start", "query end")
     unit = rule.unit if rule is not None else None
     base: dict[str, Any] = {
         "twin_id": twin_id,
@@ -141,15 +142,17 @@ async def history(
             "truncated": truncated,
         }
     if bucket is not None and buckets is not None:
-        raise ValueError("query: give either bucket (a width) or buckets (a count), not both")
+        raise InvalidRequestError(
+            "query: give either bucket (a width) or buckets (a count), not both", "query bucket"
+        )
     bucket_width: float | None = None
     if bucket is not None:
         try:
             bucket_width = parse_duration(bucket)
         except ValueError as exc:
-            raise ValueError(f"query bucket: {exc}") from None
+            raise InvalidRequestError(f"query bucket: {exc}", "query bucket") from None
         if bucket_width <= 0:
-            raise ValueError("query bucket: must be longer than zero")
+            raise InvalidRequestError("query bucket: must be longer than zero", "query bucket")
     if t1 is None:
         newest = await asyncio.to_thread(runtime.store.range, twin_id, signal, None, None, 1, True)
         t1 = (newest[0][0] + 1e-6) if newest else None
@@ -162,7 +165,7 @@ async def history(
         bucket_width = (t1 - t0) / buckets
     width = bucket_width
     if (t1 - t0) / width > MAX_BUCKETS:
-        raise ValueError(
+        raise InvalidRequestError(
             f"query bucket: {bucket} over this range makes more than {MAX_BUCKETS} buckets; "
             "use a wider bucket or a shorter range"
         )

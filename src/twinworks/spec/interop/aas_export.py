@@ -446,6 +446,8 @@ class ShellWriter:
             quals.append(qualifier("type_description", ttype.description))
         if ttype.rate_limit is not None:
             quals.append(qualifier("rate_limit", ttype.rate_limit.model_dump()))
+        if ttype.status is not None:  # the status policy: which values mean running, fault...
+            quals.append(qualifier("status", ttype.status.model_dump()))
         return model.Submodel(
             submodel_id(self.prefix, twin.id, "OperationalData"),
             elements,

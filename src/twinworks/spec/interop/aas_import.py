@@ -206,6 +206,8 @@ class _Importer:
             spec.setdefault("description", extras["type_description"])
         if isinstance(extras.get("rate_limit"), dict):
             spec.setdefault("rate_limit", extras["rate_limit"])
+        if isinstance(extras.get("status"), dict):
+            spec.setdefault("status", extras["status"])
         for element in sm.submodel_element:
             path = f"{sm.id_short}.{element.id_short}"
             if not isinstance(element, model.SubmodelElementCollection):

@@ -231,6 +231,8 @@ def _interface(
         type_extras["type"] = type_name
     if spec.rate_limit is not None:
         type_extras["rate_limit"] = spec.rate_limit.model_dump()
+    if spec.status is not None:  # the status policy: which values mean running, fault, ...
+        type_extras["status"] = spec.status.model_dump()
     w.comment(body, "", type_extras)
     body["contents"] = contents
     for what in ("alarms", "models"):

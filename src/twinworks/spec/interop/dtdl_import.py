@@ -510,6 +510,8 @@ class _Builder:
         }
         if isinstance(itf.extras.get("rate_limit"), dict):
             spec["rate_limit"] = itf.extras["rate_limit"]
+        if isinstance(itf.extras.get("status"), dict):
+            spec["status"] = itf.extras["status"]
         self.add_contents(spec, dtmi, "", 0)
         return spec
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import free_port
 
 from twinworks.cli.client import api_get
-from twinworks.runtime.server import TwinServer
+from twinworks.compose import TwinServer
 from twinworks.security import Grant, Role, Security
 from twinworks.security.tls import write_self_signed
 from twinworks.spec import parse_definition

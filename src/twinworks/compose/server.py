@@ -1,4 +1,7 @@
-"""Run a runtime and its API server together in one asyncio loop.
+"""Serve an assembly (see build.py) over HTTP(S): the runtime and its API in one asyncio loop.
+
+It lives beside the composition root because it serves what that builds: the
+runtime layer knows nothing of HTTP.
 
 >>> # async with TwinServer(definition, store, port=8321) as server:
 >>> #     print(server.url)
@@ -16,8 +19,7 @@ from typing import Any
 
 import uvicorn
 
-from twinworks.api.app import create_app
-from twinworks.runtime.engine import Runtime
+from twinworks.compose.build import ServiceFactory, Settings, build, standard_services
 from twinworks.security.context import Security
 from twinworks.security.files import check_private_file
 from twinworks.security.trail import record_start, record_stop
@@ -42,7 +44,9 @@ class TwinServer:
 
     ``security`` holds users, sessions and the audit trail (without one, nobody but
     ``/health`` is answered). ``tls_cert`` and ``tls_key`` (PEM files; the key 0600)
-    serve the API over HTTPS.
+    serve the API over HTTPS. ``runtime_options`` are Runtime's keyword options; its
+    ``connectors`` and ``services`` (a list), if given, replace the ones the definition
+    would bring; else ``services`` (a factory) chooses them (see :func:`build`).
     """
 
     CHECKPOINT_EVERY_S = 300.0  # sign the audit chain at least this often while it grows
@@ -58,8 +62,13 @@ class TwinServer:
         security: Security | None = None,
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
+        services: ServiceFactory = standard_services,
     ) -> None:
-        self.runtime = Runtime(definition, store, **(runtime_options or {}))
+        options = dict(runtime_options or {})
+        connectors = options.pop("connectors", None)
+        if "services" in options:
+            given = list(options.pop("services"))
+            services = lambda _definition: list(given)  # noqa: E731
         self.security = security
         self.tls = tls_cert is not None
         if (tls_cert is None) != (tls_key is None):
@@ -68,7 +77,12 @@ class TwinServer:
             check_private_file(tls_key, "TLS private key")
         if security is not None:
             security.tls = self.tls
-        self.app = create_app(self.runtime, security=security)
+        settings = Settings(
+            runtime=options, connectors=connectors, services=services, security=security
+        )
+        self.assembly = build(definition, store, settings)
+        self.runtime = self.assembly.runtime
+        self.app = self.assembly.app
         self.host = host
         self.port = port
         config = uvicorn.Config(

@@ -520,12 +520,27 @@ async def test_a_slow_unit_backs_off_alone_and_the_others_keep_delivering() -> N
         down = store.events(kinds=["DeviceNotResponding"])
         assert len(down) == 1  # once when it started, not once per try
         assert down[0].data["unit"] == 2 and down[0].data["twins"] == ["drive1"]
+        assert down[0].twin_id == "drive1"
+        # the silent unit's signals are bad, not frozen values: the twin shows alarm
+        went_bad = store.events(kinds=["SignalQualityChanged"])
+        assert went_bad and {e.twin_id for e in went_bad} == {"drive1"}
+        assert {e.data["quality"] for e in went_bad} == {"bad"}
+        assert rt.twin_view("drive1")["status"] in {"alarm", "offline"}  # never "running"
+        assert rt.twin_view("meter1")["status"] != "alarm"
         assert not store.events(kinds=["ConnectorDisconnected"])
         drive.delay_s = 0.0
         await until(lambda: health.error is None, timeout=30, what="unit 2 back")
         await until(lambda: store.count("drive1", "speed") >= 1, what="drive values")
         await rt.flush()
         assert len(store.events(kinds=["DeviceResponding"])) == 1
+        await until(
+            lambda: (
+                "good" in {e.data["quality"] for e in store.events(kinds=["SignalQualityChanged"])}
+            ),
+            what="the unit's signals good again",
+        )
+        changes = store.events(kinds=["SignalQualityChanged"])
+        assert max(changes, key=lambda e: e.id).data["quality"] == "good"
     # late answers of the slow unit never passed for the meter's
     energies = [v for _, v in store.range("meter1", "energy")]
     assert energies and all(v == pytest.approx(12_345.6) for v in energies)
@@ -568,11 +583,22 @@ async def test_a_refused_block_is_an_event_and_its_recovery_too() -> None:
         assert status["connected"] and status["units"]["1"]["state"] == "ok"
         assert status["units"]["1"]["refused_signals"] == ["meter1.firmware"]
         assert "firmware" not in store.latest("meter1")
+        # the twin says so: its refused signal is bad and its status is not "running"
+        assert refused[0].twin_id == "meter1"  # in the twin's own event log
+        await until(lambda: rt.twin_view("meter1")["status"] == "alarm", what="alarm status")
+        await until(lambda: store.events(kinds=["SignalQualityChanged"]), what="quality event")
+        bad = store.events(kinds=["SignalQualityChanged"])
+        assert [(e.twin_id, e.data["signal"], e.data["quality"]) for e in bad] == [
+            ("meter1", "firmware", "bad")
+        ]
+        assert bad[0].data["status"] == refused[0].data["error"]
         meter.refuse.clear()
         await until(lambda: "firmware" in store.latest("meter1"), what="recovery")
         await until(lambda: store.events(kinds=["ReadRecovered"]), what="recovery event")
         recovered = store.events(kinds=["ReadRecovered"])
         assert len(recovered) == 1 and recovered[0].data["signals"] == ["meter1.firmware"]
+        await until(lambda: rt.twin_view("meter1")["status"] != "alarm", what="status back")
+        assert rt.twin_view("meter1")["reported"]["firmware"].get("quality") == "good"
         assert connector.status.details["refused_blocks"] == []
         assert connector.status.details["units"]["1"]["refused_signals"] == []
     assert store.latest("meter1")["firmware"][1] == "v1.2"
@@ -718,6 +744,14 @@ async def test_a_gateway_reporting_its_target_silent_backs_that_unit_off() -> No
         await rt.flush()
         assert len(store.events(kinds=["DeviceNotResponding"])) == 1
         assert len(store.events(kinds=["DeviceResponding"])) == 1
+        await until(
+            lambda: (
+                "good" in {e.data["quality"] for e in store.events(kinds=["SignalQualityChanged"])}
+            ),
+            what="the unit's signals good again",
+        )
+        changes = store.events(kinds=["SignalQualityChanged"])
+        assert max(changes, key=lambda e: e.id).data["quality"] == "good"
 
 
 async def test_a_connector_without_bindings_still_connects() -> None:

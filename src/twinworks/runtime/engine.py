@@ -183,7 +183,14 @@ class Runtime:
         await self.stop()
 
     def _on_connector(self, kind: str, name: str, data: dict[str, Any]) -> None:
-        self.writer.queue_events([Event(kind, None, {"connector": name, **data})])
+        # an event about one twin's or some twins' device is in each twin's own log
+        # (`events --twin`); one about the whole link belongs to no twin
+        body = {"connector": name, **data}
+        twin = data.get("twin_id")
+        twins = [twin] if isinstance(twin, str) else list(data.get("twins") or ())
+        known = [t for t in twins if isinstance(t, str) and t in self.registry]
+        events = [Event(kind, t, body) for t in known] or [Event(kind, None, body)]
+        self.writer.queue_events(events)
         self.statuses.refresh()
 
     def validate(

@@ -136,7 +136,9 @@ class ModbusConnector(Connector):
                 "polls": 0,
             }
         )
-        self.health = HealthReports(self.name, self.status, self._event, self.polls, self.units)
+        self.health = HealthReports(
+            self.name, self.status, self._event, self.polls, self.units, self.report_quality
+        )
 
     # ------------------------------------------------------------------ link
 

@@ -47,12 +47,16 @@ class HealthReports:
         event: Callable[..., None],
         polls: list[Poll],
         units: dict[int, UnitHealth],
+        quality: Callable[[str, str, float, str, str | None], None] | None = None,
     ) -> None:
         self.name = name
         self.status = status
         self.event = event  # (kind, **data): raised through the connector's status hook
         self.polls = polls
         self.units = units
+        # (twin, signal, time, "good" | "bad", why): the connector's report_quality, so a
+        # signal the device stopped delivering shows as bad instead of a frozen value
+        self.quality = quality
         status.details.update({"refused_blocks": [], "unknown_codes": {}})
         self.show_units()
 
@@ -99,8 +103,20 @@ class HealthReports:
             str(u): {**h.as_dict(), "refused_signals": refused[u]} for u, h in self.units.items()
         }
 
+    def _mark(self, blocks: list[Block], quality: str, why: str | None) -> None:
+        if self.quality is None:
+            return
+        now = time.time()
+        for block in blocks:
+            for f in block.fields:
+                self.quality(f.twin_id, f.signal, now, quality, why)
+
+    def _blocks_of(self, unit: int) -> list[Block]:
+        return [b for p in self.polls for b in p.blocks if b.unit == unit]
+
     def unit_failed(self, unit: UnitHealth, error: str) -> None:
         if unit.failed(error):
+            self._mark(self._blocks_of(unit.unit), "bad", error)
             log.warning("%s: %s; retrying the unit in %.1f s", self.name, error, unit.retry_in_s)
             self.event(
                 DEVICE_NOT_RESPONDING,
@@ -114,6 +130,8 @@ class HealthReports:
     def unit_answered(self, unit: UnitHealth) -> None:
         if unit.answered():
             log.info("%s: unit %d answers again", self.name, unit.unit)
+            answered = [b for b in self._blocks_of(unit.unit) if b.refused is None]
+            self._mark(answered, "good", None)
             self.event(DEVICE_RESPONDING, unit=unit.unit, twins=unit.twins)
             self.show_units()
 
@@ -125,6 +143,7 @@ class HealthReports:
         log.warning("%s: %s", self.name, message)
         self.status.details["refused_blocks"] = self.refused_list()
         self.show_units()
+        self._mark([block], "bad", message)
         self.event(
             READ_REFUSED,
             unit=block.unit,
@@ -141,6 +160,7 @@ class HealthReports:
             return
         block.refused = None
         log.info("%s: unit %d answers %s again", self.name, block.unit, block.request)
+        self._mark([block], "good", None)
         self.status.details["refused_blocks"] = self.refused_list()
         self.show_units()
         self.event(
